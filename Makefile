@@ -1,0 +1,51 @@
+# MediaIntel — the two commands a new user needs:
+#   make run    install what is missing, start the embedded stack, web, workers and beat
+#   make test   the same bootstrap on the test profile's own ports, then the whole test suite
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_PACKAGES := redis-server rabbitmq-server ffmpeg tesseract-ocr tesseract-ocr-eng tesseract-ocr-deu \
+                espeak-ng libmagic1 chromium g++ make
+REQ_HASH = $(shell cat requirements/*.txt | sha256sum | cut -c1-12)
+
+.PHONY: run test install system venv stop status lint bench clean-stack
+
+run: install
+	$(PY) -m mediaintel.supervisor
+
+test: install
+	@set -a; eval "$$($(PY) -m mediaintel.devstack up --profile test)"; set +a; \
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+install: system venv
+
+system:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "installing:$$missing"; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	  $(SUDO) systemctl disable --now rabbitmq-server >/dev/null 2>&1 || true; fi
+
+venv: $(VENV)/.installed-$(REQ_HASH)
+
+$(VENV)/.installed-$(REQ_HASH): requirements/base.txt requirements/workers.txt requirements/dev.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -U pip wheel
+	$(PY) -m pip install -q -r requirements/dev.txt
+	rm -f $(VENV)/.installed-*; touch $@
+
+stop:
+	-$(PY) -m mediaintel.devstack down --profile run
+	-$(PY) -m mediaintel.devstack down --profile test
+
+status:
+	$(PY) -m mediaintel.devstack status --profile run
+
+lint:
+	$(VENV)/bin/ruff check .
+
+bench: install
+	@set -a; eval "$$($(PY) -m mediaintel.devstack up --profile test)"; set +a; \
+	for b in bench/*.py; do $(PY) $$b || exit 1; done

@@ -1,0 +1,22 @@
+"""Filters for ``GET /api/v1/assets/``."""
+
+from __future__ import annotations
+
+import django_filters as df
+
+from apps.assets.models import Kind, MediaAsset, ModerationState, Status
+
+
+class AssetFilter(df.FilterSet):
+    kind = df.ChoiceFilter(choices=Kind.choices)
+    status = df.ChoiceFilter(choices=Status.choices)
+    moderation_state = df.ChoiceFilter(choices=ModerationState.choices)
+    created_after = df.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = df.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    q = df.CharFilter(field_name="title", lookup_expr="icontains", label="Text in the title")
+    external_id = df.CharFilter()
+    sha256 = df.CharFilter()
+
+    class Meta:
+        model = MediaAsset
+        fields = ["kind", "status", "moderation_state", "external_id", "sha256"]

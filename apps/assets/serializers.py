@@ -1,0 +1,59 @@
+"""API representations of assets."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rest_framework import serializers
+
+from apps.assets.models import MediaAsset
+
+
+class AssetSerializer(serializers.ModelSerializer):
+    uploader = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    content_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = MediaAsset
+        fields = ["id", "kind", "title", "filename", "external_id", "metadata", "sha256", "size", "mime_type",
+                  "duration", "width", "height", "fps", "video_codec", "audio_codec", "sample_rate", "channels",
+                  "frame_count", "has_audio", "status", "moderation_state", "uploader", "source",
+                  "created_at", "updated_at", "processed_at", "content_url"]
+        read_only_fields = fields
+
+    def get_content_url(self, obj: MediaAsset) -> str:
+        return f"/api/v1/assets/{obj.pk}/content"
+
+
+class AssetDetailSerializer(AssetSerializer):
+    probe = serializers.JSONField(read_only=True)
+    stages = serializers.SerializerMethodField()
+
+    class Meta(AssetSerializer.Meta):
+        fields = [*AssetSerializer.Meta.fields, "probe", "stages"]
+        read_only_fields = fields
+
+    def get_stages(self, obj: MediaAsset) -> list[dict[str, Any]]:
+        from apps.pipeline.serializers import stages_of
+
+        return stages_of(obj)
+
+
+class UploadSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="The media file (multipart).")
+    title = serializers.CharField(required=False, allow_blank=True, max_length=500)
+    external_id = serializers.CharField(required=False, allow_blank=True, max_length=255)
+    metadata = serializers.JSONField(required=False, help_text="A JSON object (or its JSON text).")
+
+    def validate_metadata(self, value: Any) -> dict[str, Any]:
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise serializers.ValidationError("metadata must be a JSON object") from None
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("metadata must be a JSON object")
+        if len(json.dumps(value)) > 64 * 1024:
+            raise serializers.ValidationError("metadata is limited to 64 KiB")
+        return value

@@ -1,0 +1,175 @@
+"""The asset API: upload, list, detail, content with Range, delete."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from typing import IO, Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
+from django.http import HttpResponse, StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.assets import storage
+from apps.assets.filters import AssetFilter
+from apps.assets.models import IdempotencyRecord, MediaAsset
+from apps.assets.serializers import AssetDetailSerializer, AssetSerializer, UploadSerializer
+from apps.assets.services import ingest_path
+from apps.assets.sniff import Rejected
+from apps.audit.services import Actor
+from apps.core.errors import ApiError
+from apps.core.roles import MODERATOR, IsAdmin, IsUploader, has_role
+
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+STREAM_CHUNK = 256 * 1024
+
+
+def _iter_file(f: IO[bytes], start: int, length: int) -> Iterator[bytes]:
+    try:
+        f.seek(start)
+        left = length
+        while left > 0:
+            chunk = f.read(min(STREAM_CHUNK, left))
+            if not chunk:
+                break
+            left -= len(chunk)
+            yield chunk
+    finally:
+        f.close()
+
+
+class AssetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin,
+                   viewsets.GenericViewSet):
+    """Media assets. Uploaders see their own; moderators and admins see everything."""
+
+    filterset_class = AssetFilter
+    parser_classes = [MultiPartParser, FormParser]
+
+    queryset = MediaAsset.objects.none()
+
+    def get_queryset(self) -> QuerySet[MediaAsset]:
+        if getattr(self, "swagger_fake_view", False):
+            return MediaAsset.objects.none()
+        qs = MediaAsset.objects.select_related("uploader")
+        if not has_role(self.request.user, MODERATOR):
+            qs = qs.filter(uploader=self.request.user)
+        return qs
+
+    def get_serializer_class(self) -> type:
+        if self.action == "create":
+            return UploadSerializer
+        return AssetDetailSerializer if self.action == "retrieve" else AssetSerializer
+
+    def get_permissions(self) -> list[Any]:
+        perms = super().get_permissions()
+        if self.action == "create":
+            perms.append(IsUploader())
+        if self.action == "destroy":
+            perms.append(IsAdmin())
+        return perms
+
+    @extend_schema(
+        request={"multipart/form-data": UploadSerializer},
+        parameters=[OpenApiParameter("Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER,
+                                     description="Retrying with the same key returns the first response.")],
+        responses={201: AssetSerializer, 200: OpenApiResponse(AssetSerializer, description="Duplicate content"),
+                   413: OpenApiResponse(description="Too large"), 415: OpenApiResponse(description="Unsupported"),
+                   422: OpenApiResponse(description="Corrupt"), 503: OpenApiResponse(description="Saturated")},
+    )
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Upload a file; the same bytes twice give the existing asset (200, ``duplicate: true``)."""
+        key = request.headers.get("Idempotency-Key", "").strip()[:255]
+        if key:
+            prior = IdempotencyRecord.objects.filter(user=request.user, key=key).first()
+            if prior:
+                return Response(prior.body, status=prior.status_code, headers={"Idempotent-Replayed": "true"})
+        from apps.pipeline.backpressure import saturation
+
+        busy = saturation()
+        if busy is not None:
+            raise ApiError(f"The pipeline is saturated ({busy}); retry later.", code="saturated",
+                           status_code=503, headers={"Retry-After": "30"})
+        if getattr(request._request, "upload_too_large", False):
+            raise ApiError("The file exceeds the size limit.", code="too_large", status_code=413)
+        ser = UploadSerializer(data=request.data)
+        if not ser.is_valid():
+            if getattr(request._request, "upload_too_large", False):
+                raise ApiError("The file exceeds the size limit.", code="too_large", status_code=413)
+            raise ApiError("The upload is invalid.", code="invalid", detail=ser.errors)
+        up = ser.validated_data["file"]
+        path = up.temporary_file_path()
+        try:
+            result = ingest_path(
+                path, sha256=up.sha256, size=up.size, filename=up.name or "", title=ser.validated_data.get("title", ""),
+                external_id=ser.validated_data.get("external_id", ""), metadata=ser.validated_data.get("metadata"),
+                uploader=request.user, move=True,
+            )
+        except Rejected as e:
+            raise ApiError(e.message, code=e.code, status_code=e.status) from None
+        finally:
+            up.close()
+        body = {**AssetSerializer(result.asset).data, "duplicate": result.duplicate}
+        code = status.HTTP_200_OK if result.duplicate else status.HTTP_201_CREATED
+        if key:
+            try:
+                with transaction.atomic():
+                    IdempotencyRecord.objects.create(user=request.user, key=key, status_code=code, body=body)
+            except IntegrityError:
+                prior = IdempotencyRecord.objects.get(user=request.user, key=key)
+                return Response(prior.body, status=prior.status_code, headers={"Idempotent-Replayed": "true"})
+        return Response(body, status=code)
+
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Delete an asset, its derived data and (when unreferenced) its blob. Admins only; audited."""
+        from apps.assets.services import delete_asset
+
+        delete_asset(self.get_object(), actor=Actor.user(request.user))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY,
+                              206: OpenApiResponse(description="Partial content"),
+                              416: OpenApiResponse(description="Range not satisfiable")},
+                   parameters=[OpenApiParameter("Range", OpenApiTypes.STR, OpenApiParameter.HEADER)])
+    @action(detail=True, methods=["get"], url_path="content")
+    def content(self, request: Request, pk: str | None = None) -> HttpResponse:
+        """Stream the original bytes; honours a single ``Range: bytes=a-b``."""
+        asset = self.get_object()
+        size = storage.blob_size(asset.storage_key)
+        start, end, partial = 0, size - 1, False
+        header = request.headers.get("Range", "")
+        if header:
+            m = _RANGE.match(header.strip())
+            if not m or (not m.group(1) and not m.group(2)):
+                return _unsatisfiable(size)
+            if m.group(1):
+                start = int(m.group(1))
+                end = min(int(m.group(2)), size - 1) if m.group(2) else size - 1
+            else:
+                start = max(size - int(m.group(2)), 0)
+            if start > end or start >= size:
+                return _unsatisfiable(size)
+            partial = True
+        length = end - start + 1
+        resp = StreamingHttpResponse(_iter_file(storage.open_blob(asset.storage_key), start, length),
+                                     status=206 if partial else 200, content_type=asset.mime_type)
+        resp["Content-Length"] = str(length)
+        resp["Accept-Ranges"] = "bytes"
+        resp["ETag"] = f'"{asset.sha256}"'
+        resp["Content-Disposition"] = f'inline; filename="{os.path.basename(asset.filename) or asset.sha256}"'
+        if partial:
+            resp["Content-Range"] = f"bytes {start}-{end}/{size}"
+        return resp
+
+
+def _unsatisfiable(size: int) -> HttpResponse:
+    resp = HttpResponse(status=416)
+    resp["Content-Range"] = f"bytes */{size}"
+    return resp

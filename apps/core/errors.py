@@ -1,0 +1,51 @@
+"""One JSON error format for the whole API: ``{"error": {"code", "message", "detail"}}``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import status
+from rest_framework.exceptions import APIException
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+class ApiError(APIException):
+    """An error with an explicit HTTP status and a stable machine-readable code."""
+
+    def __init__(self, message: str, *, code: str, status_code: int = status.HTTP_400_BAD_REQUEST,
+                 detail: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message, code)
+        self.status_code = status_code
+        self.error_code = code
+        self.extra = detail or {}
+        self.headers = headers or {}
+
+
+def error_body(code: str, message: str, detail: Any = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if detail:
+        body["detail"] = detail
+    return {"error": body}
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """Wrap DRF's handler so every error body has the same shape."""
+    if isinstance(exc, ApiError):
+        resp = Response(error_body(exc.error_code, str(exc.detail), exc.extra), status=exc.status_code)
+        for k, v in exc.headers.items():
+            resp[k] = v
+        return resp
+    resp = drf_exception_handler(exc, context)
+    if resp is None:
+        return None
+    data = resp.data
+    code = getattr(exc, "default_code", "error")
+    if isinstance(data, dict) and set(data) == {"detail"}:
+        message, detail = str(data["detail"]), None
+        code = getattr(data["detail"], "code", code)
+    else:
+        message, detail = "The request is invalid.", data
+        code = "invalid"
+    resp.data = error_body(str(code), message, detail)
+    return resp

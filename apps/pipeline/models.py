@@ -1,0 +1,113 @@
+"""Job, StageRun and DeadLetter: the state of every asset's processing."""
+
+from __future__ import annotations
+
+from django.db import models
+
+from apps.assets.models import MediaAsset
+from apps.core.models import UUIDModel
+
+
+class JobStatus(models.TextChoices):
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class StageStatus(models.TextChoices):
+    PENDING = "pending"
+    QUEUED = "queued"
+    RUNNING = "running"
+    RETRYING = "retrying"
+    DONE = "done"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+    DEAD = "dead"
+
+
+SATISFIED = (StageStatus.DONE, StageStatus.SKIPPED)
+IN_FLIGHT = (StageStatus.QUEUED, StageStatus.RUNNING, StageStatus.RETRYING)
+
+
+class Job(UUIDModel):
+    """One pass of the plan over an asset (ingest, or a reprocess request)."""
+
+    asset = models.ForeignKey(MediaAsset, on_delete=models.CASCADE, related_name="jobs")
+    plan_version = models.CharField(max_length=40)
+    reason = models.CharField(max_length=40, default="ingest")
+    status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.RUNNING, db_index=True)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+
+class StageRun(models.Model):
+    """One stage of one asset under one engine version; ``key`` makes it exactly-once in effect."""
+
+    id = models.BigAutoField(primary_key=True)
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="stages")
+    asset = models.ForeignKey(MediaAsset, on_delete=models.CASCADE, related_name="stage_runs")
+    stage = models.CharField(max_length=32)
+    needs = models.JSONField(default=list)
+    engine = models.CharField(max_length=64)
+    engine_version = models.CharField(max_length=128)
+    key = models.CharField(max_length=255, unique=True)
+    current = models.BooleanField(default=True, help_text="False once superseded by a newer engine version")
+    status = models.CharField(max_length=10, choices=StageStatus.choices, default=StageStatus.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    max_attempts = models.PositiveSmallIntegerField(default=3)
+    queue = models.CharField(max_length=20)
+    task_id = models.CharField(max_length=64, blank=True)
+    worker = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error_class = models.CharField(max_length=200, blank=True)
+    error_message = models.TextField(blank=True)
+    traceback = models.TextField(blank=True)
+    skip_reason = models.CharField(max_length=300, blank=True)
+    summary = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(fields=["status", "queue"]),
+            models.Index(fields=["asset", "stage"]),
+            models.Index(fields=["status", "heartbeat_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.stage}[{self.status}] {self.asset_id}"
+
+    @property
+    def run_seconds(self) -> float | None:
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None
+
+
+class DeadLetter(models.Model):
+    """A stage that exhausted its attempts or failed permanently, kept for ``dlq replay``."""
+
+    id = models.BigAutoField(primary_key=True)
+    stage_run = models.ForeignKey(StageRun, on_delete=models.CASCADE, related_name="dead_letters")
+    task_name = models.CharField(max_length=200)
+    args = models.JSONField(default=list)
+    error_class = models.CharField(max_length=200)
+    error = models.TextField()
+    traceback = models.TextField(blank=True)
+    failed_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    replayed_at = models.DateTimeField(null=True, blank=True)
+    discarded = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-failed_at"]
+
+    @property
+    def open(self) -> bool:
+        return self.replayed_at is None and not self.discarded

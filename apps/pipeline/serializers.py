@@ -1,0 +1,53 @@
+"""API representations of jobs, stage runs and dead letters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from apps.pipeline.models import DeadLetter, Job, StageRun
+
+
+class StageRunSerializer(serializers.ModelSerializer):
+    run_seconds = serializers.FloatField(read_only=True)
+
+    class Meta:
+        model = StageRun
+        fields = ["id", "stage", "status", "attempts", "max_attempts", "engine", "engine_version", "queue",
+                  "worker", "queued_at", "started_at", "finished_at", "run_seconds", "error_class",
+                  "error_message", "skip_reason", "summary"]
+        read_only_fields = fields
+
+
+def stages_of(asset: Any) -> list[dict[str, Any]]:
+    runs = StageRun.objects.filter(asset=asset, current=True).order_by("id")
+    return StageRunSerializer(runs, many=True).data
+
+
+class JobSerializer(serializers.ModelSerializer):
+    stages = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Job
+        fields = ["id", "asset", "plan_version", "reason", "status", "started_at", "finished_at", "stages"]
+        read_only_fields = fields
+
+    def get_stages(self, job: Job) -> list[dict[str, Any]]:
+        return StageRunSerializer(job.stages.all().order_by("id"), many=True).data
+
+
+class DeadLetterSerializer(serializers.ModelSerializer):
+    stage = serializers.CharField(source="stage_run.stage", read_only=True)
+    asset = serializers.UUIDField(source="stage_run.asset_id", read_only=True)
+
+    class Meta:
+        model = DeadLetter
+        fields = ["id", "stage", "asset", "task_name", "args", "error_class", "error", "traceback", "failed_at",
+                  "replayed_at", "discarded"]
+        read_only_fields = fields
+
+
+class ReprocessSerializer(serializers.Serializer):
+    stages = serializers.ListField(child=serializers.CharField(), required=False, allow_empty=True)
+    mode = serializers.ChoiceField(choices=["missing", "stale", "failed", "all"], default="stale")

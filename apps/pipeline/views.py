@@ -1,0 +1,69 @@
+"""Jobs and dead letters (admin actions: replay, discard)."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.audit.services import Actor, record
+from apps.core.roles import MODERATOR, IsAdmin, has_role
+from apps.pipeline.models import DeadLetter, Job
+from apps.pipeline.serializers import DeadLetterSerializer, JobSerializer
+from apps.pipeline.services import replay
+
+
+class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Pipeline jobs with their stages (uploaders see jobs of their own assets)."""
+
+    serializer_class = JobSerializer
+    filterset_fields = ["status", "asset"]
+
+    queryset = Job.objects.none()
+
+    def get_queryset(self) -> QuerySet[Job]:
+        if getattr(self, "swagger_fake_view", False):
+            return Job.objects.none()
+        qs = Job.objects.select_related("asset").prefetch_related("stages")
+        if not has_role(self.request.user, MODERATOR):
+            qs = qs.filter(asset__uploader=self.request.user)
+        return qs
+
+
+class DeadLetterViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Stages that failed for good; replay or discard them (admins)."""
+
+    serializer_class = DeadLetterSerializer
+    permission_classes = [IsAdmin]
+    filterset_fields = ["discarded"]
+
+    queryset = DeadLetter.objects.none()
+
+    def get_queryset(self) -> QuerySet[DeadLetter]:
+        qs = DeadLetter.objects.select_related("stage_run")
+        if self.request.query_params.get("open") in ("1", "true"):
+            qs = qs.filter(replayed_at__isnull=True, discarded=False)
+        return qs
+
+    @extend_schema(request=None, responses=DeadLetterSerializer)
+    @action(detail=True, methods=["post"])
+    def replay(self, request: Request, pk: str | None = None) -> Response:
+        dl = self.get_object()
+        ok = replay(dl)
+        record("dlq.replayed", target_type="dead_letter", target_id=dl.pk, actor=Actor.user(request.user),
+               payload={"stage": dl.stage_run.stage, "sent": ok})
+        dl.refresh_from_db()
+        return Response({**DeadLetterSerializer(dl).data, "replayed": ok}, status=200 if ok else 409)
+
+    @extend_schema(request=None, responses=DeadLetterSerializer)
+    @action(detail=True, methods=["post"])
+    def discard(self, request: Request, pk: str | None = None) -> Response:
+        dl = self.get_object()
+        DeadLetter.objects.filter(pk=dl.pk).update(discarded=True)
+        record("dlq.discarded", target_type="dead_letter", target_id=dl.pk, actor=Actor.user(request.user),
+               payload={"stage": dl.stage_run.stage})
+        dl.refresh_from_db()
+        return Response(DeadLetterSerializer(dl).data)

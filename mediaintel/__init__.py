@@ -1,0 +1,5 @@
+"""MediaIntel: self-hosted media intelligence and content moderation."""
+
+from .celery import app as celery_app
+
+__all__ = ("celery_app",)

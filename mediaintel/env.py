@@ -1,0 +1,51 @@
+"""Typed readers for 12-factor configuration and URL parsing (stdlib only)."""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import parse_qs, unquote, urlparse
+
+
+def env_str(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    v = os.environ.get(name)
+    if v is None:
+        return default
+    return v.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    v = os.environ.get(name)
+    return int(v) if v not in (None, "") else default
+
+
+def env_float(name: str, default: float) -> float:
+    v = os.environ.get(name)
+    return float(v) if v not in (None, "") else default
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    v = os.environ.get(name)
+    return [x.strip() for x in v.split(",") if x.strip()] if v else list(default)
+
+
+def parse_database_url(url: str) -> dict[str, object]:
+    """``postgres://user:pass@host:port/name?sslmode=require`` → Django DATABASES entry."""
+    u = urlparse(url)
+    if u.scheme not in {"postgres", "postgresql", "pgsql"}:
+        raise ValueError(f"DATABASE_URL must be a PostgreSQL URL, got scheme {u.scheme!r}")
+    options = {k: v[-1] for k, v in parse_qs(u.query).items()}
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": unquote(u.path.lstrip("/")) or "mediaintel",
+        "USER": unquote(u.username or ""),
+        "PASSWORD": unquote(u.password or ""),
+        "HOST": u.hostname or "",
+        "PORT": str(u.port or ""),
+        "OPTIONS": options,
+        "CONN_MAX_AGE": env_int("DATABASE_CONN_MAX_AGE", 60),
+        "CONN_HEALTH_CHECKS": True,
+    }

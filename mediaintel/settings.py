@@ -1,0 +1,261 @@
+"""Django settings, all from the environment (12-factor).
+
+Unset variables fall back to the embedded stack of ``MEDIAINTEL_PROFILE`` (see
+``mediaintel.devstack``), so a fresh checkout runs with no configuration at all.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mediaintel import devstack
+from mediaintel.env import env_bool, env_float, env_int, env_list, env_str, parse_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+PROFILE = devstack.profile()
+
+DEBUG = env_bool("DEBUG", PROFILE.name != "run" or env_str("MEDIAINTEL_ENV", "dev") == "dev")
+SECRET_KEY = env_str("SECRET_KEY", "dev-insecure-" + "x" * 50 if DEBUG else "")
+if not SECRET_KEY:
+    raise RuntimeError("SECRET_KEY must be set when DEBUG is off")
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.postgres",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_htmx",
+    "storages",
+    "apps.core",
+    "apps.audit",
+    "apps.assets",
+    "apps.pipeline",
+    "apps.insights",
+    "apps.moderation",
+    "apps.search",
+]
+
+MIDDLEWARE = [
+    "apps.core.middleware.RequestIdMiddleware",
+    "apps.core.metrics.MetricsMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "mediaintel.urls"
+WSGI_APPLICATION = "mediaintel.wsgi.application"
+ASGI_APPLICATION = "mediaintel.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": parse_database_url(env_str("DATABASE_URL", PROFILE.database_url))}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = Path(env_str("MEDIAINTEL_STATIC_ROOT", str(BASE_DIR / "var" / "static")))
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/console/"
+
+# ----------------------------------------------------------------- storage
+MEDIA_ROOT = Path(env_str("MEDIAINTEL_MEDIA_ROOT", str(PROFILE.media_root)))
+MEDIAINTEL_STORAGE = env_str("MEDIAINTEL_STORAGE", "local")
+if MEDIAINTEL_STORAGE == "s3":
+    _default_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env_str("MEDIAINTEL_S3_BUCKET", "mediaintel"),
+            "endpoint_url": env_str("MEDIAINTEL_S3_ENDPOINT") or None,
+            "access_key": env_str("MEDIAINTEL_S3_ACCESS_KEY") or None,
+            "secret_key": env_str("MEDIAINTEL_S3_SECRET_KEY") or None,
+            "region_name": env_str("MEDIAINTEL_S3_REGION", "us-east-1"),
+            "addressing_style": env_str("MEDIAINTEL_S3_ADDRESSING", "path"),
+            "file_overwrite": False,
+            "default_acl": None,
+            "querystring_auth": True,
+        },
+    }
+elif MEDIAINTEL_STORAGE == "local":
+    _default_storage = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(MEDIA_ROOT), "file_permissions_mode": 0o640},
+    }
+else:
+    raise RuntimeError(f"MEDIAINTEL_STORAGE must be 'local' or 's3', not {MEDIAINTEL_STORAGE!r}")
+STORAGES = {
+    "default": _default_storage,
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"
+                    if not DEBUG else "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+FILE_UPLOAD_MAX_MEMORY_SIZE = 0  # every upload streams to a temp file
+FILE_UPLOAD_HANDLERS = ["apps.assets.upload.HashingUploadHandler"]
+FILE_UPLOAD_TEMP_DIR = env_str("MEDIAINTEL_TMP_DIR") or None
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+
+# ----------------------------------------------------------------- limits
+MEDIAINTEL_LIMITS = {
+    "max_bytes": env_int("MEDIAINTEL_MAX_BYTES", 4 * 1024**3),
+    "max_duration_s": env_float("MEDIAINTEL_MAX_DURATION", 4 * 3600.0),
+    "max_pixels": env_int("MEDIAINTEL_MAX_PIXELS", 80_000_000),
+    "max_frames": env_int("MEDIAINTEL_MAX_FRAMES", 4 * 3600 * 60),
+    "max_text_bytes": env_int("MEDIAINTEL_MAX_TEXT_BYTES", 20 * 1024 * 1024),
+    "probe_timeout_s": env_float("MEDIAINTEL_PROBE_TIMEOUT", 30.0),
+    "probe_memory_mb": env_int("MEDIAINTEL_PROBE_MEMORY_MB", 1024),
+}
+
+# ----------------------------------------------------------------- DRF
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "apps.core.errors.exception_handler",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer",
+                                 "rest_framework.renderers.BrowsableAPIRenderer"],
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "MediaIntel API",
+    "DESCRIPTION": "Ingest media, follow its analysis pipeline, review moderation, search the library.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "AssetStatusEnum": "apps.assets.models.Status",
+        "StageStatusEnum": "apps.pipeline.models.StageStatus",
+        "JobStatusEnum": "apps.pipeline.models.JobStatus",
+    },
+}
+
+# ----------------------------------------------------------------- Celery
+BROKER_URL = env_str("BROKER_URL", env_str("REDIS_URL", PROFILE.broker_url))
+CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", "") or None
+REDIS_URL = env_str("REDIS_URL", BROKER_URL if BROKER_URL.startswith("redis") else PROFILE.broker_url)
+MEDIAINTEL_GPU_WORKERS = env_bool("MEDIAINTEL_GPU_WORKERS", False)
+
+# ----------------------------------------------------------------- security (production)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
+SECURE_HSTS_PRELOAD = not DEBUG
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+# ----------------------------------------------------------------- logging
+LOG_FORMAT = env_str("MEDIAINTEL_LOG_FORMAT", "text" if DEBUG else "json")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"context": {"()": "apps.core.logging.ContextFilter"}},
+    "formatters": {
+        "json": {"()": "pythonjsonlogger.json.JsonFormatter",
+                 "format": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(task_id)s",
+                 "rename_fields": {"asctime": "time", "levelname": "level"}},
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s%(task_id)s] %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context"]}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "celery": {"level": "INFO"}},
+}
+
+# ----------------------------------------------------------------- Celery (CELERY_* → app.conf)
+# Redelivery: tasks are acknowledged after they finish (acks_late) and rejected back to the
+# queue when their worker process dies (reject_on_worker_lost). With Redis an unacknowledged
+# message becomes visible again only after ``visibility_timeout``: it is set longer than the
+# longest hard time limit so a slow task is never delivered twice, and the restore sweep runs
+# every 5 s (interval 5 × throttle 1) instead of kombu's ~100 s. A worker killed outright is
+# recovered sooner by the pipeline's own lease: running stages heartbeat, and
+# ``reap_stalled`` (beat, every 5 s) re-dispatches stages whose heartbeat stopped for
+# ``MEDIAINTEL_STAGE_LEASE`` seconds; the original message, restored later, is then a no-op.
+from workers import routing  # noqa: E402  (stdlib-only module)
+
+MEDIAINTEL_MAX_HARD_TIME_LIMIT = env_int("MEDIAINTEL_MAX_HARD_TIME_LIMIT", 2 * 3600)
+MEDIAINTEL_STAGE_LEASE = env_float("MEDIAINTEL_STAGE_LEASE", 15.0)
+MEDIAINTEL_QUEUE_LIMITS = {q: env_int(f"MEDIAINTEL_QUEUE_LIMIT_{q.upper()}", 500) for q in routing.QUEUES}
+CELERY_BROKER_URL = BROKER_URL
+CELERY_RESULT_BACKEND = CELERY_RESULT_BACKEND
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_SEND_TASK_EVENTS = True
+CELERY_TASK_SEND_SENT_EVENT = True
+CELERY_TASK_TIME_LIMIT = MEDIAINTEL_MAX_HARD_TIME_LIMIT
+CELERY_TASK_SOFT_TIME_LIMIT = MEDIAINTEL_MAX_HARD_TIME_LIMIT - 60
+CELERY_TASK_DEFAULT_QUEUE = "maintenance"
+CELERY_TASK_QUEUES = routing.kombu_queues()
+CELERY_TASK_ROUTES = routing.task_routes()
+CELERY_TASK_CREATE_MISSING_QUEUES = False
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": int(MEDIAINTEL_MAX_HARD_TIME_LIMIT * 1.5),
+    "unacked_restore_interval": 5,
+    "unacked_restore_throttle": 1,
+    "socket_timeout": 30,
+    "socket_connect_timeout": 5,
+    "health_check_interval": 10,
+}
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_IMPORTS = [f"workers.tasks.{m}" for m in ("maintenance", "decode", "transcribe", "ocr", "detect", "embed",
+                                                 "moderate")]
+MEDIAINTEL_WORKER_CACHE = env_str("MEDIAINTEL_WORKER_CACHE", str(PROFILE.home / "worker-cache"))
+CELERY_BEAT_SCHEDULE = {
+    "release-pending": {"task": "mediaintel.pipeline.release_pending", "schedule": 2.0},
+    "reap-stalled": {"task": "mediaintel.pipeline.reap_stalled", "schedule": 5.0},
+    "sample-queue-depths": {"task": "mediaintel.maintenance.sample_queue_depths", "schedule": 15.0},
+}
+MEDIAINTEL_MAX_BACKLOG = env_int("MEDIAINTEL_MAX_BACKLOG", 20000)

@@ -1,0 +1,15 @@
+"""Test settings: the ``test`` profile's embedded stack (own ports and data dirs)."""
+
+import os
+
+os.environ.setdefault("MEDIAINTEL_PROFILE", "test")
+os.environ.setdefault("DEBUG", "1")
+
+from mediaintel.settings import *  # noqa: F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+MEDIAINTEL_STAGE_LEASE = float(os.environ.get("MEDIAINTEL_STAGE_LEASE", "6"))
+# Test databases are emptied between transactional tests; the audit table refuses TRUNCATE
+# unless the session declares maintenance (production connections never do).
+DATABASES["default"]["OPTIONS"] = {**DATABASES["default"]["OPTIONS"],  # noqa: F405
+                                   "options": "-c mediaintel.audit_maintenance=on"}

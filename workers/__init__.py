@@ -1,0 +1,1 @@
+"""Celery workers: task modules per queue, routing and pure model engines."""

@@ -1,0 +1,140 @@
+"""Engine contract shared by every model adapter.
+
+Engines are pure: no Django imports. Each declares a stable ``name`` and a
+``version`` that changes whenever weights or parameters change (the pipeline
+keys results by ``(asset, stage, engine version)``). Heavy models load lazily,
+once per process, through :func:`cached_engine`.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
+
+if TYPE_CHECKING:
+    import numpy as np
+    from PIL import Image
+
+    ImageInput = Image.Image | np.ndarray
+
+T = TypeVar("T")
+
+
+class EngineError(Exception):
+    """Base class for engine failures."""
+
+
+class PermanentEngineError(EngineError):
+    """Input or configuration that will never succeed (corrupt media, missing weights)."""
+
+
+class TransientEngineError(EngineError):
+    """A failure worth retrying (resource exhaustion, I/O hiccup)."""
+
+
+class EngineUnavailable(PermanentEngineError):
+    """The engine is not configured here (no weights); the stage is skipped, not failed."""
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    """Identity of an engine run: what produced a result."""
+
+    name: str
+    version: str
+    device: str = "cpu"
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+def pick_device() -> str:
+    """``cuda`` when a GPU is usable and not disabled by ``MEDIAINTEL_DEVICE``, else ``cpu``."""
+    wanted = os.environ.get("MEDIAINTEL_DEVICE", "auto").lower()
+    if wanted in {"cpu", "cuda"}:
+        return wanted
+    try:
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    except Exception:  # torch absent or broken: CPU
+        return "cpu"
+
+
+def weights_fingerprint(path: str | os.PathLike[str], *, chunk: int = 1 << 20) -> str:
+    """Short content fingerprint of a weights file (first+last MiB and size), for versions."""
+    p = Path(path)
+    h = hashlib.sha256()
+    size = p.stat().st_size
+    h.update(str(size).encode())
+    with p.open("rb") as f:
+        h.update(f.read(chunk))
+        if size > chunk:
+            f.seek(max(size - chunk, chunk))
+            h.update(f.read(chunk))
+    return h.hexdigest()[:12]
+
+
+_lock = threading.Lock()
+
+
+def cached_engine(factory: Callable[..., T]) -> Callable[..., T]:
+    """Memoise an engine constructor per process and per argument tuple (thread-safe)."""
+    cache: dict[tuple[Any, ...], T] = {}
+
+    @functools.wraps(factory)
+    def get(*args: Any, **kwargs: Any) -> T:
+        key = (args, tuple(sorted(kwargs.items())))
+        if key in cache:
+            return cache[key]
+        with _lock:
+            if key not in cache:
+                cache[key] = factory(*args, **kwargs)
+        return cache[key]
+
+    get.cache_clear = cache.clear  # type: ignore[attr-defined]
+    return get
+
+
+def engine_version(weights_id: str, **params: Any) -> str:
+    """``weights_id`` plus a short digest of the parameters that change results.
+
+    Same weights and parameters give the same string on every host; changing either changes it.
+    """
+    if not params:
+        return weights_id
+    blob = json.dumps(params, sort_keys=True, default=str)
+    return f"{weights_id}+{hashlib.sha256(blob.encode()).hexdigest()[:8]}"
+
+
+def to_rgb_array(image: ImageInput) -> np.ndarray:
+    """A PIL image or a uint8 array (HxW, HxWx1/3/4, RGB order) as a C-contiguous uint8 HxWx3 RGB array.
+
+    Raises :class:`PermanentEngineError` for anything else (wrong dtype/shape, empty image).
+    """
+    import numpy as np  # lazy: base stays importable without numpy/Pillow
+    from PIL import Image
+
+    if isinstance(image, Image.Image):
+        arr = np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
+    elif isinstance(image, np.ndarray):
+        if image.dtype != np.uint8:
+            raise PermanentEngineError(f"expected a uint8 image array, got {image.dtype}")
+        arr = image
+        if arr.ndim == 3 and arr.shape[2] == 1:
+            arr = arr[:, :, 0]
+        if arr.ndim == 2:
+            arr = np.repeat(arr[:, :, None], 3, axis=2)
+        elif arr.ndim == 3 and arr.shape[2] == 4:
+            arr = arr[:, :, :3]
+        elif not (arr.ndim == 3 and arr.shape[2] == 3):
+            raise PermanentEngineError(f"expected an HxW, HxWx3 or HxWx4 image array, got shape {arr.shape}")
+    else:
+        raise PermanentEngineError(f"expected a PIL image or numpy array, got {type(image).__name__}")
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise PermanentEngineError(f"empty image {arr.shape[:2]}")
+    return np.ascontiguousarray(arr)

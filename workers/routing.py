@@ -1,0 +1,85 @@
+"""The one routing table: pipeline stage → queue, worker role → queues it consumes.
+
+Which host runs which role is deployment configuration (see docker/compose.yaml and
+docs/operations.md), not code.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from kombu import Queue
+
+QUEUES: tuple[str, ...] = ("decode", "transcribe", "ocr", "detect", "embed", "moderate", "maintenance")
+
+#: Stage name → queue. Stages are defined in apps.pipeline.plans.
+STAGE_QUEUES: dict[str, str] = {
+    "probe": "decode",
+    "scenes": "decode",
+    "keyframes": "decode",
+    "audio": "decode",
+    "text_extract": "decode",
+    "transcribe": "transcribe",
+    "ocr": "ocr",
+    "detect": "detect",
+    "nsfw": "detect",
+    "tags": "embed",
+    "hash": "embed",
+    "text_embed": "embed",
+    "text_flags": "moderate",
+    "language": "moderate",
+    "moderate": "moderate",
+}
+
+#: Queues whose work benefits from a GPU.
+GPU_QUEUES: tuple[str, ...] = ("transcribe", "detect", "embed")
+
+#: Worker role → queues it consumes. ``all`` is the single-host default.
+ROLES: dict[str, tuple[str, ...]] = {
+    "gpu": GPU_QUEUES,
+    "cpu": tuple(q for q in QUEUES if q not in GPU_QUEUES),
+    "all": QUEUES,
+}
+
+#: Explicit task name → queue for tasks that are not stages.
+TASK_QUEUES: dict[str, str] = {
+    "mediaintel.pipeline.run_stage": "decode",  # overridden per message by stage
+    "mediaintel.pipeline.release_pending": "maintenance",
+    "mediaintel.pipeline.reap_stalled": "maintenance",
+    "mediaintel.maintenance.ping": "maintenance",
+    "mediaintel.maintenance.sample_queue_depths": "maintenance",
+}
+
+
+def queue_for_stage(stage: str) -> str:
+    """Queue a stage runs on; unknown stages are a programming error."""
+    try:
+        return STAGE_QUEUES[stage]
+    except KeyError:
+        raise KeyError(f"stage {stage!r} has no queue in workers/routing.py") from None
+
+
+def queues_for_role(role: str, gpu_workers: bool = False) -> tuple[str, ...]:
+    """Queues a worker of ``role`` consumes.
+
+    With no GPU worker in the deployment (``gpu_workers=False``) a ``cpu`` worker
+    consumes every queue, so nothing waits for a GPU that does not exist.
+    """
+    if role not in ROLES:
+        raise ValueError(f"unknown worker role {role!r}; choose one of {', '.join(sorted(ROLES))}")
+    if role == "cpu" and not gpu_workers:
+        return QUEUES
+    return ROLES[role]
+
+
+def kombu_queues() -> list[Queue]:
+    """Celery ``task_queues``: one durable direct queue per name."""
+    from kombu import Queue
+
+    return [Queue(q, routing_key=q) for q in QUEUES]
+
+
+def task_routes() -> dict[str, dict[str, str]]:
+    """Celery ``task_routes`` built from the table."""
+    return {name: {"queue": q} for name, q in TASK_QUEUES.items()}

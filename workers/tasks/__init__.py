@@ -1,0 +1,36 @@
+"""Stage tasks, one thin module per queue, registered under explicit names.
+
+``stage_task("probe")`` turns a function ``(ctx) -> summary`` into a :class:`PipelineTask`
+named ``mediaintel.stage.probe`` with the stage's time limits from the plans.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from mediaintel.celery import app
+from workers.base import PipelineTask, StageContext
+
+StageFn = Callable[[StageContext], dict[str, Any]]
+
+
+def _limits(stage: str) -> tuple[int, int]:
+    from apps.pipeline.plans import PLANS
+
+    defs = [s for plan in PLANS.values() for s in plan if s.name == stage]
+    if not defs:
+        return 600, 660
+    return max(s.soft_time_limit for s in defs), max(s.time_limit for s in defs)
+
+
+def stage_task(stage: str) -> Callable[[StageFn], PipelineTask]:
+    def register(fn: StageFn) -> PipelineTask:
+        soft, hard = _limits(stage)
+        cls = type(f"{stage.title().replace('_', '')}Stage", (PipelineTask,), {
+            "name": f"mediaintel.stage.{stage}", "stage": stage, "soft_time_limit": soft, "time_limit": hard,
+            "execute": staticmethod(fn), "__doc__": fn.__doc__, "__module__": fn.__module__,
+        })
+        return app.register_task(cls())
+
+    return register

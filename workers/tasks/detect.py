@@ -1,0 +1,57 @@
+"""Queue ``detect``: nudity boxes (bundled NudeNet YOLOv8), objects (configured YOLO), open_nsfw scores."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apps.insights import models as im
+from apps.insights.services import replace
+from workers.base import StageContext
+from workers.engines.base import EngineUnavailable
+from workers.engines.catalog import spec_for
+from workers.tasks import stage_task
+from workers.tasks.visual import frames_for
+
+
+@stage_task("detect")
+def detect(ctx: StageContext) -> dict[str, Any]:
+    """Boxes per frame from every configured detector; objects are skipped with a reason when no weights."""
+    from workers.engines.detect import get_nudity_detector, get_object_detector
+
+    frames = frames_for(ctx)
+    images = [f.image for f in frames]
+    rows: list[dict[str, Any]] = []
+    summary: dict[str, Any] = {"frames": len(frames)}
+    detectors = {"nudity": get_nudity_detector}
+    try:
+        objects = get_object_detector()
+        detectors["objects"] = lambda: objects
+    except EngineUnavailable as e:
+        summary["objects"] = f"skipped: {e}"
+    for name, get in detectors.items():
+        engine = get()
+        for f, dets in zip(frames, engine.detect(images), strict=True):
+            rows.extend({"detector": name, "label": d.label, "confidence": d.confidence, "box": list(d.box),
+                         "keyframe_index": f.index, "start": f.time, "end": f.time} for d in dets)
+        summary[f"{name}_engine"] = engine.info.version
+    spec = spec_for("detect")
+    replace(im.Detection, asset_id=ctx.asset.pk, stage="detect", engine=spec.name, engine_version=spec.version,
+            rows=rows)
+    summary["detections"] = len(rows)
+    return summary
+
+
+@stage_task("nsfw")
+def nsfw(ctx: StageContext) -> dict[str, Any]:
+    """open_nsfw probability per frame."""
+    from workers.engines.nsfw import get_classifier
+
+    frames = frames_for(ctx)
+    engine = get_classifier()
+    scores = engine.score([f.image for f in frames])
+    rows = [{"score": float(s), "keyframe_index": f.index, "start": f.time, "end": f.time}
+            for f, s in zip(frames, scores, strict=True)]
+    spec = spec_for("nsfw")
+    replace(im.NsfwScore, asset_id=ctx.asset.pk, stage="nsfw", engine=spec.name, engine_version=spec.version,
+            rows=rows)
+    return {"frames": len(rows), "max": round(max(scores, default=0.0), 4), "engine": engine.info.version}

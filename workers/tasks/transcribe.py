@@ -1,0 +1,52 @@
+"""Queue ``transcribe``: speech to text (faster-whisper by default; openai-whisper for .pt weights)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from django.core.files.storage import default_storage
+
+from apps.insights import models as im
+from apps.insights.services import replace
+from workers.base import StageContext, StageSkipped
+from workers.engines.catalog import spec_for
+from workers.tasks import stage_task
+from workers.tasks.decode import derived_key
+
+
+def transcriber() -> Any:
+    from workers.engines.transcribe import get_transcriber
+
+    backend = os.environ.get("MEDIAINTEL_WHISPER_BACKEND", "faster-whisper")
+    model = os.environ.get("MEDIAINTEL_WHISPER_WEIGHTS") or os.environ.get("MEDIAINTEL_WHISPER_MODEL", "base")
+    return get_transcriber(backend, model)
+
+
+def _load_wav(key: str) -> Any:
+    import wave
+
+    import numpy as np
+
+    with default_storage.open(key, "rb") as f, wave.open(f, "rb") as w:
+        if w.getsampwidth() != 2 or w.getnchannels() != 1:
+            raise ValueError("expected 16-bit mono WAV")
+        data = w.readframes(w.getnframes())
+    return np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0
+
+
+@stage_task("transcribe")
+def transcribe(ctx: StageContext) -> dict[str, Any]:
+    """Transcript segments with times, confidence and the detected language."""
+    key = derived_key(ctx.asset.sha256, "audio16k.wav")
+    if not ctx.asset.has_audio or not default_storage.exists(key):
+        raise StageSkipped("no audio track to transcribe")
+    engine = transcriber()
+    result = engine.transcribe(_load_wav(key))
+    rows = [{"index": i, "start": s.start, "end": s.end, "text": s.text.strip(), "language": result.language,
+             "confidence": s.confidence} for i, s in enumerate(result.segments) if s.text.strip()]
+    spec = spec_for("transcribe")
+    replace(im.TranscriptSegment, asset_id=ctx.asset.pk, stage="transcribe", engine=spec.name,
+            engine_version=spec.version, rows=rows)
+    return {"segments": len(rows), "language": result.language,
+            "language_probability": round(result.language_probability, 3), "engine": engine.info.version}
