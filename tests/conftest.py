@@ -74,7 +74,7 @@ def worker_env(**overrides: str) -> dict[str, str]:
     db = settings.DATABASES["default"]
     url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "mediaintel.settings_test", "DATABASE_URL": url,
-           "BROKER_URL": settings.BROKER_URL, "MEDIAINTEL_MEDIA_ROOT": str(settings.MEDIA_ROOT),
+           "BROKER_URL": settings.BROKER_URL, "MEDIAINTEL_MEDIA_ROOT": str(settings.STORAGES["default"]["OPTIONS"]["location"]),
            "MEDIAINTEL_FAULT_INJECTION": "1", "MEDIAINTEL_STAGE_LEASE": str(settings.MEDIAINTEL_STAGE_LEASE),
            "PYTHONUNBUFFERED": "1"}
     env.update(overrides)
@@ -124,3 +124,14 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 60.0, every: float =
             tick()
         time.sleep(every)
     pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+@pytest.fixture
+def isolated_storage(tmp_path: Path, settings: Any) -> Path:
+    """A fresh local blob store for one test (workers started afterwards share it)."""
+    root = tmp_path / "media"
+    root.mkdir()
+    settings.MEDIA_ROOT = root
+    settings.STORAGES = {**settings.STORAGES, "default": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(root)}}}
+    return root

@@ -41,7 +41,7 @@ class AssetDetailSerializer(AssetSerializer):
 
 
 class UploadSerializer(serializers.Serializer):
-    file = serializers.FileField(help_text="The media file (multipart).")
+    file = serializers.FileField(help_text="The media file (multipart).", allow_empty_file=True)
     title = serializers.CharField(required=False, allow_blank=True, max_length=500)
     external_id = serializers.CharField(required=False, allow_blank=True, max_length=255)
     metadata = serializers.JSONField(required=False, help_text="A JSON object (or its JSON text).")
