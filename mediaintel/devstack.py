@@ -203,7 +203,7 @@ def redis_up(p: Profile) -> None:
         raise StackError("redis-server is not installed: run `make install` (apt-get install redis-server)")
     d = p.home / "redis"
     d.mkdir(parents=True, exist_ok=True)
-    persist = ["--appendonly", "yes"] if p.name == "run" else ["--appendonly", "no", "--save", ""]
+    persist = ["--appendonly", "yes", "--appendfsync", "everysec" if p.name == "run" else "no", "--save", ""]
     subprocess.run([exe, "--port", str(p.redis_port), "--bind", "127.0.0.1", "--dir", str(d),
                     "--daemonize", "yes", "--pidfile", str(d / "redis.pid"), "--logfile", str(d / "redis.log"),
                     "--maxmemory-policy", "noeviction", *persist], check=True)

@@ -104,8 +104,9 @@ class _Heartbeat(threading.Thread):
 def _inject_fault(ctx: StageContext, stage: str) -> None:
     """Chaos hook for reliability tests, off unless ``MEDIAINTEL_FAULT_INJECTION=1``.
 
-    ``asset.metadata["_faults"][stage]`` may hold ``{"sleep": s}``, ``{"transient": n}`` (fail
-    the first n attempts) or ``{"permanent": true}`` (until a replay clears ``_faults``).
+    ``asset.metadata["_faults"][stage]`` may hold ``{"sleep": s}`` (every attempt),
+    ``{"sleep_first": s}`` (first attempt only), ``{"transient": n}`` (fail the first n attempts)
+    or ``{"permanent": true}`` (until ``_faults`` is cleared).
     """
     if os.environ.get("MEDIAINTEL_FAULT_INJECTION") != "1":
         return
@@ -115,6 +116,8 @@ def _inject_fault(ctx: StageContext, stage: str) -> None:
     f = faults.get(stage) or {}
     if f.get("sleep"):
         time.sleep(float(f["sleep"]))
+    if f.get("sleep_first") and ctx.run.attempts == 1:
+        time.sleep(float(f["sleep_first"]))
     if ctx.run.attempts <= int(f.get("transient", 0)):
         raise TransientEngineError(f"injected transient fault (attempt {ctx.run.attempts})")
     if f.get("permanent"):

@@ -136,8 +136,18 @@ def _mark_queued(run_id: int) -> bool:
         status=StageStatus.QUEUED, queued_at=now)
     if n:
         run = StageRun.objects.only("stage", "queue").get(pk=run_id)
-        transaction.on_commit(lambda: send(run.stage, run.queue, run_id))
+        transaction.on_commit(lambda: _send_or_release(run.stage, run.queue, run_id))
     return bool(n)
+
+
+def _send_or_release(stage: str, queue: str, run_id: int) -> None:
+    """Publish; if the broker is unreachable, put the stage back to ``pending`` for release_pending."""
+    try:
+        send(stage, queue, run_id)
+    except Exception as e:
+        log.warning("could not publish stage %s (run %s): %s; left pending", stage, run_id, e)
+        StageRun.objects.filter(pk=run_id, status=StageStatus.QUEUED).update(status=StageStatus.PENDING,
+                                                                              queued_at=None)
 
 
 def send(stage: str, queue: str, run_id: int, countdown: float | None = None) -> None:

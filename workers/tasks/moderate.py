@@ -29,14 +29,14 @@ def _sources(ctx: StageContext) -> list[tuple[str, int | None, str, float | None
 @stage_task("text_flags")
 def text_flags(ctx: StageContext) -> dict[str, Any]:
     """Per-span categories (profanity, insult, threat, hate, self_harm, sexual) with offsets."""
-    from workers.engines.text_moderation import get_moderator
+    from workers.engines.text_moderation import get_text_moderator
 
-    engine = get_moderator()
+    engine = get_text_moderator()
     rows = []
     for source, ref, text, start, end in _sources(ctx):
-        for f in engine.flag(text):
+        for f in engine.moderate(text):
             rows.append({"source": source, "ref_id": ref, "category": f.category, "score": f.score,
-                         "char_start": f.start, "char_end": f.end, "matched": f.matched[:300], "method": f.source,
+                         "char_start": f.start, "char_end": f.end, "matched": f.text[:300], "method": f.source,
                          "start": start, "end": end})
     spec = spec_for("text_flags")
     replace(im.TextSpanFlag, asset_id=ctx.asset.pk, stage="text_flags", engine=spec.name,

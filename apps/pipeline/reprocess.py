@@ -1,0 +1,71 @@
+"""Exact reprocessing: which (asset, stage) pairs need work, from StageRun state and engine versions."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import QuerySet
+
+from apps.assets.models import MediaAsset
+from apps.pipeline import plans
+from apps.pipeline.models import IN_FLIGHT, StageRun, StageStatus
+from workers.engines.catalog import spec_for
+
+MODES = ("missing", "stale", "failed", "all")
+
+
+@dataclass
+class Selection:
+    """Per asset, the stages to run again."""
+
+    stages: dict[str, list[str]]
+
+    @property
+    def count(self) -> int:
+        return sum(len(v) for v in self.stages.values())
+
+
+def select(mode: str, *, stage: str | None = None, kind: str | None = None,
+           assets: QuerySet[MediaAsset] | None = None) -> Selection:
+    """``missing``: planned stages with no run at all; ``stale``: current runs whose engine version
+    differs from the configured one; ``failed``: dead/failed runs; ``all``: every stage."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}")
+    qs = assets if assets is not None else MediaAsset.objects.all()
+    if kind:
+        qs = qs.filter(kind=kind)
+    versions = {}
+    out: dict[str, list[str]] = defaultdict(list)
+    runs: dict[Any, dict[str, StageRun]] = defaultdict(dict)
+    for r in StageRun.objects.filter(asset__in=qs, current=True).only("asset_id", "stage", "status",
+                                                                       "engine_version"):
+        runs[r.asset_id][r.stage] = r
+    for asset_id, asset_kind in qs.values_list("pk", "kind"):
+        for s in plans.plan_for(asset_kind):
+            if stage and s.name != stage:
+                continue
+            run = runs[asset_id].get(s.name)
+            if run is not None and run.status in IN_FLIGHT:
+                continue
+            if s.name not in versions:
+                versions[s.name] = spec_for(s.name).version
+            if (mode == "all"
+                    or (mode == "missing" and run is None)
+                    or (mode == "stale" and run is not None and run.engine_version != versions[s.name])
+                    or (mode == "failed" and run is not None and run.status in (StageStatus.DEAD,
+                                                                                 StageStatus.FAILED))):
+                out[str(asset_id)].append(s.name)
+    return Selection(dict(out))
+
+
+def run(selection: Selection, *, reason: str) -> int:
+    """Start one job per asset for its selected stages (successors follow). Returns jobs started."""
+    from apps.pipeline.services import start_pipeline
+
+    n = 0
+    for asset_id, stages in selection.stages.items():
+        if start_pipeline(asset_id, reason=reason, stages=stages, force=True):
+            n += 1
+    return n

@@ -1,0 +1,182 @@
+"""docker/compose.yaml agrees with workers/routing.py and with the Dockerfiles it builds."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import pytest
+import yaml
+
+from workers import routing
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCKER = ROOT / "docker"
+COMPOSE = DOCKER / "compose.yaml"
+CPU_ONLY = DOCKER / "compose.cpu-only.yaml"
+WORKERS = {"worker-cpu": "cpu", "worker-gpu": "gpu"}
+APP_SERVICES = ("migrate", "web", "worker-cpu", "worker-gpu", "beat")
+
+
+def _load(path: Path) -> dict[str, Any]:
+    return yaml.safe_load(path.read_text())
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    return _load(COMPOSE)
+
+
+@pytest.fixture(scope="module")
+def services(compose: dict[str, Any]) -> dict[str, Any]:
+    return compose["services"]
+
+
+def _command(svc: dict[str, Any]) -> list[str]:
+    cmd = svc.get("command", [])
+    return shlex.split(cmd) if isinstance(cmd, str) else [str(c) for c in cmd]
+
+
+def _queues(svc: dict[str, Any]) -> tuple[str, ...]:
+    labels = svc.get("labels", {})
+    if isinstance(labels, list):  # ["key=value", ...] form
+        labels = dict(item.split("=", 1) for item in labels)
+    return tuple(q.strip() for q in labels["mediaintel.queues"].split(",") if q.strip())
+
+
+def _env(svc: dict[str, Any]) -> dict[str, str]:
+    env = svc.get("environment", {})
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) for item in env)
+    return env
+
+
+def _uninterpolated(value: str) -> str:
+    """``${VAR:?msg}`` / ``${VAR:-default}`` → a placeholder, so the URL can be parsed."""
+    return re.sub(r"\$\{[^}]*\}", "placeholder", value)
+
+
+def _dockerfile(svc: dict[str, Any]) -> Path:
+    build = svc["build"]
+    if isinstance(build, str):
+        return DOCKER / build / "Dockerfile"
+    return (DOCKER / build.get("context", ".")) / build.get("dockerfile", "Dockerfile")
+
+
+def test_services_exist(services: dict[str, Any]) -> None:
+    for name in ("postgres", "redis", "migrate", "web", "worker-cpu", "worker-gpu", "beat"):
+        assert name in services, name
+
+
+@pytest.mark.parametrize(("service", "role"), sorted(WORKERS.items()))
+def test_worker_role_and_queues_match_routing(services: dict[str, Any], service: str, role: str) -> None:
+    svc = services[service]
+    cmd = _command(svc)
+    assert cmd[:3] == ["python", "-m", "workers"], cmd
+    assert cmd[cmd.index("--role") + 1] == role
+    assert _queues(svc) == routing.queues_for_role(role, gpu_workers=True)
+    assert _env(svc)["MEDIAINTEL_GPU_WORKERS"] == "true"
+
+
+def test_worker_dockerfile_defaults_to_its_role(services: dict[str, Any]) -> None:
+    for service, role in WORKERS.items():
+        text = _instructions(_dockerfile(services[service]))
+        assert f'CMD ["python", "-m", "workers", "--role", "{role}"]' in text
+        assert "requirements/workers.txt" in text
+
+
+def test_workers_cover_every_queue(services: dict[str, Any]) -> None:
+    consumed = set()
+    for service in WORKERS:
+        consumed |= set(_queues(services[service]))
+    assert consumed == set(routing.QUEUES)
+
+
+def test_gpu_worker_reserves_nvidia_gpu(services: dict[str, Any]) -> None:
+    devices = services["worker-gpu"]["deploy"]["resources"]["reservations"]["devices"]
+    assert any(d.get("driver") == "nvidia" and "gpu" in d.get("capabilities", []) for d in devices)
+    assert "deploy" not in services["worker-cpu"]
+    text = _instructions(_dockerfile(services["worker-gpu"]))
+    assert re.search(r"^ARG CUDA_IMAGE=nvidia/cuda:13\.", text, re.M)
+    assert "MEDIAINTEL_DEVICE=cuda" in text
+    assert "uv python install 3.11" in text
+
+
+def _instructions(path: Path) -> str:
+    """A Dockerfile without its comment lines (comments may name what is *not* installed)."""
+    return "\n".join(line for line in path.read_text().splitlines() if not line.lstrip().startswith("#"))
+
+
+def test_every_build_has_an_existing_dockerfile(services: dict[str, Any]) -> None:
+    built = [name for name, svc in services.items() if "build" in svc]
+    assert set(APP_SERVICES) <= set(built)
+    for name in built:
+        svc = services[name]
+        assert (DOCKER / svc["build"]["context"]).resolve() == ROOT, name
+        assert _dockerfile(svc).is_file(), f"{name}: {_dockerfile(svc)}"
+    for name, svc in services.items():
+        assert "build" in svc or "image" in svc, name
+
+
+def test_web_image_has_no_ml_stack(services: dict[str, Any]) -> None:
+    for name in ("web", "migrate", "beat"):
+        assert _dockerfile(services[name]).name == "web.Dockerfile", name
+    text = _instructions(_dockerfile(services["web"]))
+    assert "pip install -r requirements/base.txt" in text
+    assert "workers.txt" not in text
+    assert "torch" not in text
+    assert re.search(r'^CMD \["gunicorn", "mediaintel\.wsgi", "-b", "0\.0\.0\.0:8000"', text, re.M)
+    assert re.search(r"^HEALTHCHECK .*\n?.*healthcheck\.py", text, re.M)
+    assert (DOCKER / "healthcheck.py").is_file()
+    assert "/healthz" in (DOCKER / "healthcheck.py").read_text()
+    assert re.search(r"^USER (?!root)\S+", text, re.M)
+
+
+def test_env_points_at_compose_services(services: dict[str, Any]) -> None:
+    pg_env = services["postgres"]["environment"]
+    assert "pgvector" in services["postgres"]["image"]
+    assert "redis" in services["redis"]["image"]
+    for name in APP_SERVICES:
+        env = _env(services[name])
+        for key in ("DATABASE_URL", "BROKER_URL", "SECRET_KEY", "MEDIAINTEL_STORAGE", "MEDIAINTEL_GPU_WORKERS"):
+            assert key in env, f"{name}: {key}"
+        assert all(isinstance(v, str) for v in env.values()), f"{name}: non-string env value"
+        db = urlparse(_uninterpolated(env["DATABASE_URL"]))
+        assert db.scheme in {"postgres", "postgresql"}
+        assert db.hostname == "postgres" and db.hostname in services
+        assert db.username == pg_env["POSTGRES_USER"]
+        assert db.path.lstrip("/") == pg_env["POSTGRES_DB"]
+        broker = urlparse(env["BROKER_URL"])
+        assert broker.scheme == "redis" and broker.hostname == "redis" and broker.hostname in services
+        assert ":?" in env["SECRET_KEY"], "SECRET_KEY must be required (${SECRET_KEY:?...})"
+
+
+def test_media_volume_shared_by_web_and_workers(services: dict[str, Any]) -> None:
+    media_root = _env(services["web"])["MEDIAINTEL_MEDIA_ROOT"]
+    for name in ("web", "worker-cpu", "worker-gpu"):
+        assert f"media:{media_root}" in services[name]["volumes"], name
+
+
+def test_redis_never_evicts(services: dict[str, Any]) -> None:
+    cmd = _command(services["redis"])
+    assert cmd[cmd.index("--maxmemory-policy") + 1] == "noeviction"
+    assert cmd[cmd.index("--appendonly") + 1] == "yes"
+
+
+def test_app_services_wait_for_migrate(services: dict[str, Any]) -> None:
+    for name in ("web", "worker-cpu", "worker-gpu", "beat"):
+        dep = services[name]["depends_on"]["migrate"]
+        assert dep["condition"] == "service_completed_successfully", name
+    assert _command(services["migrate"])[-2:] == ["migrate", "--noinput"]
+    assert _command(services["beat"])[:4] == ["celery", "-A", "mediaintel", "beat"]
+
+
+def test_cpu_only_override_routes_everything_to_cpu() -> None:
+    override = _load(CPU_ONLY)["services"]
+    assert override["worker-gpu"]["profiles"], "worker-gpu must be switched off"
+    cpu = override["worker-cpu"]
+    assert _env(cpu)["MEDIAINTEL_GPU_WORKERS"] == "false"
+    assert _queues(cpu) == routing.queues_for_role("cpu", gpu_workers=False)
