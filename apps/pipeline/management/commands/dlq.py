@@ -30,7 +30,7 @@ class Command(BaseCommand):
     def _open(self) -> Any:
         return DeadLetter.objects.filter(replayed_at__isnull=True, discarded=False)
 
-    def _list(self, all: bool = False, **_: Any) -> None:  # noqa: A002
+    def _list(self, all: bool = False, **_: Any) -> None:
         qs = DeadLetter.objects.all() if all else self._open()
         rows = list(qs.select_related("stage_run").order_by("id"))
         if not rows:
@@ -46,14 +46,14 @@ class Command(BaseCommand):
         except DeadLetter.DoesNotExist:
             raise CommandError(f"no dead letter #{pk}") from None
 
-    def _show(self, id: int, **_: Any) -> None:  # noqa: A002
+    def _show(self, id: int, **_: Any) -> None:
         d = self._get(id)
         r = d.stage_run
         self.stdout.write(f"dead letter #{d.pk}\nstage:    {r.stage} (run {r.pk}, attempts {r.attempts})\n"
                           f"asset:    {r.asset_id}\ntask:     {d.task_name} {d.args}\nfailed:   {d.failed_at}\n"
                           f"error:    {d.error_class}: {d.error}\n\n{d.traceback}")
 
-    def _replay(self, ids: list[int], all: bool = False, **_: Any) -> None:  # noqa: A002
+    def _replay(self, ids: list[int], all: bool = False, **_: Any) -> None:
         if not ids and not all:
             raise CommandError("name dead letter ids or use --all")
         targets = list(self._open()) if all else [self._get(i) for i in ids]
