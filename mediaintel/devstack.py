@@ -195,7 +195,7 @@ def pg_down(p: Profile) -> None:
 def redis_up(p: Profile) -> None:
     """Start Debian's redis-server on the profile's port (append-only for ``run``)."""
     if port_open(p.redis_port):
-        if (p.home / "redis" / "redis.pid").exists():
+        if _redis_dir(p) == str((p.home / "redis").resolve()):
             return
         raise StackError(f"port {p.redis_port} is taken by another program; set MEDIAINTEL_REDIS_PORT")
     exe = shutil.which("redis-server")
@@ -210,18 +210,29 @@ def redis_up(p: Profile) -> None:
     wait_port(p.redis_port, 15, "Redis")
 
 
+def _redis_dir(p: Profile) -> str | None:
+    """The data directory of the Redis on the profile's port (None when none answers)."""
+    import redis
+
+    try:
+        return redis.Redis(port=p.redis_port, socket_timeout=2).config_get("dir").get("dir")
+    except redis.RedisError:
+        return None
+
+
 def redis_down(p: Profile) -> None:
-    pidfile = p.home / "redis" / "redis.pid"
-    if pidfile.exists():
-        try:
-            pid = int(pidfile.read_text().strip())
-            os.kill(pid, 15)
-            for _ in range(50):
-                os.kill(pid, 0)
-                time.sleep(0.1)
-        except (ProcessLookupError, ValueError):
-            pass
-        pidfile.unlink(missing_ok=True)
+    """Shut down the profile's Redis (only ours: same data dir) and wait until its port is free."""
+    import redis
+
+    if _redis_dir(p) != str((p.home / "redis").resolve()):
+        return
+    try:
+        redis.Redis(port=p.redis_port, socket_timeout=5).shutdown()
+    except redis.ConnectionError:
+        pass  # the server closes the connection as it exits
+    deadline = time.monotonic() + 30
+    while port_open(p.redis_port) and time.monotonic() < deadline:
+        time.sleep(0.1)
 
 
 # ------------------------------------------------------------------ stack

@@ -58,6 +58,13 @@ class StageContext:
     asset: Any
     _tmp: list[str] = field(default_factory=list)
 
+    def save(self, model: type, rows: list[dict[str, Any]], stage: str | None = None) -> int:
+        """Replace this stage's rows of ``model`` (idempotent), labelled with the run's engine version."""
+        from apps.insights.services import replace
+
+        return replace(model, asset_id=self.asset.pk, stage=stage or self.run.stage, engine=self.run.engine,
+                       engine_version=self.run.engine_version, rows=rows)
+
     def media_path(self) -> str:
         """A local path to the original bytes (the blob itself for local storage, else a cached copy)."""
         from apps.assets import storage

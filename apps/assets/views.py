@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
-from typing import IO, Any
+from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
@@ -14,7 +13,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -24,26 +23,14 @@ from apps.assets.models import IdempotencyRecord, MediaAsset
 from apps.assets.serializers import AssetDetailSerializer, AssetSerializer, UploadSerializer
 from apps.assets.services import ingest_path
 from apps.assets.sniff import Rejected
-from apps.audit.services import Actor
+from apps.assets.upload import RawFileParser
+from apps.audit.services import Actor, record
 from apps.core.errors import ApiError
-from apps.core.roles import MODERATOR, IsAdmin, IsUploader, has_role
+from apps.core.roles import MODERATOR, IsAdmin, IsModerator, IsUploader, has_role
+from apps.pipeline.serializers import ReprocessSerializer
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 STREAM_CHUNK = 256 * 1024
-
-
-def _iter_file(f: IO[bytes], start: int, length: int) -> Iterator[bytes]:
-    try:
-        f.seek(start)
-        left = length
-        while left > 0:
-            chunk = f.read(min(STREAM_CHUNK, left))
-            if not chunk:
-                break
-            left -= len(chunk)
-            yield chunk
-    finally:
-        f.close()
 
 
 class AssetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin,
@@ -51,7 +38,7 @@ class AssetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Dest
     """Media assets. Uploaders see their own; moderators and admins see everything."""
 
     filterset_class = AssetFilter
-    parser_classes = [MultiPartParser, FormParser]
+    parser_classes = [MultiPartParser, FormParser, RawFileParser]
 
     queryset = MediaAsset.objects.none()
 
@@ -74,18 +61,29 @@ class AssetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Dest
             perms.append(IsUploader())
         if self.action == "destroy":
             perms.append(IsAdmin())
+        if self.action == "reprocess":
+            perms.append(IsModerator())
         return perms
 
     @extend_schema(
-        request={"multipart/form-data": UploadSerializer},
+        request={"multipart/form-data": UploadSerializer, "application/octet-stream": OpenApiTypes.BINARY},
         parameters=[OpenApiParameter("Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER,
-                                     description="Retrying with the same key returns the first response.")],
+                                     description="Retrying with the same key returns the first response."),
+                    OpenApiParameter("Content-Disposition", OpenApiTypes.STR, OpenApiParameter.HEADER,
+                                     description='Raw (octet-stream) uploads: `attachment; filename="…"`.'),
+                    *(OpenApiParameter(f, OpenApiTypes.STR, OpenApiParameter.QUERY,
+                                       description="Raw (octet-stream) uploads only.")
+                      for f in ("title", "external_id", "metadata"))],
         responses={201: AssetSerializer, 200: OpenApiResponse(AssetSerializer, description="Duplicate content"),
                    413: OpenApiResponse(description="Too large"), 415: OpenApiResponse(description="Unsupported"),
                    422: OpenApiResponse(description="Corrupt"), 503: OpenApiResponse(description="Saturated")},
     )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        """Upload a file; the same bytes twice give the existing asset (200, ``duplicate: true``)."""
+        """Upload a file; the same bytes twice give the existing asset (200, ``duplicate: true``).
+
+        Multipart (``file`` plus optional fields), or the raw body with ``Content-Type:
+        application/octet-stream`` and the name in ``Content-Disposition`` (no multipart parsing).
+        """
         key = request.headers.get("Idempotency-Key", "").strip()[:255]
         if key:
             prior = IdempotencyRecord.objects.filter(user=request.user, key=key).first()
@@ -134,6 +132,33 @@ class AssetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Dest
         delete_asset(self.get_object(), actor=Actor.user(request.user))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
+    @extend_schema(request=ReprocessSerializer, responses={202: OpenApiResponse(description="Job started"),
+                                                           200: OpenApiResponse(description="Nothing to do")})
+    @action(detail=True, methods=["post"], parser_classes=[JSONParser, FormParser, MultiPartParser])
+    def reprocess(self, request: Request, pk: str | None = None) -> Response:
+        """Re-run stages of this asset: ``mode`` missing | stale | failed | all, optionally only ``stages``."""
+        from apps.pipeline import plans, reprocess
+
+        asset = self.get_object()
+        ser = ReprocessSerializer(data=request.data)
+        if not ser.is_valid():
+            raise ApiError("The reprocess request is invalid.", code="invalid", detail=ser.errors)
+        mode, stages = ser.validated_data["mode"], ser.validated_data.get("stages") or []
+        known = {s.name for s in plans.plan_for(asset.kind)}
+        if unknown := sorted(set(stages) - known):
+            raise ApiError(f"Unknown stage(s) for a {asset.kind}: {', '.join(unknown)}.", code="unknown_stage",
+                           detail={"stages": sorted(known)})
+        selected: list[str] = []
+        for name in stages or [None]:
+            sel = reprocess.select(mode, stage=name, assets=MediaAsset.objects.filter(pk=asset.pk))
+            selected += sel.stages.get(str(asset.pk), [])
+        if not selected:
+            return Response({"started": False, "stages": [], "detail": "nothing needs to run"}, status=200)
+        jobs = reprocess.run(reprocess.Selection({str(asset.pk): selected}), reason=f"api-{mode}")
+        record("pipeline.reprocessed", target_type="asset", target_id=asset.pk, actor=Actor.user(request.user),
+               payload={"mode": mode, "stages": selected})
+        return Response({"started": bool(jobs), "stages": selected}, status=202)
+
     @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY,
                               206: OpenApiResponse(description="Partial content"),
                               416: OpenApiResponse(description="Range not satisfiable")},
@@ -158,7 +183,7 @@ class AssetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Dest
                 return _unsatisfiable(size)
             partial = True
         length = end - start + 1
-        resp = StreamingHttpResponse(_iter_file(storage.open_blob(asset.storage_key), start, length),
+        resp = StreamingHttpResponse(storage.open_range(asset.storage_key, start, length, STREAM_CHUNK),
                                      status=206 if partial else 200, content_type=asset.mime_type)
         resp["Content-Length"] = str(length)
         resp["Accept-Ranges"] = "bytes"

@@ -11,9 +11,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
 from apps.insights import models as im
-from apps.insights.services import replace
 from workers.base import StageContext, StageSkipped
-from workers.engines.catalog import spec_for
 from workers.tasks import stage_task
 
 
@@ -21,11 +19,6 @@ def derived_key(sha256: str, name: str) -> str:
     """Storage key of a file derived from an asset's content (shared by duplicate uploads)."""
     return f"derived/{sha256[:2]}/{sha256}/{name}"
 
-
-def _write(ctx: StageContext, stage: str, model: type, rows: list[dict[str, Any]]) -> int:
-    spec = spec_for(stage)
-    return replace(model, asset_id=ctx.asset.pk, stage=stage, engine=spec.name, engine_version=spec.version,
-                   rows=rows)
 
 
 @stage_task("probe")
@@ -52,7 +45,7 @@ def scenes(ctx: StageContext) -> dict[str, Any]:
     found = detect_scenes(ctx.media_path())
     rows = [{"index": s.index, "start": s.start, "end": s.end, "start_frame": s.start_frame,
              "end_frame": s.end_frame} for s in found]
-    _write(ctx, "scenes", im.Scene, rows)
+    ctx.save(im.Scene, rows)
     return {"scenes": len(rows)}
 
 
@@ -76,7 +69,7 @@ def keyframes(ctx: StageContext) -> dict[str, Any]:
         rows.append({"index": i, "frame_index": kf.frame_index, "scene_index": kf.scene_index, "time": kf.time,
                      "start": kf.time, "end": kf.time, "width": kf.image.width, "height": kf.image.height,
                      "storage_key": key, "thumbnail": jpeg_thumbnail(kf.image, max_side=320, quality=75)})
-    _write(ctx, "keyframes", im.Keyframe, rows)
+    ctx.save(im.Keyframe, rows)
     return {"keyframes": len(rows)}
 
 

@@ -5,10 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from apps.insights import models as im
-from apps.insights.services import replace
 from workers.base import StageContext
 from workers.engines.base import EngineUnavailable
-from workers.engines.catalog import spec_for
 from workers.tasks import stage_task
 from workers.tasks.visual import frames_for
 
@@ -34,9 +32,7 @@ def detect(ctx: StageContext) -> dict[str, Any]:
             rows.extend({"detector": name, "label": d.label, "confidence": d.confidence, "box": list(d.box),
                          "keyframe_index": f.index, "start": f.time, "end": f.time} for d in dets)
         summary[f"{name}_engine"] = engine.info.version
-    spec = spec_for("detect")
-    replace(im.Detection, asset_id=ctx.asset.pk, stage="detect", engine=spec.name, engine_version=spec.version,
-            rows=rows)
+    ctx.save(im.Detection, rows)
     summary["detections"] = len(rows)
     return summary
 
@@ -51,7 +47,5 @@ def nsfw(ctx: StageContext) -> dict[str, Any]:
     scores = engine.score([f.image for f in frames])
     rows = [{"score": float(s), "keyframe_index": f.index, "start": f.time, "end": f.time}
             for f, s in zip(frames, scores, strict=True)]
-    spec = spec_for("nsfw")
-    replace(im.NsfwScore, asset_id=ctx.asset.pk, stage="nsfw", engine=spec.name, engine_version=spec.version,
-            rows=rows)
+    ctx.save(im.NsfwScore, rows)
     return {"frames": len(rows), "max": round(max(scores, default=0.0), 4), "engine": engine.info.version}

@@ -5,17 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from apps.insights import models as im
-from apps.insights.services import replace
 from workers.base import StageContext
-from workers.engines.catalog import spec_for
 from workers.tasks import stage_task
 from workers.tasks.text import searchable_texts
 from workers.tasks.visual import frames_for
-
-
-def _write(ctx: StageContext, stage: str, model: type, rows: list[dict[str, Any]]) -> None:
-    spec = spec_for(stage)
-    replace(model, asset_id=ctx.asset.pk, stage=stage, engine=spec.name, engine_version=spec.version, rows=rows)
 
 
 @stage_task("tags")
@@ -32,8 +25,8 @@ def tags(ctx: StageContext) -> dict[str, Any]:
                          "end": f.time} for label, score in a.tags)
         emb_rows.append({"model": engine.info.name, "keyframe_index": f.index, "start": f.time, "end": f.time,
                          "embedding": a.embedding.tolist()})
-    _write(ctx, "tags", im.Tag, tag_rows)
-    _write(ctx, "tags", im.ImageEmbedding, emb_rows)
+    ctx.save(im.Tag, tag_rows)
+    ctx.save(im.ImageEmbedding, emb_rows)
     return {"frames": len(frames), "tags": len(tag_rows), "engine": engine.info.version}
 
 
@@ -46,7 +39,7 @@ def phash(ctx: StageContext) -> dict[str, Any]:
     hashes = compute_batch([f.image for f in frames])
     rows = [{"algorithm": "pdq", "hash": h.bits, "quality": h.quality, "keyframe_index": f.index,
              "start": f.time, "end": f.time} for f, h in zip(frames, hashes, strict=True)]
-    _write(ctx, "hash", im.PerceptualHash, rows)
+    ctx.save(im.PerceptualHash, rows)
     return {"hashes": len(rows)}
 
 
@@ -63,7 +56,7 @@ def text_embed(ctx: StageContext) -> dict[str, Any]:
     vectors = engine.embed([c["text"] for c in chunks]) if chunks else []
     for c, v in zip(chunks, vectors, strict=True):
         c["embedding"] = v.tolist()
-    _write(ctx, "text_embed", im.TextChunk, chunks)
+    ctx.save(im.TextChunk, chunks)
     im.TextChunk.objects.filter(asset_id=ctx.asset.pk, stage="text_embed").update(
         tsv=SearchVector("text", config=Value("simple")))
     return {"chunks": len(chunks), "engine": engine.info.version}

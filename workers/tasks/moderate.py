@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from typing import Any
 
 from apps.insights import models as im
-from apps.insights.services import replace
 from workers.base import StageContext, StageSkipped
-from workers.engines.catalog import spec_for
 from workers.tasks import stage_task
 from workers.tasks.text import text_document
 
@@ -31,16 +30,15 @@ def text_flags(ctx: StageContext) -> dict[str, Any]:
     """Per-span categories (profanity, insult, threat, hate, self_harm, sexual) with offsets."""
     from workers.engines.text_moderation import get_text_moderator
 
-    engine = get_text_moderator()
+    extra = tuple(p for p in os.environ.get("MEDIAINTEL_LEXICON_PATH", "").split(os.pathsep) if p)
+    engine = get_text_moderator(lexicon_paths=extra)
     rows = []
     for source, ref, text, start, end in _sources(ctx):
         for f in engine.moderate(text):
             rows.append({"source": source, "ref_id": ref, "category": f.category, "score": f.score,
                          "char_start": f.start, "char_end": f.end, "matched": f.text[:300], "method": f.source,
                          "start": start, "end": end})
-    spec = spec_for("text_flags")
-    replace(im.TextSpanFlag, asset_id=ctx.asset.pk, stage="text_flags", engine=spec.name,
-            engine_version=spec.version, rows=rows)
+    ctx.save(im.TextSpanFlag, rows)
     return {"flags": len(rows), "categories": dict(Counter(r["category"] for r in rows))}
 
 
@@ -64,7 +62,5 @@ def language(ctx: StageContext) -> dict[str, Any]:
         rows.append({"source": source, "language": lang, "score": float(score)})
     if not rows:
         raise StageSkipped("no text to identify")
-    spec = spec_for("language")
-    replace(im.Language, asset_id=ctx.asset.pk, stage="language", engine=spec.name,
-            engine_version=spec.version, rows=rows)
+    ctx.save(im.Language, rows)
     return {r["source"]: r["language"] for r in rows}

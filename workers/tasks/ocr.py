@@ -6,9 +6,7 @@ import os
 from typing import Any
 
 from apps.insights import models as im
-from apps.insights.services import replace
 from workers.base import StageContext
-from workers.engines.catalog import spec_for
 from workers.tasks import stage_task
 from workers.tasks.visual import frames_for
 
@@ -33,7 +31,5 @@ def ocr(ctx: StageContext) -> dict[str, Any]:
         for span in merge_over_time([(f.time, r) for f, r in results]):
             rows.append({"text": span.text, "confidence": span.confidence, "start": span.start, "end": span.end,
                          "keyframe_index": index_at.get(span.start), "boxes": []})
-    spec = spec_for("ocr")
-    replace(im.OcrText, asset_id=ctx.asset.pk, stage="ocr", engine=spec.name, engine_version=spec.version,
-            rows=rows)
+    ctx.save(im.OcrText, rows)
     return {"frames": len(frames), "texts": len(rows), "engine": engine.info.version}

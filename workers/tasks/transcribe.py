@@ -8,9 +8,7 @@ from typing import Any
 from django.core.files.storage import default_storage
 
 from apps.insights import models as im
-from apps.insights.services import replace
 from workers.base import StageContext, StageSkipped
-from workers.engines.catalog import spec_for
 from workers.tasks import stage_task
 from workers.tasks.decode import derived_key
 
@@ -45,8 +43,6 @@ def transcribe(ctx: StageContext) -> dict[str, Any]:
     result = engine.transcribe(_load_wav(key))
     rows = [{"index": i, "start": s.start, "end": s.end, "text": s.text.strip(), "language": result.language,
              "confidence": s.confidence} for i, s in enumerate(result.segments) if s.text.strip()]
-    spec = spec_for("transcribe")
-    replace(im.TranscriptSegment, asset_id=ctx.asset.pk, stage="transcribe", engine=spec.name,
-            engine_version=spec.version, rows=rows)
+    ctx.save(im.TranscriptSegment, rows)
     return {"segments": len(rows), "language": result.language,
             "language_probability": round(result.language_probability, 3), "engine": engine.info.version}
