@@ -15,6 +15,7 @@ This module imports only the standard library: settings import it for defaults.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import os
 import shutil
@@ -226,10 +227,8 @@ def redis_down(p: Profile) -> None:
 
     if _redis_dir(p) != str((p.home / "redis").resolve()):
         return
-    try:
+    with contextlib.suppress(redis.ConnectionError):  # the server closes the connection as it exits
         redis.Redis(port=p.redis_port, socket_timeout=5).shutdown()
-    except redis.ConnectionError:
-        pass  # the server closes the connection as it exits
     deadline = time.monotonic() + 30
     while port_open(p.redis_port) and time.monotonic() < deadline:
         time.sleep(0.1)
