@@ -84,6 +84,11 @@ def main() -> int:
     _say(f"admin     {base}/admin/     user: {user}  password: {pw}")
     _say(f"API token {token}   (curl -H 'Authorization: Token {token}' {base}/api/v1/assets/)")
     _say(f"health    {base}/healthz    metrics {base}/metrics")
+    if os.environ.get("MEDIAINTEL_DEMO", "1") != "0":
+        _say("ingesting the demo set (set MEDIAINTEL_DEMO=0 to skip)…")
+        demo = subprocess.run([sys.executable, "manage.py", "demo", "--wait"], cwd=ROOT, env=env)
+        if demo.returncode != 0:
+            _say("the demo set did not finish cleanly; see the console's jobs and dead letters")
     _say("press Ctrl-C to stop")
 
     stopping = False
