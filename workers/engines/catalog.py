@@ -44,7 +44,7 @@ def spec_for(stage: str) -> EngineSpec:
         return EngineSpec("text-extract", "1")
     if stage == "scenes":
         return EngineSpec("pyscenedetect", "1", (("detector", _env("MEDIAINTEL_SCENE_DETECTOR", "content")),
-                                                 ("threshold", _env("MEDIAINTEL_SCENE_THRESHOLD", "27"))))
+                                                 ("threshold", _env("MEDIAINTEL_SCENE_THRESHOLD"))))
     if stage == "keyframes":
         return EngineSpec("pyav-keyframes", "1", (("max_interval", _env("MEDIAINTEL_KEYFRAME_INTERVAL", "10")),))
     if stage == "audio":
