@@ -19,7 +19,7 @@ def reap_stalled() -> int:
     return reap()
 
 
-@app.task(name="mediaintel.maintenance.ping")
+@app.task(name="mediaintel.maintenance.ping", ignore_result=False)
 def ping(value: str = "pong") -> str:
     """Round trip check used by health tooling and tests."""
     return value
