@@ -132,6 +132,29 @@ class AssetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Dest
         delete_asset(self.get_object(), actor=Actor.user(request.user))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
+    @extend_schema(responses={200: OpenApiResponse(description="Scenes, keyframes, transcript, OCR, detections, "
+                                                           "tags, NSFW scores, text flags, language and hashes")})
+    @action(detail=True, methods=["get"])
+    def insights(self, request: Request, pk: str | None = None) -> Response:
+        """Everything analysis produced for this asset, each row with its engine version and time range."""
+        from apps.insights.serializers import insights_of
+
+        return Response(insights_of(self.get_object()))
+
+    @extend_schema(responses={(200, "image/jpeg"): OpenApiTypes.BINARY})
+    @action(detail=True, methods=["get"], url_path=r"keyframes/(?P<index>\d+)\.jpg")
+    def keyframe(self, request: Request, pk: str | None = None, index: str = "0") -> HttpResponse:
+        """The stored JPEG thumbnail of one keyframe."""
+        from apps.insights.models import Keyframe
+
+        asset = self.get_object()
+        kf = Keyframe.objects.filter(asset=asset, index=int(index)).only("thumbnail").first()
+        if kf is None:
+            raise ApiError(f"Keyframe {index} does not exist for this asset.", code="not_found", status_code=404)
+        resp = HttpResponse(bytes(kf.thumbnail), content_type="image/jpeg")
+        resp["Cache-Control"] = "private, max-age=3600"
+        return resp
+
     @extend_schema(request=ReprocessSerializer, responses={202: OpenApiResponse(description="Job started"),
                                                            200: OpenApiResponse(description="Nothing to do")})
     @action(detail=True, methods=["post"], parser_classes=[JSONParser, FormParser, MultiPartParser])

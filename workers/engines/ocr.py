@@ -332,6 +332,32 @@ def _better(a: OcrResult, b: OcrResult) -> OcrResult:
     return b if b.confidence > a.confidence else a
 
 
+class LayeredOcr:
+    """Tesseract first (fast); RapidOCR for frames where Tesseract read nothing confidently
+    (captions and memes over busy backgrounds, rotated text).
+
+    Costs RapidOCR's ~0.5–1 s (2 CPU cores) on every frame Tesseract cannot read, text-free
+    frames included: worth it for meme-heavy libraries or on GPU workers.
+    """
+
+    def __init__(self, lang: str = "eng", *, good_confidence: float = 0.8) -> None:
+        self.tesseract = TesseractOcr(lang)
+        self.good_confidence = good_confidence
+        self._rapid: RapidOcr | None = None
+        self.info = EngineInfo(name="tesseract+rapidocr",
+                               version=f"{self.tesseract.info.version}+rapidocr-fallback@{good_confidence}",
+                               device="cpu", params={"lang": lang})
+
+    def read(self, image: ImageInput) -> OcrResult:
+        first = self.tesseract.read(image)
+        if first.text and first.confidence >= self.good_confidence:
+            return first
+        if self._rapid is None:
+            self._rapid = RapidOcr()
+        second = self._rapid.read(image)
+        return second if second.text and second.confidence > first.confidence else first
+
+
 # --------------------------------------------------------------------------- rapidocr
 
 
@@ -397,17 +423,19 @@ class RapidOcr:
 
 # --------------------------------------------------------------------------- factory
 
-OCR_ENGINES = ("tesserocr", "pytesseract", "auto", "rapidocr")
+OCR_ENGINES = ("tesserocr", "pytesseract", "auto", "rapidocr", "layered")
 
 
 @cached_engine
-def _load_ocr(lang: str, engine: str) -> TesseractOcr | RapidOcr:
+def _load_ocr(lang: str, engine: str) -> TesseractOcr | RapidOcr | LayeredOcr:
     if engine == "rapidocr":
         return RapidOcr()
+    if engine == "layered":
+        return LayeredOcr(lang)
     return TesseractOcr(lang, backend=engine)  # type: ignore[arg-type]
 
 
-def get_ocr(lang: str = "eng", engine: str | None = None) -> TesseractOcr | RapidOcr:
+def get_ocr(lang: str = "eng", engine: str | None = None) -> TesseractOcr | RapidOcr | LayeredOcr:
     """The process-wide OCR engine: ``engine`` (default ``$MEDIAINTEL_OCR_ENGINE`` or ``tesserocr``)
     is ``tesserocr``/``pytesseract``/``auto`` (Tesseract backends, ``lang`` applies) or ``rapidocr``.
     """
