@@ -57,12 +57,15 @@ def spec_for(stage: str) -> EngineSpec:
         return EngineSpec("tesseract", "1", (("lang", _env("MEDIAINTEL_OCR_LANG", "eng")),
                                              ("engine", _env("MEDIAINTEL_OCR_ENGINE", "tesserocr"))))
     if stage == "detect":
-        return EngineSpec("yolo", "1", (("nudity", "nudenet-320n"),
+        return EngineSpec("yolo", "1", (("nudity", _env("MEDIAINTEL_NUDITY_WEIGHTS", "nudenet-320n")),
                                         ("objects", _env("MEDIAINTEL_DETECT_WEIGHTS"))))
     if stage == "nsfw":
-        return EngineSpec("open-nsfw", "1")
+        return EngineSpec("open-nsfw", "1", (("weights", _env("MEDIAINTEL_NSFW_WEIGHTS")),))
     if stage == "tags":
-        return EngineSpec("efficientnet-lite0", "1", (("clip", _env("MEDIAINTEL_CLIP_WEIGHTS")),))
+        return EngineSpec("efficientnet-lite0", "1", (("weights", _env("MEDIAINTEL_IMAGE_EMBED_WEIGHTS")),
+                                                      ("model", _env("MEDIAINTEL_IMAGE_EMBED_MODEL")),
+                                                      ("clip", _env("MEDIAINTEL_CLIP_MODEL")),
+                                                      ("clip_weights", _env("MEDIAINTEL_CLIP_WEIGHTS"))))
     if stage == "hash":
         return EngineSpec("pdq", "1")
     if stage == "text_embed":

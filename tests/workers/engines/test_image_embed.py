@@ -1,0 +1,224 @@
+"""EfficientNet-Lite0 tags + embeddings on real photos; the open_clip backend on a tiny random checkpoint."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from workers.engines import image_embed
+from workers.engines.base import EngineUnavailable, PermanentEngineError
+
+
+def _package_photo(package: str, relative: str) -> np.ndarray:
+    spec = importlib.util.find_spec(package)
+    assert spec is not None and spec.origin, f"{package} not installed"
+    return np.asarray(Image.open(Path(spec.origin).parent / relative).convert("RGB"))
+
+
+@pytest.fixture(scope="module")
+def photos() -> dict[str, np.ndarray]:
+    from sklearn.datasets import load_sample_images
+
+    china, flower = load_sample_images().images
+    return {
+        "china": china,
+        "flower": flower,
+        "bus": _package_photo("ultralytics", "assets/bus.jpg"),
+        "zidane": _package_photo("ultralytics", "assets/zidane.jpg"),
+        "hopper": _package_photo("matplotlib", "mpl-data/sample_data/grace_hopper.jpg"),
+    }
+
+
+@pytest.fixture(scope="module")
+def embedder() -> image_embed.ImageEmbedder:
+    return image_embed.get_embedder()
+
+
+@pytest.fixture(scope="module")
+def analyses(embedder, photos) -> dict[str, image_embed.ImageAnalysis]:
+    return dict(zip(photos, embedder.analyze(list(photos.values())), strict=True))
+
+
+def _jpeg_copy(image: np.ndarray, scale: float, quality: int) -> Image.Image:
+    img = Image.fromarray(image)
+    img = img.resize((round(img.width * scale), round(img.height * scale)), Image.Resampling.BILINEAR)
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=quality)
+    return Image.open(io.BytesIO(buf.getvalue()))
+
+
+def test_embeddings_are_unit_float32_1280(analyses):
+    for name, a in analyses.items():
+        assert a.embedding.shape == (1280,) and a.embedding.dtype == np.float32, name
+        assert np.linalg.norm(a.embedding) == pytest.approx(1.0, abs=1e-4), name
+
+
+def test_resized_jpeg_copy_is_close_unrelated_photos_are_not(embedder, photos, analyses):
+    originals = np.stack([a.embedding for a in analyses.values()])
+    copies = embedder.embed_images([_jpeg_copy(p, 0.6, 70) for p in photos.values()])
+    sims = copies @ originals.T
+    own = np.diag(sims)
+    assert (own >= 0.8).all(), dict(zip(photos, own.round(3), strict=True))
+    unrelated = originals @ originals.T
+    np.fill_diagonal(unrelated, 0.0)
+    assert unrelated.max() < own.min() - 0.2
+    # a harsher copy (half size, JPEG q50) still finds its own original first
+    harsh = embedder.embed_images([_jpeg_copy(p, 0.5, 50) for p in photos.values()])
+    assert ((harsh @ originals.T).argmax(axis=1) == np.arange(len(photos))).all()
+
+
+@pytest.mark.parametrize(
+    ("photo", "plausible"),
+    [
+        ("bus", {"minibus", "trolleybus", "school bus", "passenger car", "police van", "streetcar"}),
+        ("flower", {"daisy", "bee", "pot", "vase"}),
+        ("china", {"palace", "bell cote", "monastery", "church", "pagoda", "stupa", "dome"}),
+        ("hopper", {"military uniform", "academic gown", "mortarboard", "suit", "bow tie", "Windsor tie"}),
+    ],
+)
+def test_photos_get_plausible_tags(analyses, photo, plausible):
+    tags = analyses[photo].tags
+    assert tags, photo
+    assert {label for label, _ in tags[:3]} & plausible, tags
+
+
+def test_tags_are_sorted_bounded_and_thresholded(embedder, analyses):
+    for a in analyses.values():
+        scores = [s for _, s in a.tags]
+        assert scores == sorted(scores, reverse=True)
+        assert len(a.tags) <= embedder.top_k
+        assert all(embedder.min_score <= s <= 1.0 for s in scores)
+
+
+def test_top_k_and_min_score_are_parameters(embedder, photos, analyses):
+    strict = image_embed.get_embedder(min_score=0.5, top_k=1)
+    assert strict is not embedder and strict.info.version != embedder.info.version
+    bus, flower = strict.analyze([photos["bus"], photos["flower"]])
+    assert bus.tags == analyses["bus"].tags[:1] and bus.tags[0][1] >= 0.5
+    assert flower.tags == [] and analyses["flower"].tags  # its best tag is below 0.5
+    assert float(bus.embedding @ analyses["bus"].embedding) > 0.9999  # embeddings do not depend on them
+
+
+def test_batching_does_not_change_results(embedder, photos, analyses):
+    singles = [embedder.analyze([p])[0] for p in photos.values()]
+    chunked = embedder.analyze(list(photos.values()), batch_size=2)
+    for a, b, c in zip(analyses.values(), singles, chunked, strict=True):
+        assert float(a.embedding @ b.embedding) > 0.9999
+        assert float(a.embedding @ c.embedding) > 0.9999
+        assert [t for t, _ in a.tags] == [t for t, _ in b.tags]
+    assert embedder.analyze([]) == []
+    assert embedder.embed_images([]).shape == (0, 1280)
+
+
+def test_input_forms(embedder, photos):
+    rgb = photos["china"]
+    rgba = np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])
+    tiny = np.full((3, 5, 3), 90, np.uint8)  # smaller than the model input
+    gray = np.asarray(Image.fromarray(rgb).convert("L"))
+    out = embedder.analyze([rgb, Image.fromarray(rgb), rgba, tiny, gray])
+    assert float(out[0].embedding @ out[1].embedding) > 0.9999
+    assert float(out[0].embedding @ out[2].embedding) > 0.9999
+    assert all(np.isfinite(a.embedding).all() for a in out)
+    with pytest.raises(PermanentEngineError):
+        embedder.analyze(["not an image"])  # type: ignore[list-item]
+
+
+def test_labels_and_module_entry_point(embedder, photos):
+    labels = image_embed.imagenet_labels()
+    assert len(labels) == 1000 and labels[0] == "tench"
+    assert image_embed.get_embedder() is embedder
+    assert image_embed.analyze([photos["bus"]])[0].tags == embedder.analyze([photos["bus"]])[0].tags
+
+
+def test_configured_weights_path(tmp_path, monkeypatch, embedder, photos):
+    copy = tmp_path / "lite0-copy.pth"
+    shutil.copy(image_embed.resolve_weights(), copy)
+    monkeypatch.setenv(image_embed.WEIGHTS_ENV, str(copy))
+    configured = image_embed.get_embedder()
+    assert configured is not embedder
+    assert configured.info.version == embedder.info.version  # same bytes, same version
+    a, b = configured.analyze([photos["flower"]])[0], embedder.analyze([photos["flower"]])[0]
+    assert float(a.embedding @ b.embedding) > 0.9999
+
+    junk = tmp_path / "junk.pth"
+    junk.write_bytes(b"not a checkpoint")
+    with pytest.raises(PermanentEngineError):
+        image_embed.ImageEmbedder(junk, device="cpu")
+    monkeypatch.setenv(image_embed.WEIGHTS_ENV, str(tmp_path / "missing.pth"))
+    with pytest.raises(PermanentEngineError):
+        image_embed.get_embedder()
+
+
+def test_info(embedder):
+    assert embedder.info.name == "image_embed"
+    assert embedder.info.version.startswith("efficientnet-lite0-")
+    assert image_embed.engine_info().version == embedder.info.version
+
+
+# ---------------------------------------------------------------- open_clip backend
+
+
+def test_clip_unavailable_until_configured(monkeypatch):
+    monkeypatch.delenv(image_embed.CLIP_MODEL_ENV, raising=False)
+    monkeypatch.delenv(image_embed.CLIP_WEIGHTS_ENV, raising=False)
+    with pytest.raises(EngineUnavailable, match="MEDIAINTEL_CLIP"):
+        image_embed.get_clip()
+    monkeypatch.setenv(image_embed.CLIP_MODEL_ENV, "ViT-B-32")
+    with pytest.raises(EngineUnavailable):
+        image_embed.get_clip()
+    monkeypatch.setenv(image_embed.CLIP_WEIGHTS_ENV, "/nonexistent/clip.pt")
+    with pytest.raises(PermanentEngineError):
+        image_embed.get_clip()
+
+
+@pytest.fixture(scope="module")
+def tiny_clip(tmp_path_factory):
+    """A random 2-layer CLIP registered with open_clip and saved as a local checkpoint."""
+    import open_clip
+    import torch
+
+    root = tmp_path_factory.mktemp("clip")
+    cfg = {
+        "embed_dim": 32,
+        "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "patch_size": 16},
+        "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
+    }
+    (root / "mi-test-tiny-clip.json").write_text(json.dumps(cfg))
+    open_clip.add_model_config(root)
+    torch.manual_seed(1234)
+    model = open_clip.create_model("mi-test-tiny-clip").eval()
+    torch.save(model.state_dict(), root / "tiny.pt")
+    return "mi-test-tiny-clip", root / "tiny.pt", model
+
+
+def test_clip_configured_shares_one_space(tiny_clip, photos, monkeypatch):
+    import open_clip
+    import torch
+
+    name, weights, reference = tiny_clip
+    monkeypatch.setenv(image_embed.CLIP_MODEL_ENV, name)
+    monkeypatch.setenv(image_embed.CLIP_WEIGHTS_ENV, str(weights))
+    clip = image_embed.get_clip(device="cpu")
+    assert clip.dim == 32 and clip.info.name == "clip" and clip.info.version.startswith(name)
+
+    images = clip.embed_images(
+        [photos["bus"], Image.fromarray(photos["flower"]), photos["china"]], batch_size=2
+    )
+    texts = clip.embed_texts(["a bus", "a flower", "a palace"])
+    assert images.shape == (3, 32) and texts.shape == (3, 32)
+    assert images.dtype == texts.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(images, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(texts, axis=1), 1.0, atol=1e-5)
+
+    # the checkpoint's weights are the ones in use (a fresh random init would differ)
+    with torch.inference_mode():
+        expected = reference.encode_text(open_clip.get_tokenizer(name)(["a bus"])).numpy()[0]
+    np.testing.assert_allclose(texts[0], expected / np.linalg.norm(expected), atol=1e-5)
+    assert clip.embed_texts([]).shape == (0, 32)

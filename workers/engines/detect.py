@@ -1,0 +1,306 @@
+"""Object and nudity detection on the Ultralytics YOLO runtime.
+
+:class:`YoloDetector` runs any YOLO detection weights (``.pt`` or ``.onnx``, loaded with
+``YOLO(path, task="detect")``). Two detectors are configured from the environment:
+
+- ``objects``: ``MEDIAINTEL_DETECT_WEIGHTS`` (e.g. yolo11n.pt). No COCO weights ship offline, so
+  without it :func:`get_object_detector` raises :class:`EngineUnavailable` and the stage is skipped.
+- ``nudity``: ``MEDIAINTEL_NUDITY_WEIGHTS``, else NudeNet's bundled YOLOv8n export (``320n.onnx``,
+  18 classes such as ``FEMALE_BREAST_EXPOSED``, ``FACE_MALE``; run at 320 px).
+
+Ultralytics is AGPL-3.0, as is this project.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from workers.engines.base import (
+    EngineInfo,
+    EngineUnavailable,
+    PermanentEngineError,
+    TransientEngineError,
+    cached_engine,
+    engine_version,
+    pick_device,
+    to_rgb_array,
+    weights_fingerprint,
+)
+
+if TYPE_CHECKING:
+    from workers.engines.base import ImageInput
+
+OBJECTS_ENV = "MEDIAINTEL_DETECT_WEIGHTS"
+NUDITY_ENV = "MEDIAINTEL_NUDITY_WEIGHTS"
+CACHE_ENV = "MEDIAINTEL_MODEL_CACHE"
+DEFAULT_CONF = 0.25
+DEFAULT_IOU = 0.7
+DEFAULT_BATCH = 16
+
+# NudeNet 3.x class order (also stored in the ONNX metadata); used when weights carry no names.
+NUDENET_LABELS = (
+    "FEMALE_GENITALIA_COVERED",
+    "FACE_FEMALE",
+    "BUTTOCKS_EXPOSED",
+    "FEMALE_BREAST_EXPOSED",
+    "FEMALE_GENITALIA_EXPOSED",
+    "MALE_BREAST_EXPOSED",
+    "ANUS_EXPOSED",
+    "FEET_EXPOSED",
+    "BELLY_COVERED",
+    "FEET_COVERED",
+    "ARMPITS_COVERED",
+    "ARMPITS_EXPOSED",
+    "FACE_MALE",
+    "BELLY_EXPOSED",
+    "MALE_GENITALIA_EXPOSED",
+    "ANUS_COVERED",
+    "FEMALE_BREAST_COVERED",
+    "BUTTOCKS_COVERED",
+)
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One box: label, confidence 0..1, ``(x1, y1, x2, y2)`` normalised to 0..1 of the image, class index."""
+
+    label: str
+    confidence: float
+    box: tuple[float, float, float, float]
+    class_id: int
+
+
+def model_cache_dir() -> Path:
+    """``MEDIAINTEL_MODEL_CACHE`` (default ``~/.cache/mediaintel/models``)."""
+    return Path(os.environ.get(CACHE_ENV) or "~/.cache/mediaintel/models").expanduser()
+
+
+def _import_yolo() -> Any:
+    """Import ``ultralytics.YOLO`` with network, auto-install and settings writes kept local."""
+    cfg = model_cache_dir() / "ultralytics"
+    cfg.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("YOLO_CONFIG_DIR", str(cfg))
+    os.environ.setdefault("YOLO_OFFLINE", "1")
+    os.environ.setdefault("YOLO_AUTOINSTALL", "0")
+    os.environ.setdefault("YOLO_VERBOSE", "0")
+    from ultralytics import YOLO
+
+    return YOLO
+
+
+def nudenet_weights() -> Path:
+    """NudeNet's bundled ``320n.onnx``."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("nudenet")
+    if spec is None or not spec.origin:
+        raise EngineUnavailable("nudenet is not installed; set MEDIAINTEL_NUDITY_WEIGHTS")
+    path = Path(spec.origin).parent / "320n.onnx"
+    if not path.is_file():
+        raise PermanentEngineError(f"nudenet model file missing at {path}")
+    return path
+
+
+def _existing(path: str | os.PathLike[str], what: str) -> Path:
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise PermanentEngineError(f"{what} weights not found: {p}")
+    if p.suffix.lower() not in {".pt", ".onnx"}:
+        raise PermanentEngineError(f"{what} weights must be .pt or .onnx: {p}")
+    return p
+
+
+def object_weights(weights: str | os.PathLike[str] | None = None) -> Path:
+    """Configured object-detection weights; :class:`EngineUnavailable` when none are configured."""
+    chosen = weights or os.environ.get(OBJECTS_ENV)
+    if not chosen:
+        raise EngineUnavailable(f"no object-detection weights configured; set {OBJECTS_ENV}")
+    return _existing(chosen, "object-detection")
+
+
+def nudity_weights(weights: str | os.PathLike[str] | None = None) -> Path:
+    """Configured nudity weights, else NudeNet's bundled model."""
+    chosen = weights or os.environ.get(NUDITY_ENV)
+    return _existing(chosen, "nudity") if chosen else nudenet_weights()
+
+
+@functools.lru_cache(maxsize=16)
+def _fingerprint(path: str, mtime_ns: int, size: int) -> str:
+    return weights_fingerprint(path)
+
+
+def engine_info(
+    name: str,
+    weights: str | os.PathLike[str],
+    *,
+    imgsz: int,
+    conf: float = DEFAULT_CONF,
+    iou: float = DEFAULT_IOU,
+    device: str | None = None,
+) -> EngineInfo:
+    """Identity of a detector for these weights and parameters, without loading it."""
+    path = Path(weights)
+    st = path.stat()
+    params = {"imgsz": imgsz, "conf": conf, "iou": iou}
+    fp = _fingerprint(str(path), st.st_mtime_ns, st.st_size)
+    return EngineInfo(
+        name=name,
+        version=engine_version(f"{path.stem}-{fp}", **params),
+        device=device or pick_device(),
+        params={**params, "weights": str(path)},
+    )
+
+
+def _ort_has_cuda() -> bool:
+    try:
+        import onnxruntime
+
+        return "CUDAExecutionProvider" in onnxruntime.get_available_providers()
+    except ImportError:
+        return False
+
+
+@contextlib.contextmanager
+def _inference_errors() -> Iterator[None]:
+    import torch
+
+    try:
+        yield
+    except (torch.cuda.OutOfMemoryError, MemoryError) as exc:
+        raise TransientEngineError(f"out of memory during detection: {exc}") from exc
+
+
+class YoloDetector:
+    """A YOLO detection model on the Ultralytics runtime, loaded and warmed up once."""
+
+    def __init__(
+        self,
+        weights: str | os.PathLike[str],
+        *,
+        name: str = "yolo",
+        imgsz: int = 640,
+        conf: float = DEFAULT_CONF,
+        iou: float = DEFAULT_IOU,
+        max_det: int = 300,
+        device: str | None = None,
+        labels: Sequence[str] | None = None,
+    ) -> None:
+        """``labels``: class names to use when the weights carry none (ONNX without metadata)."""
+        path = _existing(weights, name)
+        self.device = device or pick_device()
+        if self.device == "cuda" and path.suffix.lower() == ".onnx" and not _ort_has_cuda():
+            self.device = "cpu"  # onnxruntime without CUDA: Ultralytics would run it on CPU anyway
+        self.imgsz, self.conf, self.iou, self.max_det = imgsz, conf, iou, max_det
+        self._lock = threading.Lock()
+        yolo = _import_yolo()
+        try:
+            self.model = yolo(str(path), task="detect")
+            self._predict([np.zeros((imgsz, imgsz, 3), np.uint8)])  # builds the backend on the device
+        except (EngineUnavailable, TransientEngineError):
+            raise
+        except Exception as exc:  # unreadable or non-detection weights
+            raise PermanentEngineError(f"cannot load YOLO weights {path}: {exc}") from exc
+        names = {int(k): str(v) for k, v in dict(self.model.names or {}).items()}
+        if labels is not None and all(v == f"class{k}" for k, v in names.items()):
+            names = dict(enumerate(labels))  # weights without class names in their metadata
+        self.labels: dict[int, str] = names
+        self.info = engine_info(name, path, imgsz=imgsz, conf=conf, iou=iou, device=self.device)
+
+    def _predict(self, arrays: list[np.ndarray]) -> list[Any]:
+        """Ultralytics results for RGB uint8 arrays (converted to the BGR it expects for arrays)."""
+        bgr = [np.ascontiguousarray(a[:, :, ::-1]) for a in arrays]
+        device = "cuda:0" if self.device == "cuda" else self.device
+        with _inference_errors(), self._lock:
+            return self.model.predict(
+                bgr,
+                imgsz=self.imgsz,
+                conf=self.conf,
+                iou=self.iou,
+                max_det=self.max_det,
+                device=device,
+                rect=False,  # always a square letterbox: results do not depend on batch composition
+                verbose=False,
+            )
+
+    def detect(self, images: Sequence[ImageInput], batch_size: int = DEFAULT_BATCH) -> list[list[Detection]]:
+        """Detections with confidence ≥ ``conf`` for each image, in order; each list best first."""
+        out: list[list[Detection]] = []
+        for start in range(0, len(images), batch_size):
+            arrays = [to_rgb_array(im) for im in images[start : start + batch_size]]
+            for result in self._predict(arrays):
+                out.append(self._detections(result))
+        return out
+
+    def _detections(self, result: Any) -> list[Detection]:
+        boxes = result.boxes
+        if boxes is None or len(boxes) == 0:
+            return []
+        xyxyn = boxes.xyxyn.cpu().numpy().clip(0.0, 1.0)
+        confs = boxes.conf.cpu().numpy()
+        classes = boxes.cls.cpu().numpy().astype(int)
+        found = [
+            Detection(
+                label=self.labels.get(int(c), str(int(c))),
+                confidence=round(float(s), 4),
+                box=(
+                    round(float(b[0]), 4),
+                    round(float(b[1]), 4),
+                    round(float(b[2]), 4),
+                    round(float(b[3]), 4),
+                ),
+                class_id=int(c),
+            )
+            for b, s, c in zip(xyxyn, confs, classes, strict=True)
+        ]
+        found.sort(key=lambda d: -d.confidence)
+        return found
+
+
+@cached_engine
+def _load(
+    name: str, weights: str, imgsz: int, conf: float, device: str, labels: tuple[str, ...] | None
+) -> YoloDetector:
+    return YoloDetector(weights, name=name, imgsz=imgsz, conf=conf, device=device, labels=labels)
+
+
+def get_object_detector(
+    weights: str | os.PathLike[str] | None = None,
+    *,
+    imgsz: int = 640,
+    conf: float = DEFAULT_CONF,
+    device: str | None = None,
+) -> YoloDetector:
+    """The process-wide "objects" detector; :class:`EngineUnavailable` when no weights are configured."""
+    path = object_weights(weights)
+    return _load("objects", str(path), imgsz, conf, device or pick_device(), None)
+
+
+def get_nudity_detector(
+    weights: str | os.PathLike[str] | None = None,
+    *,
+    imgsz: int = 320,
+    conf: float = DEFAULT_CONF,
+    device: str | None = None,
+) -> YoloDetector:
+    """The process-wide "nudity" detector (NudeNet 320n unless weights are configured)."""
+    path = nudity_weights(weights)
+    return _load("nudity", str(path), imgsz, conf, device or pick_device(), NUDENET_LABELS)
+
+
+def detect_objects(images: Sequence[ImageInput], batch_size: int = DEFAULT_BATCH) -> list[list[Detection]]:
+    """Object detections per image with the configured weights (raises EngineUnavailable without)."""
+    return get_object_detector().detect(images, batch_size=batch_size)
+
+
+def detect_nudity(images: Sequence[ImageInput], batch_size: int = DEFAULT_BATCH) -> list[list[Detection]]:
+    """NudeNet-class detections per image."""
+    return get_nudity_detector().detect(images, batch_size=batch_size)

