@@ -31,8 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     queues = queues_for_role(a.role, gpu_workers=settings.MEDIAINTEL_GPU_WORKERS)
     args = ["worker", "-Q", ",".join(queues), "-l", a.loglevel, "-P", a.pool,
             "-n", a.name or f"{a.role}@{socket.gethostname()}", "--without-mingle", "--without-gossip", *extra]
-    if a.concurrency:
-        args += ["-c", str(a.concurrency)]
+    concurrency = a.concurrency or (os.cpu_count() or 1)
+    args += ["-c", str(concurrency)]
+    os.environ.setdefault("MEDIAINTEL_THREADS_PER_CHILD", str(max(1, (os.cpu_count() or 1) // concurrency)))
     app.worker_main(args)
     return 0
 

@@ -9,8 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from celery.signals import worker_process_init
+
 from mediaintel.celery import app
 from workers.base import PipelineTask, StageContext
+from workers.process import limit_threads, preload
 
 StageFn = Callable[[StageContext], dict[str, Any]]
 
@@ -34,3 +37,10 @@ def stage_task(stage: str) -> Callable[[StageFn], PipelineTask]:
         return app.register_task(cls())
 
     return register
+
+
+@worker_process_init.connect
+def _child_init(**_: Any) -> None:
+    """Each pool child: its share of CPU threads, then the engines to keep warm."""
+    limit_threads()
+    preload()

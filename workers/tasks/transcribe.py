@@ -18,7 +18,9 @@ def transcriber() -> Any:
 
     backend = os.environ.get("MEDIAINTEL_WHISPER_BACKEND", "faster-whisper")
     model = os.environ.get("MEDIAINTEL_WHISPER_WEIGHTS") or os.environ.get("MEDIAINTEL_WHISPER_MODEL", "base")
-    return get_transcriber(backend, model)
+    from workers.process import threads_per_child
+
+    return get_transcriber(backend, model, cpu_threads=threads_per_child())
 
 
 def _load_wav(key: str) -> Any:
