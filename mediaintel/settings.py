@@ -259,3 +259,4 @@ CELERY_BEAT_SCHEDULE = {
     "sample-queue-depths": {"task": "mediaintel.maintenance.sample_queue_depths", "schedule": 15.0},
 }
 MEDIAINTEL_MAX_BACKLOG = env_int("MEDIAINTEL_MAX_BACKLOG", 20000)
+MEDIAINTEL_REVIEW_CLAIM_TTL = env_float("MEDIAINTEL_REVIEW_CLAIM_TTL", 900.0)

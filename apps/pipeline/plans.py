@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from workers.routing import queue_for_stage
 
-PLAN_VERSION = "2026-11-29.1"
+PLAN_VERSION = "2026-11-29.2"
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,7 @@ def _video() -> list[Stage]:
         Stage("language", ("transcribe", "ocr")),
         Stage("text_embed", ("transcribe", "ocr")),
         Stage("text_flags", ("transcribe", "ocr")),
+        Stage("moderate", ("detect", "nsfw", "hash", "tags", "text_flags", "text_embed", "language")),
     ]
 
 
@@ -51,6 +52,7 @@ def _audio() -> list[Stage]:
         Stage("language", ("transcribe",)),
         Stage("text_embed", ("transcribe",)),
         Stage("text_flags", ("transcribe",)),
+        Stage("moderate", ("text_flags", "text_embed", "language")),
     ]
 
 
@@ -61,6 +63,7 @@ def _image() -> list[Stage]:
         Stage("language", ("ocr",)),
         Stage("text_embed", ("ocr",)),
         Stage("text_flags", ("ocr",)),
+        Stage("moderate", ("detect", "nsfw", "hash", "tags", "text_flags", "text_embed", "language")),
     ]
 
 
@@ -70,6 +73,7 @@ def _text() -> list[Stage]:
         Stage("language", ("text_extract",)),
         Stage("text_embed", ("text_extract",)),
         Stage("text_flags", ("text_extract",)),
+        Stage("moderate", ("text_flags", "text_embed", "language")),
     ]
 
 

@@ -11,7 +11,7 @@ from django.db.models import QuerySet
 from apps.assets.models import MediaAsset
 from apps.pipeline import plans
 from apps.pipeline.models import IN_FLIGHT, StageRun, StageStatus
-from workers.engines.catalog import spec_for
+from apps.pipeline.versions import stage_spec
 
 MODES = ("missing", "stale", "failed", "all")
 
@@ -50,7 +50,7 @@ def select(mode: str, *, stage: str | None = None, kind: str | None = None,
             if run is not None and run.status in IN_FLIGHT:
                 continue
             if s.name not in versions:
-                versions[s.name] = spec_for(s.name).version
+                versions[s.name] = stage_spec(s.name).version
             if (mode == "all"
                     or (mode == "missing" and run is None)
                     or (mode == "stale" and run is not None and run.engine_version != versions[s.name])

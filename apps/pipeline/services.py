@@ -21,7 +21,7 @@ from django.utils import timezone
 from apps.assets.models import MediaAsset, Status
 from apps.pipeline import plans
 from apps.pipeline.models import IN_FLIGHT, SATISFIED, DeadLetter, Job, JobStatus, StageRun, StageStatus
-from workers.engines.catalog import spec_for
+from apps.pipeline.versions import stage_spec
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ def start_pipeline(asset_id: Any, *, reason: str = "ingest", stages: list[str] |
         job = Job.objects.create(asset=asset, plan_version=plans.PLAN_VERSION, reason=reason)
         touched = 0
         for s in plan:
-            spec = spec_for(s.name)
+            spec = stage_spec(s.name)
             key = stage_key(asset.pk, s.name, spec.version)
             run = StageRun.objects.filter(key=key).first()
             if run is None:

@@ -25,13 +25,20 @@ def test_text_asset_is_processed_to_ready(start_worker, isolated_storage, tmp_pa
     assert asset.status == "ready", list(StageRun.objects.filter(asset=asset).values("stage", "status",
                                                                                        "error_message"))
     statuses = dict(StageRun.objects.filter(asset=asset).values_list("stage", "status"))
-    assert statuses == {"text_extract": "done", "language": "done", "text_embed": "done", "text_flags": "done"}
+    assert statuses == {"text_extract": "done", "language": "done", "text_embed": "done", "text_flags": "done",
+                        "moderate": "done"}
     chunks = list(TextChunk.objects.filter(asset=asset))
     assert chunks and all(c.embedding is not None and len(c.embedding) == 384 for c in chunks)
     assert all(TEXT[c.char_start:c.char_end] == c.text for c in chunks)
     cats = set(TextSpanFlag.objects.filter(asset=asset).values_list("category", flat=True))
     assert {"insult", "threat"} <= cats
     assert Language.objects.get(asset=asset, source="text").language == "en"
+    # a threat in the text puts the asset in front of a human under the default policy
+    from apps.moderation.models import ReviewItem
+
+    item = ReviewItem.objects.get(asset=asset)
+    assert item.state == "open" and "harassment/threat" in item.categories
+    assert asset.moderation_state == "in_review"
     assert all(r.worker and r.attempts == 1 for r in StageRun.objects.filter(asset=asset))
 
 

@@ -64,3 +64,11 @@ def language(ctx: StageContext) -> dict[str, Any]:
         raise StageSkipped("no text to identify")
     ctx.save(im.Language, rows)
     return {r["source"]: r["language"] for r in rows}
+
+
+@stage_task("moderate")
+def moderate(ctx: StageContext) -> dict[str, Any]:
+    """Signals → the active policy → an automated decision or a review item (audited, webhooks)."""
+    from apps.moderation.services import moderate_asset
+
+    return moderate_asset(ctx.asset)

@@ -1,0 +1,92 @@
+"""The policy engine: signals + a policy version → approve, review or block, with reasons.
+
+Pure functions (no database), so the same evaluation runs in the moderate stage, in tests and
+in a "what would this policy do" preview.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+APPROVE, REVIEW, BLOCK = "approve", "review", "block"
+
+
+@dataclass(frozen=True)
+class SignalIn:
+    category: str
+    score: float
+    source: str
+
+
+@dataclass
+class Verdict:
+    action: str
+    scores: dict[str, float] = field(default_factory=dict)  # weighted score per category
+    blocking: list[str] = field(default_factory=list)
+    reviewing: list[str] = field(default_factory=list)
+    severity: float = 0.0
+
+    @property
+    def reason_codes(self) -> list[str]:
+        return self.blocking or self.reviewing
+
+    def ground(self, policy_label: str) -> str:
+        if self.action == APPROVE:
+            return f"No category reached its review threshold under {policy_label}."
+        parts = ", ".join(f"{c} {self.scores[c]:.2f}" for c in self.reason_codes)
+        verb = "block" if self.action == BLOCK else "review"
+        return f"{parts} reached the {verb} threshold under {policy_label}."
+
+
+def validate_rules(rules: Mapping[str, Any], known_categories: Iterable[str]) -> list[str]:
+    """Problems with a rules document (empty when valid)."""
+    problems = []
+    cats = rules.get("categories")
+    if not isinstance(cats, Mapping) or not cats:
+        return ["rules.categories must map category codes to thresholds"]
+    known = set(known_categories)
+    for code, rule in cats.items():
+        if code not in known:
+            problems.append(f"unknown category {code!r}")
+            continue
+        if not isinstance(rule, Mapping):
+            problems.append(f"{code}: rule must be a mapping")
+            continue
+        review, block = rule.get("review"), rule.get("block")
+        for name, v in (("review", review), ("block", block)):
+            if not isinstance(v, int | float) or not 0 <= v <= 1.01:
+                problems.append(f"{code}: {name} must be a number in 0..1 (1.01 = never)")
+        if isinstance(review, int | float) and isinstance(block, int | float) and block < review:
+            problems.append(f"{code}: block threshold is below the review threshold")
+        weights = rule.get("weights", {})
+        if not isinstance(weights, Mapping) or not all(isinstance(w, int | float) and w >= 0 for w in
+                                                       weights.values()):
+            problems.append(f"{code}: weights must map sources to non-negative numbers")
+    return problems
+
+
+def evaluate(signals: Iterable[SignalIn], rules: Mapping[str, Any], severities: Mapping[str, int]) -> Verdict:
+    """Per category the strongest weighted signal; any block → block, else any review → review."""
+    cats: Mapping[str, Any] = rules.get("categories", {})
+    scores: dict[str, float] = {}
+    for s in signals:
+        rule = cats.get(s.category)
+        if rule is None:
+            continue  # the policy does not cover this category
+        weighted = min(1.0, s.score * float(rule.get("weights", {}).get(s.source, 1.0)))
+        scores[s.category] = max(scores.get(s.category, 0.0), weighted)
+    v = Verdict(action=APPROVE, scores=scores)
+    for code, score in sorted(scores.items(), key=lambda kv: -kv[1]):
+        rule = cats[code]
+        if score >= rule.get("block", 1.01):
+            v.blocking.append(code)
+        elif score >= rule.get("review", 1.01):
+            v.reviewing.append(code)
+    if v.blocking:
+        v.action = BLOCK
+    elif v.reviewing:
+        v.action = REVIEW
+    v.severity = max((severities.get(c, 3) * scores[c] for c in v.reason_codes), default=0.0)
+    return v

@@ -1,0 +1,90 @@
+"""Turning an asset's insights (and hash-bank matches) into moderation signals."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.db import connection
+
+from apps.insights import models as im
+from apps.moderation.models import HashBank
+from apps.moderation.taxonomy import NUDITY_LABELS, TEXT_CATEGORIES, WEAPON_LABELS
+
+URL = re.compile(r"\b(?:https?://|www\.)\S+|\b[\w.-]+\.(?:com|net|org|io|ru|xyz|biz|info)\b", re.I)
+
+
+def _row(category: str, score: float, source: str, insight: Any, **evidence: Any) -> dict[str, Any]:
+    return {"category_id": category, "score": round(float(score), 4), "source": source,
+            "engine": insight.engine, "engine_version": insight.engine_version,
+            "start": insight.start, "end": insight.end,
+            "keyframe_index": getattr(insight, "keyframe_index", None), "evidence": evidence}
+
+
+def collect(asset_id: Any) -> list[dict[str, Any]]:
+    """Every signal the asset's current insights support (rows for ``Signal``)."""
+    out: list[dict[str, Any]] = []
+    for n in im.NsfwScore.objects.filter(asset_id=asset_id):
+        if n.score >= 0.2:
+            out.append(_row("sexual/explicit_nudity", n.score, "nsfw", n, model="open_nsfw"))
+    for d in im.Detection.objects.filter(asset_id=asset_id):
+        if d.detector == "nudity" and d.label in NUDITY_LABELS:
+            out.append(_row(NUDITY_LABELS[d.label], d.confidence, "nudity", d, label=d.label, box=d.box))
+        elif d.detector == "objects" and d.label.lower() in WEAPON_LABELS:
+            out.append(_row("violence/weapons", d.confidence, "objects", d, label=d.label, box=d.box))
+    for f in im.TextSpanFlag.objects.filter(asset_id=asset_id):
+        code = TEXT_CATEGORIES.get(f.category)
+        if code:
+            out.append(_row(code, f.score, "text", f, text_source=f.source, ref_id=f.ref_id, char_start=f.char_start,
+                            char_end=f.char_end, matched=f.matched, method=f.method))
+    out.extend(_link_signals(asset_id))
+    out.extend(hash_matches(asset_id))
+    return out
+
+
+def _link_signals(asset_id: Any) -> list[dict[str, Any]]:
+    rows = []
+    for c in im.TextChunk.objects.filter(asset_id=asset_id, source__in=["text", "ocr", "transcript"]):
+        links = URL.findall(c.text)
+        if len(links) >= 2:
+            rows.append(_row("spam/links", min(1.0, 0.3 * len(links)), "text", c, links=links[:10],
+                             text_source=c.source))
+    return rows
+
+
+def hash_matches(asset_id: Any) -> list[dict[str, Any]]:
+    """PDQ hashes of the asset within an enabled block bank's threshold, unless an allow bank matches too.
+
+    Uses the ``bit(256)`` HNSW index (Hamming ``<~>``) through an ORDER BY … LIMIT per hash.
+    """
+    banks = {b.pk: b for b in HashBank.objects.filter(enabled=True)}
+    if not banks:
+        return []
+    rows: list[dict[str, Any]] = []
+    for h in im.PerceptualHash.objects.filter(asset_id=asset_id):
+        found = nearest_entries(h.hash, limit=10)
+        allow = [f for f in found if banks.get(f["bank_id"]) and banks[f["bank_id"]].kind == HashBank.Kind.ALLOW
+                 and f["distance"] <= banks[f["bank_id"]].threshold]
+        if allow:
+            continue
+        for f in found:
+            bank = banks.get(f["bank_id"])
+            if bank is None or bank.kind != HashBank.Kind.BLOCK:
+                continue
+            if f["distance"] <= bank.threshold and h.quality >= bank.min_quality and f["quality"] >= bank.min_quality:
+                rows.append(_row("known_bad/hash_match", 1.0 - f["distance"] / 256, "hash", h, bank=bank.name,
+                                 entry_id=f["id"], distance=f["distance"], label=f["label"],
+                                 source_asset=str(f["source_asset_id"]) if f["source_asset_id"] else None))
+                break
+    return rows
+
+
+def nearest_entries(bits: str, limit: int = 10) -> list[dict[str, Any]]:
+    """Nearest enabled bank entries to a 256-bit hash by Hamming distance (HNSW, exact re-check)."""
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT e.id, e.bank_id, e.quality, e.label, e.source_asset_id, e.hash <~> %s::bit(256) AS d "
+            "FROM moderation_hashbankentry e WHERE e.enabled ORDER BY e.hash <~> %s::bit(256) LIMIT %s",
+            [bits, bits, limit])
+        return [{"id": r[0], "bank_id": r[1], "quality": r[2], "label": r[3], "source_asset_id": r[4],
+                 "distance": int(r[5])} for r in cur.fetchall()]
