@@ -21,10 +21,8 @@ class RequestIdMiddleware:
         incoming = request.headers.get("X-Request-ID", "")
         rid = incoming if _SAFE.match(incoming) else uuid.uuid4().hex
         request.request_id = rid  # type: ignore[attr-defined]
-        token = request_id.set(rid)
-        try:
-            response = self.get_response(request)
-        finally:
-            request_id.reset(token)
+        # kept for the rest of the request's context: Django logs 4xx/5xx after the middleware returns
+        request_id.set(rid)
+        response = self.get_response(request)
         response["X-Request-ID"] = rid
         return response

@@ -112,3 +112,28 @@ def test_settings_refuse_to_start_without_secret_in_production():
     r = subprocess.run([sys.executable, "-c", "import django; django.setup()"], cwd=ROOT, env=env,
                        capture_output=True, text=True)
     assert r.returncode != 0 and "SECRET_KEY must be set" in r.stderr
+
+
+def test_request_id_is_echoed_and_logged_as_json(client):
+    import io
+    import json
+    import logging
+
+    from pythonjsonlogger.json import JsonFormatter
+
+    from apps.core.logging import ContextFilter
+
+    assert client.get("/healthz")["X-Request-ID"]  # generated when absent
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(ContextFilter())
+    handler.setFormatter(JsonFormatter("%(levelname)s %(message)s %(request_id)s"))
+    logger = logging.getLogger("django.request")
+    logger.addHandler(handler)
+    try:
+        r = client.get("/api/v1/assets/", HTTP_X_REQUEST_ID="req-12345678")
+    finally:
+        logger.removeHandler(handler)
+    assert r["X-Request-ID"] == "req-12345678"
+    line = json.loads(stream.getvalue().splitlines()[-1])
+    assert line["request_id"] == "req-12345678" and line["levelname"] == "WARNING"
