@@ -113,6 +113,7 @@ if MEDIAINTEL_STORAGE == "s3":
             "file_overwrite": False,
             "default_acl": None,
             "querystring_auth": True,
+            "max_memory_size": 8 * 1024 * 1024,  # larger downloads spill to a temp file
         },
     }
 elif MEDIAINTEL_STORAGE == "local":
@@ -143,6 +144,8 @@ MEDIAINTEL_LIMITS = {
     "probe_memory_mb": env_int("MEDIAINTEL_PROBE_MEMORY_MB", 1024),
 }
 
+MEDIAINTEL_PROBE_PREFORK = env_bool("MEDIAINTEL_PROBE_PREFORK", True)
+
 # ----------------------------------------------------------------- DRF
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -171,6 +174,11 @@ SPECTACULAR_SETTINGS = {
         "AssetStatusEnum": "apps.assets.models.Status",
         "StageStatusEnum": "apps.pipeline.models.StageStatus",
         "JobStatusEnum": "apps.pipeline.models.JobStatus",
+        "ReviewStateEnum": "apps.moderation.models.ReviewState",
+        "AppealStateEnum": "apps.moderation.models.AppealState",
+        "WebhookDeliveryStatusEnum": "apps.moderation.models.WebhookDelivery.Status",
+        "HashBankKindEnum": "apps.moderation.models.HashBank.Kind",
+        "AssetKindEnum": "apps.assets.models.Kind",
     },
 }
 
@@ -251,12 +259,16 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_IMPORTS = [f"workers.tasks.{m}" for m in ("maintenance", "decode", "transcribe", "ocr", "detect", "embed",
-                                                 "moderate")]
+                                                 "moderate", "search", "webhooks")]
 MEDIAINTEL_WORKER_CACHE = env_str("MEDIAINTEL_WORKER_CACHE", str(PROFILE.home / "worker-cache"))
 CELERY_BEAT_SCHEDULE = {
     "release-pending": {"task": "mediaintel.pipeline.release_pending", "schedule": 2.0},
     "reap-stalled": {"task": "mediaintel.pipeline.reap_stalled", "schedule": 5.0},
     "sample-queue-depths": {"task": "mediaintel.maintenance.sample_queue_depths", "schedule": 15.0},
+    "webhook-sweep": {"task": "mediaintel.webhooks.sweep", "schedule": 15.0},
 }
 MEDIAINTEL_MAX_BACKLOG = env_int("MEDIAINTEL_MAX_BACKLOG", 20000)
 MEDIAINTEL_REVIEW_CLAIM_TTL = env_float("MEDIAINTEL_REVIEW_CLAIM_TTL", 900.0)
+MEDIAINTEL_WEBHOOK_MAX_ATTEMPTS = env_int("MEDIAINTEL_WEBHOOK_MAX_ATTEMPTS", 8)
+MEDIAINTEL_WEBHOOK_BACKOFF = env_float("MEDIAINTEL_WEBHOOK_BACKOFF", 5.0)  # seconds, doubled per attempt (+jitter)
+MEDIAINTEL_WEBHOOK_TIMEOUT = env_float("MEDIAINTEL_WEBHOOK_TIMEOUT", 10.0)

@@ -62,7 +62,8 @@ def main() -> int:
     procs: dict[str, subprocess.Popen[bytes]] = {}
     children = {
         "web": [sys.executable, "-m", "gunicorn", "mediaintel.wsgi", "-b", f"127.0.0.1:{port}",
-                "-w", os.environ.get("WEB_CONCURRENCY", "2"), "--timeout", "600", "--access-logfile", "-"],
+                "-w", os.environ.get("WEB_CONCURRENCY", "2"), "--timeout", "600", "--access-logfile", "-",
+                "--no-control-socket"],
         "worker": [sys.executable, "-m", "workers", "--role", os.environ.get("MEDIAINTEL_WORKER_ROLE", "all"),
                    "-c", os.environ.get("MEDIAINTEL_WORKER_CONCURRENCY", "3")],
         "beat": [sys.executable, "-m", "celery", "-A", "mediaintel", "beat", "-l", "INFO",
