@@ -258,6 +258,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "health_check_interval": 10,
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# A pool child reports "up" after worker_process_init, where engines may be preloaded (tens of
+# seconds): without this a replacement child (after a crash or hard time limit) is killed forever.
+CELERY_WORKER_PROC_ALIVE_TIMEOUT = env_float("MEDIAINTEL_CHILD_START_TIMEOUT", 180.0)
 CELERY_IMPORTS = [f"workers.tasks.{m}" for m in ("maintenance", "decode", "transcribe", "ocr", "detect", "embed",
                                                  "moderate", "search", "webhooks")]
 MEDIAINTEL_WORKER_CACHE = env_str("MEDIAINTEL_WORKER_CACHE", str(PROFILE.home / "worker-cache"))

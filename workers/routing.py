@@ -49,6 +49,9 @@ TASK_QUEUES: dict[str, str] = {
     "mediaintel.pipeline.reap_stalled": "maintenance",
     "mediaintel.maintenance.ping": "maintenance",
     "mediaintel.maintenance.sample_queue_depths": "maintenance",
+    "mediaintel.webhooks.deliver": "moderate",
+    "mediaintel.webhooks.sweep": "maintenance",
+    "mediaintel.moderation.bank_scan": "maintenance",
 }
 
 

@@ -1,9 +1,10 @@
 """The web console (server-rendered; htmx for live parts)."""
 
-from django.urls import path
+from django.urls import include, path
 from django.views.generic import RedirectView
 
 from apps.core import console
+from apps.search import console as search_console
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/console/", permanent=False)),
@@ -11,4 +12,7 @@ urlpatterns = [
     path("console/assets/<uuid:pk>/", console.asset_detail, name="console-asset"),
     path("console/jobs/", console.jobs, name="console-jobs"),
     path("console/dead-letters/", console.dead_letters, name="console-dlq"),
+    path("console/search/", search_console.search_page, name="console-search"),
+    path("console/dead-letters/<int:pk>/<str:action>/", console.dead_letter_action, name="console-dlq-action"),
+    path("console/review/", include("apps.moderation.urls")),
 ]

@@ -52,8 +52,29 @@ class ModerationError(Exception):
 
 
 # ------------------------------------------------------------------ policy
+def ensure_defaults() -> None:
+    """The built-in taxonomy and default policy (seeded by migration; restored if a database was emptied)."""
+    from apps.moderation.taxonomy import DEFAULT_RULES, TAXONOMY
+
+    existing = set(Category.objects.values_list("code", flat=True))
+    Category.objects.bulk_create([Category(code=c, name=n, severity=sev, description=d, builtin=True)
+                                  for c, n, sev, d in TAXONOMY if c not in existing], ignore_conflicts=True)
+    with transaction.atomic():
+        policy, _ = Policy.objects.select_for_update().get_or_create(name="default")
+        if policy.active_version_id is None:
+            last = policy.versions.order_by("-number").first()
+            policy.active_version = last or PolicyVersion.objects.create(
+                policy=policy, number=1, rules=DEFAULT_RULES, note="built-in default")
+            policy.save(update_fields=["active_version"])
+
+
 def active_policy_version(name: str = "default") -> PolicyVersion:
-    policy = Policy.objects.select_related("active_version__policy").get(name=name)
+    policy = Policy.objects.select_related("active_version__policy").filter(name=name).first()
+    if policy is None and name == "default":
+        ensure_defaults()
+        policy = Policy.objects.select_related("active_version__policy").get(name=name)
+    if policy is None:
+        raise ModerationError(f"no policy named {name!r}", "no_policy", 500)
     if policy.active_version is None:
         raise ModerationError(f"policy {name!r} has no active version", "no_policy", 500)
     return policy.active_version
@@ -88,6 +109,8 @@ def moderate_asset(asset: MediaAsset) -> dict[str, Any]:
     decision is never overridden by automation.
     """
     pv = active_policy_version()
+    if not Category.objects.filter(builtin=True).exists():
+        ensure_defaults()
     rows = collect(asset.pk)
     Signal.objects.filter(asset=asset).delete()
     Signal.objects.bulk_create([Signal(asset=asset, **r) for r in rows])
@@ -233,7 +256,8 @@ def open_appeal(decision: Decision, user: Any, reason: str) -> Appeal:
 def decide_appeal(appeal_id: Any, moderator: Any, *, upheld: bool, note: str = "") -> Appeal:
     """A different moderator decides; overturning writes a new decision with the opposite outcome."""
     with transaction.atomic():
-        a = Appeal.objects.select_for_update().select_related("decision__asset", "decision__policy_version").get(
+        a = Appeal.objects.select_for_update(of=("self",)).select_related("decision__asset",
+                                                                          "decision__policy_version").get(
             pk=appeal_id)
         if a.state != AppealState.OPEN:
             raise ModerationError("the appeal is already decided", "decided")

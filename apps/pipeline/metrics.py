@@ -17,8 +17,42 @@ from workers.routing import QUEUES
 log = logging.getLogger(__name__)
 
 
+_redis_clients: dict[str, Any] = {}
+#: kombu's Redis transport keeps one list per priority step besides the queue's own.
+_PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")
+
+
+def _redis() -> Any:
+    url = settings.BROKER_URL
+    if url not in _redis_clients:
+        import redis
+
+        _redis_clients[url] = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    return _redis_clients[url]
+
+
 def queue_depths() -> dict[str, int]:
-    """Messages waiting in each queue (Redis and AMQP alike, through kombu); -1 when unreachable."""
+    """Messages waiting in each queue; -1 when the broker is unreachable.
+
+    Redis: one pipelined LLEN per queue and priority list over a reused connection (well under a
+    millisecond). AMQP: a passive declare per queue through kombu.
+    """
+    if settings.BROKER_URL.startswith(("redis://", "rediss://")):
+        try:
+            pipe = _redis().pipeline(transaction=False)
+            for q in QUEUES:
+                for suffix in _PRIORITY_SUFFIXES:
+                    pipe.llen(q + suffix)
+            counts = pipe.execute()
+        except Exception as e:
+            log.warning("broker unreachable for queue depths: %s", e)
+            return {q: -1 for q in QUEUES}
+        n = len(_PRIORITY_SUFFIXES)
+        return {q: sum(counts[i * n:(i + 1) * n]) for i, q in enumerate(QUEUES)}
+    return _amqp_depths()
+
+
+def _amqp_depths() -> dict[str, int]:
     from kombu import Connection
 
     out: dict[str, int] = {}
@@ -28,7 +62,7 @@ def queue_depths() -> dict[str, int]:
             for q in QUEUES:
                 try:
                     out[q] = ch.queue_declare(queue=q, passive=True).message_count
-                except Exception:  # a queue not declared yet is empty
+                except Exception:  # not declared yet: empty (the failed declare closed the channel)
                     out[q] = 0
                     ch = conn.channel()
     except Exception as e:

@@ -171,9 +171,13 @@ def _maybe_finish(job: Job) -> None:
         MediaAsset.objects.filter(pk=job.asset_id).update(
             status=Status.FAILED if failed else Status.READY, processed_at=now, updated_at=now)
         from apps.audit.services import Actor, record
+        from apps.moderation.services import emit
 
         record("asset.processed", target_type="asset", target_id=job.asset_id, actor=Actor.system("pipeline"),
                payload={"job": str(job.pk), "status": status})
+        emit("asset.processed", {"asset": str(job.asset_id), "job": str(job.pk), "status": status,
+                                 "moderation_state": MediaAsset.objects.values_list("moderation_state", flat=True)
+                                 .get(pk=job.asset_id)})
 
 
 # ------------------------------------------------------------------ worker-side transitions

@@ -91,7 +91,7 @@ def audio(ctx: StageContext) -> dict[str, Any]:
             default_storage.save(key, f)
     finally:
         os.unlink(tmp)
-    return {"seconds": round(seconds, 3), "key": key}
+    return {"audio_seconds": round(seconds, 3), "key": key}
 
 
 @stage_task("text_extract")

@@ -43,20 +43,44 @@ def phash(ctx: StageContext) -> dict[str, Any]:
     return {"hashes": len(rows)}
 
 
+#: A source's detected language is kept only above this fastText score (short OCR snippets guess badly).
+LANGUAGE_MIN_SCORE = 0.5
+
+
+def chunk_languages(chunks: list[dict[str, Any]]) -> dict[str, str]:
+    """Language per source for chunks that have none (OCR, text): fastText over the source's joined text."""
+    from workers.engines.base import EngineUnavailable
+    from workers.engines.language import UNDETERMINED, detect
+
+    by_source: dict[str, list[str]] = {}
+    for c in chunks:
+        if not c.get("language"):
+            by_source.setdefault(c["source"], []).append(c["text"])
+    out = {}
+    for source, texts in by_source.items():
+        try:
+            lang, score = detect(" ".join(texts)[:20000])
+        except EngineUnavailable:
+            return out
+        if lang != UNDETERMINED and score >= LANGUAGE_MIN_SCORE:
+            out[source] = lang
+    return out
+
+
 @stage_task("text_embed")
 def text_embed(ctx: StageContext) -> dict[str, Any]:
-    """Searchable chunks (transcript windows, OCR spans, text chunks) with 384-d embeddings, batched."""
-    from django.contrib.postgres.search import SearchVector
-    from django.db.models import Value
-
+    """Searchable chunks (transcript windows, OCR spans, text chunks, tags) with 384-d embeddings, batched;
+    full-text vectors stemmed per the chunk's language (``mediaintel_ts_config``, else ``simple``)."""
+    from apps.search.fulltext import refresh_tsv
     from workers.engines.text_embed import get_text_embedder
 
     chunks = searchable_texts(ctx)
     engine = get_text_embedder()
     vectors = engine.embed([c["text"] for c in chunks]) if chunks else []
+    detected = chunk_languages(chunks)
     for c, v in zip(chunks, vectors, strict=True):
         c["embedding"] = v.tolist()
+        c["language"] = c.get("language") or detected.get(c["source"], "")
     ctx.save(im.TextChunk, chunks)
-    im.TextChunk.objects.filter(asset_id=ctx.asset.pk, stage="text_embed").update(
-        tsv=SearchVector("text", config=Value("simple")))
-    return {"chunks": len(chunks), "engine": engine.info.version}
+    refresh_tsv(ctx.asset.pk, "text_embed")
+    return {"chunks": len(chunks), "engine": engine.info.version, "languages": detected}

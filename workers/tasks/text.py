@@ -22,7 +22,10 @@ def text_document(ctx: StageContext) -> dict[str, Any] | None:
 
 
 def searchable_texts(ctx: StageContext) -> list[dict[str, Any]]:
-    """Transcript windows (time ranges kept), OCR spans, and text chunks (char offsets kept)."""
+    """Transcript windows (time ranges kept), OCR spans, text chunks (char offsets kept), and tags:
+    image tags + detection labels, one chunk per run of keyframes with the same labels (their time
+    range) or one for an image (no time)."""
+    from apps.insights.models import Detection, Tag
     from workers.engines.text_embed import chunk_text, transcript_windows
 
     out: list[dict[str, Any]] = []
@@ -45,4 +48,24 @@ def searchable_texts(ctx: StageContext) -> list[dict[str, Any]]:
         else:
             for c in chunk_text(doc["text"]):
                 out.append({"source": "text", "text": c.text, "char_start": c.start, "char_end": c.end})
+    frames: dict[int | None, dict[str, Any]] = {}  # keyframe index (None: the image) → time, label → best score
+    rows = [(kf, t, label, score) for kf, t, label, score in Tag.objects.filter(asset_id=ctx.asset.pk)
+            .values_list("keyframe_index", "start", "label", "score")]
+    rows += [(kf, t, label.replace("_", " ").lower(), score) for kf, t, label, score in
+             Detection.objects.filter(asset_id=ctx.asset.pk).values_list("keyframe_index", "start", "label",
+                                                                          "confidence")]
+    for kf, t, label, score in rows:
+        f = frames.setdefault(kf, {"time": t, "labels": {}})
+        f["labels"][label] = max(score, f["labels"].get(label, 0.0))
+    run: dict[str, Any] | None = None
+    run_labels: set[str] = set()
+    for kf in sorted(frames, key=lambda k: (frames[k]["time"] or 0.0, -1 if k is None else k)):
+        f = frames[kf]
+        if run is not None and run_labels == set(f["labels"]):  # consecutive keyframes showing the same things
+            run["end"] = f["time"]
+            continue
+        text = ", ".join(sorted(f["labels"], key=lambda lb: (-f["labels"][lb], lb)))
+        run, run_labels = {"source": "tags", "text": text, "start": f["time"], "end": f["time"], "language": "en"}, \
+            set(f["labels"])
+        out.append(run)
     return out

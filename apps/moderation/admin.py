@@ -1,0 +1,117 @@
+"""Django admin for moderation. State that services audit (decisions, review items, appeals, policy
+versions, deliveries) is read-only here: change it through the API or the console."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from apps.moderation.models import (
+    Appeal,
+    Category,
+    Decision,
+    HashBank,
+    HashBankEntry,
+    Policy,
+    PolicyVersion,
+    ReviewItem,
+    Signal,
+    WebhookDelivery,
+    WebhookSubscription,
+)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """List and inspect only."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Category)
+class CategoryAdmin(admin.ModelAdmin):
+    list_display = ["code", "name", "severity", "builtin"]
+    list_filter = ["builtin", "severity"]
+    search_fields = ["code", "name"]
+    readonly_fields = ["builtin"]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Category | None = None) -> bool:
+        return obj is None or not obj.builtin
+
+
+@admin.register(Policy)
+class PolicyAdmin(ReadOnlyAdmin):
+    list_display = ["name", "active_version", "created_at"]
+
+
+@admin.register(PolicyVersion)
+class PolicyVersionAdmin(ReadOnlyAdmin):
+    list_display = ["policy", "number", "note", "created_by", "created_at"]
+    list_filter = ["policy"]
+
+
+@admin.register(Signal)
+class SignalAdmin(ReadOnlyAdmin):
+    list_display = ["asset", "category", "score", "source", "engine_version", "created_at"]
+    list_filter = ["source", "category"]
+    raw_id_fields = ["asset"]
+
+
+@admin.register(ReviewItem)
+class ReviewItemAdmin(ReadOnlyAdmin):
+    list_display = ["id", "asset", "state", "severity", "claimed_by", "created_at"]
+    list_filter = ["state"]
+    raw_id_fields = ["asset"]
+
+
+@admin.register(Decision)
+class DecisionAdmin(ReadOnlyAdmin):
+    list_display = ["id", "asset", "outcome", "automated_decision", "moderator", "created_at"]
+    list_filter = ["outcome", "automated_decision"]
+    raw_id_fields = ["asset"]
+
+
+@admin.register(Appeal)
+class AppealAdmin(ReadOnlyAdmin):
+    list_display = ["id", "decision", "appellant", "state", "upheld", "decided_by", "created_at"]
+    list_filter = ["state", "upheld"]
+
+
+@admin.register(HashBank)
+class HashBankAdmin(admin.ModelAdmin):
+    list_display = ["name", "kind", "enabled", "threshold", "min_quality", "created_at"]
+    list_filter = ["kind", "enabled"]
+
+
+@admin.register(HashBankEntry)
+class HashBankEntryAdmin(ReadOnlyAdmin):
+    list_display = ["id", "bank", "hex", "quality", "enabled", "label", "created_at"]
+    list_filter = ["bank", "enabled"]
+    search_fields = ["label"]
+    exclude = ["hash"]
+    readonly_fields = ["hex"]
+
+    @admin.display(description="PDQ hash")
+    def hex(self, obj: HashBankEntry) -> str:
+        return f"{int(obj.hash, 2):064x}"
+
+
+@admin.register(WebhookSubscription)
+class WebhookSubscriptionAdmin(admin.ModelAdmin):
+    list_display = ["id", "url", "events", "enabled", "created_at"]
+    list_filter = ["enabled"]
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ReadOnlyAdmin):
+    list_display = ["id", "event", "subscription", "status", "attempts", "last_status_code", "next_attempt_at",
+                    "created_at"]
+    list_filter = ["status", "event"]

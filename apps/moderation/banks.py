@@ -1,0 +1,261 @@
+"""Hash banks: entries by hex, CSV import/export, enable/disable, and the retroactive scan.
+
+CSV format (header optional): ``hash_hex,quality,label`` — 64 hex digits of a PDQ hash, its
+quality 0..100 (default 100) and a free label.
+
+Adding or re-enabling entries starts a *retroactive scan*: existing assets whose PDQ hashes
+lie within the bank's threshold of a new entry (found through the ``bit(256)`` HNSW index,
+``ORDER BY hash <~> entry LIMIT n`` per entry) get their ``moderate`` stage re-run, so content
+already in the library is blocked (block bank) or released (allow bank) under the new entries.
+The scan task handles a bounded batch of entries and re-enqueues itself with the rest.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+
+from apps.assets.models import MediaAsset, ModerationState
+from apps.audit.services import Actor, record
+from apps.moderation.models import Decision, HashBank, HashBankEntry
+from apps.moderation.services import ModerationError
+from apps.moderation.services import add_asset_to_bank as _add_asset_to_bank
+
+log = logging.getLogger("mediaintel.banks")
+
+SCAN_TASK = "mediaintel.moderation.bank_scan"
+CSV_FIELDS = ("hash_hex", "quality", "label")
+_HEX = re.compile(r"^[0-9a-fA-F]{64}$")
+
+
+def _actor(user: Any) -> Actor:
+    return Actor.user(user) if getattr(user, "is_authenticated", False) else Actor.system("hash-banks")
+
+
+def _user(user: Any) -> Any:
+    return user if getattr(user, "pk", None) else None
+
+
+def scan_batch_size() -> int:
+    return int(getattr(settings, "MEDIAINTEL_BANK_SCAN_BATCH", 50))
+
+
+def scan_limit() -> int:
+    return int(getattr(settings, "MEDIAINTEL_BANK_SCAN_LIMIT", 200))
+
+
+# ------------------------------------------------------------------ hashes
+def hex_to_bits(value: str) -> str:
+    """64 hex digits → the 256-char bit string ``bit(256)`` takes; ModerationError when malformed."""
+    v = (value or "").strip().lower()
+    if v.startswith("0x"):
+        v = v[2:]
+    if not _HEX.match(v):
+        raise ModerationError("a PDQ hash is 64 hex digits", "invalid_hash", 400)
+    return f"{int(v, 16):0256b}"
+
+
+def bits_to_hex(bits: str) -> str:
+    return f"{int(bits, 2):064x}"
+
+
+def _quality(value: Any) -> int:
+    try:
+        q = int(value if value not in (None, "") else 100)
+    except (TypeError, ValueError):
+        raise ModerationError("quality must be an integer 0..100", "invalid", 400) from None
+    if not 0 <= q <= 100:
+        raise ModerationError("quality must be an integer 0..100", "invalid", 400)
+    return q
+
+
+# ------------------------------------------------------------------ entries
+def add_entry(bank: HashBank, hash_hex: str, *, quality: Any = 100, label: str = "", user: Any = None,
+              scan: bool = True) -> tuple[HashBankEntry, bool]:
+    """Add one hash (idempotent per bank: an existing entry is returned with ``created=False``)."""
+    bits, q = hex_to_bits(hash_hex), _quality(quality)
+    with transaction.atomic():
+        entry, created = HashBankEntry.objects.get_or_create(
+            bank=bank, hash=bits, defaults={"quality": q, "label": (label or "")[:200], "added_by": _user(user)})
+        if created:
+            record("bank.entry_added", target_type="hash_bank", target_id=bank.name, actor=_actor(user),
+                   payload={"entry": entry.pk, "hash": bits_to_hex(bits), "quality": q, "label": entry.label})
+            if scan:
+                schedule_scan([entry.pk])
+    return entry, created
+
+
+def set_entry_enabled(entry: HashBankEntry, enabled: bool, *, user: Any = None) -> HashBankEntry:
+    """Enable or disable one entry (audited); enabling it scans the library for matches."""
+    with transaction.atomic():
+        n = HashBankEntry.objects.filter(pk=entry.pk).exclude(enabled=enabled).update(enabled=enabled)
+        entry.enabled = enabled
+        if n:
+            record("bank.entry_enabled" if enabled else "bank.entry_disabled", target_type="hash_bank",
+                   target_id=entry.bank.name, actor=_actor(user),
+                   payload={"entry": entry.pk, "hash": bits_to_hex(entry.hash)})
+            if enabled:
+                schedule_scan([entry.pk])
+    return entry
+
+
+def add_asset(bank: HashBank, asset: MediaAsset, *, user: Any = None, label: str = "") -> list[int]:
+    """Add the asset's PDQ hashes (quality ≥ the bank's minimum) and scan for other matches; new entry ids."""
+    with transaction.atomic():
+        before = set(HashBankEntry.objects.filter(bank=bank).values_list("pk", flat=True))
+        _add_asset_to_bank(bank, asset, user=user, label=label)
+        new = sorted(set(HashBankEntry.objects.filter(bank=bank).values_list("pk", flat=True)) - before)
+        if new:
+            schedule_scan(new)
+    return new
+
+
+@dataclass
+class ImportResult:
+    added: int = 0
+    existing: int = 0
+    errors: list[str] = field(default_factory=list)
+    entry_ids: list[int] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"added": self.added, "existing": self.existing, "errors": self.errors}
+
+
+def import_csv(bank: HashBank, text: str | Iterable[str], *, user: Any = None, scan: bool = True,
+               max_errors: int = 100) -> ImportResult:
+    """Import ``hash_hex,quality,label`` rows (header optional); malformed rows are reported, not fatal."""
+    lines = io.StringIO(text) if isinstance(text, str) else text
+    result = ImportResult()
+    rows: dict[str, tuple[int, str]] = {}
+    for lineno, row in enumerate(csv.reader(lines), 1):
+        if not row or not "".join(row).strip() or row[0].lstrip().startswith("#"):
+            continue
+        if lineno == 1 and row[0].strip().lower() in {"hash_hex", "hash", "hex"}:
+            continue
+        try:
+            bits = hex_to_bits(row[0])
+            q = _quality(row[1].strip() if len(row) > 1 else None)
+        except ModerationError as e:
+            if len(result.errors) < max_errors:
+                result.errors.append(f"line {lineno}: {e}")
+            continue
+        rows.setdefault(bits, (q, (row[2].strip() if len(row) > 2 else "")[:200]))
+    items = list(rows.items())
+    with transaction.atomic():
+        for i in range(0, len(items), 1000):
+            chunk = dict(items[i:i + 1000])
+            existing = set(HashBankEntry.objects.filter(bank=bank, hash__in=list(chunk)).values_list("hash", flat=True))
+            new = [HashBankEntry(bank=bank, hash=bits, quality=q, label=label, added_by=_user(user))
+                   for bits, (q, label) in chunk.items() if bits not in existing]
+            HashBankEntry.objects.bulk_create(new, ignore_conflicts=True)
+            result.entry_ids += HashBankEntry.objects.filter(bank=bank, hash__in=[e.hash for e in new]).values_list(
+                "pk", flat=True)
+        result.entry_ids.sort()
+        result.added, result.existing = len(result.entry_ids), len(rows) - len(result.entry_ids)
+        record("bank.imported", target_type="hash_bank", target_id=bank.name, actor=_actor(user),
+               payload={"added": result.added, "existing": result.existing, "errors": len(result.errors)})
+        if scan and result.entry_ids:
+            schedule_scan(result.entry_ids)
+    return result
+
+
+def export_csv(bank: HashBank, *, include_disabled: bool = True) -> Iterator[str]:
+    """CSV lines (with header) of the bank's entries, oldest first."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(CSV_FIELDS)
+    yield buf.getvalue()
+    qs = bank.entries.order_by("id")
+    if not include_disabled:
+        qs = qs.filter(enabled=True)
+    for e in qs.only("hash", "quality", "label").iterator(chunk_size=2000):
+        buf.seek(0)
+        buf.truncate()
+        w.writerow((bits_to_hex(e.hash), e.quality, e.label))
+        yield buf.getvalue()
+
+
+# ------------------------------------------------------------------ retroactive scan
+def schedule_scan(entry_ids: list[int]) -> None:
+    """Enqueue the retroactive scan for these entries once the caller's transaction commits."""
+    if entry_ids:
+        ids = sorted(entry_ids)
+        transaction.on_commit(lambda: _send_scan(ids))
+
+
+def _send_scan(entry_ids: list[int]) -> bool:
+    from mediaintel.celery import app
+
+    try:
+        app.send_task(SCAN_TASK, args=[entry_ids], queue="maintenance", routing_key="maintenance")
+        return True
+    except Exception as e:  # the scan is an optimisation of re-moderation; `bank scan` runs it by hand
+        log.warning("could not publish bank scan of %s entries: %s", len(entry_ids), e)
+        return False
+
+
+def matching_assets(entry: HashBankEntry, limit: int | None = None) -> list[tuple[Any, int]]:
+    """(asset id, distance) of PDQ hashes within the bank's threshold of ``entry`` (HNSW, nearest first)."""
+    bank = entry.bank
+    limit = limit or scan_limit()
+    with transaction.atomic(), connection.cursor() as cur:
+        # an HNSW scan returns at most ef_search rows: make room for the limit
+        cur.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(min(1000, max(40, limit)))])
+        cur.execute(
+            "SELECT asset_id, quality, hash <~> %s::bit(256) AS d FROM insights_perceptualhash "
+            "ORDER BY hash <~> %s::bit(256) LIMIT %s", [entry.hash, entry.hash, limit])
+        rows = cur.fetchall()
+    out: dict[Any, int] = {}
+    for asset_id, quality, d in rows:
+        if int(d) <= bank.threshold and quality >= bank.min_quality and entry.quality >= bank.min_quality:
+            out[asset_id] = min(int(d), out.get(asset_id, 256))
+    return sorted(out.items(), key=lambda kv: kv[1])
+
+
+def scan_batch(entry_ids: list[int], *, batch: int | None = None) -> dict[str, Any]:
+    """Scan the first ``batch`` entries, re-moderate the assets they match, re-enqueue the rest."""
+    from apps.pipeline import reprocess
+
+    batch = batch or scan_batch_size()
+    todo, rest = sorted(set(entry_ids))[:batch], sorted(set(entry_ids))[batch:]
+    entries = list(HashBankEntry.objects.select_related("bank").filter(pk__in=todo, enabled=True, bank__enabled=True))
+    targets: dict[Any, str] = {}
+    for e in entries:
+        for asset_id, _d in matching_assets(e):
+            if asset_id != e.source_asset_id:
+                targets.setdefault(asset_id, e.bank.kind)
+    skip_state = {HashBank.Kind.BLOCK: ModerationState.BLOCKED, HashBank.Kind.ALLOW: ModerationState.APPROVED}
+    states = dict(MediaAsset.objects.filter(pk__in=list(targets)).values_list("pk", "moderation_state"))
+    humans = set(Decision.objects.filter(asset_id__in=list(targets), automated_decision=False)
+                 .values_list("asset_id", flat=True))
+    # a block entry changes nothing for an asset already blocked, an allow entry nothing for one approved,
+    # and automation never overrides a human decision
+    ids = [a for a, kind in targets.items() if a in states and a not in humans and states[a] != skip_state[kind]]
+    selection = reprocess.select("all", stage="moderate", assets=MediaAsset.objects.filter(pk__in=ids))
+    jobs = reprocess.run(selection, reason="bank-scan") if selection.count else 0
+    if rest:
+        _send_scan(rest)
+    summary = {"entries": len(entries), "matched": len(targets), "remoderated": sorted(selection.stages),
+               "jobs": jobs, "remaining": len(rest)}
+    if targets:
+        record("bank.scanned", target_type="hash_bank",
+               target_id=",".join(sorted({e.bank.name for e in entries}))[:64], actor=Actor.system("bank-scan"),
+               payload={**summary, "remoderated": len(selection.stages)})
+    log.info("bank scan", extra={k: v for k, v in summary.items() if k != "remoderated"})
+    return summary
+
+
+def scan_bank(bank: HashBank) -> int:
+    """Schedule a scan of every enabled entry of the bank (``bank scan NAME``); entries queued."""
+    ids = list(bank.entries.filter(enabled=True).values_list("pk", flat=True))
+    for i in range(0, len(ids), 5000):
+        _send_scan(ids[i:i + 5000])
+    return len(ids)

@@ -1,0 +1,98 @@
+"""Policies as YAML: export a version, import a document as the next version.
+
+The document::
+
+    policy: default          # which policy (created on first import)
+    version: 3               # informational: the exported version (ignored on import)
+    note: stricter on threats
+    rules:
+      bank_on_reject: null
+      categories:
+        harassment/threat: {review: 0.4, block: 1.01}
+        ...
+
+A bare rules mapping (``categories:`` at the top) is accepted too. Importing validates the rules
+and stores them through :func:`apps.moderation.services.new_policy_version` (audited); rules equal
+to the active version's create nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from apps.moderation.models import Policy, PolicyVersion
+from apps.moderation.services import ModerationError, new_policy_version
+
+HEADER = "# MediaIntel moderation policy. Import with `manage.py policy import FILE` or POST /api/v1/policies/import\n"
+MAX_BYTES = 1024 * 1024
+
+
+def to_document(version: PolicyVersion) -> dict[str, Any]:
+    return {"policy": version.policy.name, "version": version.number, "note": version.note,
+            "created_at": version.created_at.isoformat() if version.created_at else None, "rules": version.rules}
+
+
+def export_yaml(version: PolicyVersion) -> str:
+    """The version as a YAML document (round-trips through :func:`import_yaml`)."""
+    return HEADER + yaml.safe_dump(to_document(version), sort_keys=False, allow_unicode=True, width=100)
+
+
+def active_version(name: str = "default") -> PolicyVersion:
+    p = Policy.objects.select_related("active_version__policy").filter(name=name).first()
+    if p is None or p.active_version is None:
+        raise ModerationError(f"policy {name!r} does not exist or has no version", "not_found", 404)
+    return p.active_version
+
+
+@dataclass
+class ParsedPolicy:
+    name: str
+    rules: dict[str, Any]
+    note: str
+
+
+def parse_yaml(text: str | bytes, *, name: str | None = None) -> ParsedPolicy:
+    """Parse (not store) a policy document; ModerationError ``invalid_policy`` (400) when malformed."""
+    if isinstance(text, bytes):
+        if len(text) > MAX_BYTES:
+            raise ModerationError("the policy document is larger than 1 MiB", "invalid_policy", 400)
+        text = text.decode("utf-8", "replace")
+    if len(text) > MAX_BYTES:
+        raise ModerationError("the policy document is larger than 1 MiB", "invalid_policy", 400)
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ModerationError(f"the policy is not valid YAML: {e}", "invalid_policy", 400) from None
+    if not isinstance(doc, dict):
+        raise ModerationError("the policy document must be a mapping", "invalid_policy", 400)
+    if "rules" in doc:
+        rules, doc_name, note = doc["rules"], doc.get("policy"), doc.get("note")
+    elif "categories" in doc:
+        rules, doc_name, note = doc, None, None
+    else:
+        raise ModerationError("the policy document needs `rules:` (or `categories:` at the top)",
+                              "invalid_policy", 400)
+    if not isinstance(rules, dict):
+        raise ModerationError("rules must be a mapping", "invalid_policy", 400)
+    chosen = name or doc_name or "default"
+    if not isinstance(chosen, str) or not chosen.strip() or len(chosen) > 100:
+        raise ModerationError("policy must be a name of at most 100 characters", "invalid_policy", 400)
+    return ParsedPolicy(name=chosen.strip(), rules=rules, note=str(note or "")[:300])
+
+
+def import_yaml(text: str | bytes, *, user: Any = None, name: str | None = None,
+                note: str | None = None) -> tuple[PolicyVersion, bool]:
+    """Store the document as the policy's next version; ``(version, created)``.
+
+    ``created`` is False when the rules equal the active version's (nothing is stored).
+    """
+    parsed = parse_yaml(text, name=name)
+    current = Policy.objects.select_related("active_version__policy").filter(name=parsed.name).first()
+    if current and current.active_version and current.active_version.rules == parsed.rules:
+        return current.active_version, False
+    v = new_policy_version(parsed.rules, user=user, note=note if note is not None else parsed.note,
+                           name=parsed.name)
+    return v, True

@@ -1,0 +1,335 @@
+"""API representations of moderation: review items, decisions, appeals, policies, banks, webhooks, audit."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from apps.assets.serializers import AssetSerializer
+from apps.audit.models import AuditEvent
+from apps.moderation.models import (
+    Appeal,
+    Category,
+    Decision,
+    HashBank,
+    HashBankEntry,
+    Outcome,
+    Policy,
+    PolicyVersion,
+    ReviewItem,
+    Signal,
+    WebhookDelivery,
+    WebhookSubscription,
+)
+
+CATEGORY_CODE = re.compile(r"^[a-z0-9_]+(/[a-z0-9_]+)?$")
+
+
+def _username(user: Any) -> str | None:
+    return user.get_username() if user is not None else None
+
+
+# ------------------------------------------------------------------ taxonomy
+class CategorySerializer(serializers.ModelSerializer):
+    group = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = Category
+        fields = ["code", "name", "description", "severity", "builtin", "group"]
+        read_only_fields = ["builtin", "group"]
+        extra_kwargs = {"code": {"validators": []}, "severity": {"min_value": 1, "max_value": 5}}
+
+    def validate_code(self, value: str) -> str:
+        if not CATEGORY_CODE.match(value):
+            raise serializers.ValidationError("a code is `group` or `group/name` in lower case, digits and _")
+        if Category.objects.filter(code=value).exists():
+            raise serializers.ValidationError("this category exists")
+        return value
+
+
+# ------------------------------------------------------------------ signals, review items
+class SignalSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Signal
+        fields = ["id", "category", "score", "source", "engine", "engine_version", "start", "end", "keyframe_index",
+                  "evidence", "created_at"]
+        read_only_fields = fields
+
+
+class ReviewItemSerializer(serializers.ModelSerializer):
+    claimed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    policy = serializers.CharField(source="policy_version.label", read_only=True)
+    asset_kind = serializers.CharField(source="asset.kind", read_only=True)
+    asset_title = serializers.CharField(source="asset.title", read_only=True)
+
+    class Meta:
+        model = ReviewItem
+        fields = ["id", "asset", "asset_kind", "asset_title", "state", "severity", "categories", "policy",
+                  "claimed_by", "claim_expires_at", "decided_at", "created_at", "updated_at"]
+        read_only_fields = fields
+
+
+class DecisionBriefSerializer(serializers.ModelSerializer):
+    moderator = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    policy = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Decision
+        fields = ["id", "outcome", "reason_codes", "note", "moderator", "policy", "automated_detection",
+                  "automated_decision", "ground", "created_at"]
+        read_only_fields = fields
+
+    def get_policy(self, obj: Decision) -> str | None:
+        return obj.policy_version.label if obj.policy_version_id else None
+
+
+class ReviewItemDetailSerializer(ReviewItemSerializer):
+    asset = AssetSerializer(read_only=True)
+    signals = serializers.SerializerMethodField()
+    decisions = serializers.SerializerMethodField()
+
+    class Meta(ReviewItemSerializer.Meta):
+        fields = [*ReviewItemSerializer.Meta.fields, "signals", "decisions"]
+        read_only_fields = fields
+
+    @extend_schema_field(SignalSerializer(many=True))
+    def get_signals(self, obj: ReviewItem) -> list[dict[str, Any]]:
+        return SignalSerializer(Signal.objects.filter(asset_id=obj.asset_id).order_by("-score", "id"), many=True).data
+
+    @extend_schema_field(DecisionBriefSerializer(many=True))
+    def get_decisions(self, obj: ReviewItem) -> list[dict[str, Any]]:
+        qs = Decision.objects.filter(asset_id=obj.asset_id).select_related("moderator", "policy_version__policy")
+        return DecisionBriefSerializer(qs, many=True).data
+
+
+class DecideSerializer(serializers.Serializer):
+    outcome = serializers.ChoiceField(choices=Outcome.choices)
+    reason_codes = serializers.ListField(child=serializers.CharField(max_length=64), required=False, default=list,
+                                         max_length=20)
+    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
+
+
+# ------------------------------------------------------------------ decisions, appeals
+class AppealBriefSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Appeal
+        fields = ["id", "state", "upheld", "decided_at", "created_at"]
+        read_only_fields = fields
+
+
+class DecisionSerializer(DecisionBriefSerializer):
+    """A statement of reasons. Uploaders see neither the moderator nor the review item."""
+
+    appeals = AppealBriefSerializer(many=True, read_only=True)
+
+    class Meta(DecisionBriefSerializer.Meta):
+        fields = ["id", "asset", "review_item", *DecisionBriefSerializer.Meta.fields[1:], "appeals"]
+        read_only_fields = fields
+
+    def to_representation(self, instance: Decision) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        if not self.context.get("moderator_view", False):
+            data["moderator"] = None
+            data["review_item"] = None
+        return data
+
+
+class AppealSerializer(serializers.ModelSerializer):
+    appellant = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    decided_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    asset = serializers.UUIDField(source="decision.asset_id", read_only=True)
+
+    class Meta:
+        model = Appeal
+        fields = ["id", "decision", "asset", "appellant", "reason", "state", "upheld", "decided_by", "note",
+                  "decided_at", "created_at"]
+        read_only_fields = fields
+
+    def to_representation(self, instance: Appeal) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        if not self.context.get("moderator_view", False):
+            data["decided_by"] = None
+        return data
+
+
+class AppealCreateSerializer(serializers.Serializer):
+    decision = serializers.UUIDField()
+    reason = serializers.CharField(max_length=5000)
+
+
+class AppealDecideSerializer(serializers.Serializer):
+    upheld = serializers.BooleanField(help_text="true: the decision stands; false: it is overturned")
+    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
+
+
+# ------------------------------------------------------------------ policies
+class PolicyVersionSerializer(serializers.ModelSerializer):
+    policy = serializers.CharField(source="policy.name", read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    active = serializers.SerializerMethodField()
+
+    class Meta:
+        model = PolicyVersion
+        fields = ["id", "policy", "number", "label", "rules", "note", "created_by", "created_at", "active"]
+        read_only_fields = fields
+
+    def get_active(self, obj: PolicyVersion) -> bool:
+        return obj.policy.active_version_id == obj.pk
+
+
+class PolicySerializer(serializers.ModelSerializer):
+    active_version = PolicyVersionSerializer(read_only=True)
+    versions = serializers.IntegerField(source="versions.count", read_only=True)
+
+    class Meta:
+        model = Policy
+        fields = ["name", "active_version", "versions", "created_at"]
+        read_only_fields = fields
+
+
+class PolicyVersionCreateSerializer(serializers.Serializer):
+    rules = serializers.JSONField(help_text='{"categories": {code: {"review": 0.5, "block": 0.9, '
+                                            '"weights": {source: w}}}, "bank_on_reject": null}')
+    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=300)
+
+    def validate_rules(self, value: Any) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("rules must be a JSON object")
+        return value
+
+
+class PolicyImportSerializer(serializers.Serializer):
+    yaml = serializers.CharField(help_text="The YAML document (or send it as the raw body, Content-Type "
+                                           "application/yaml).", trim_whitespace=False)
+    note = serializers.CharField(required=False, allow_blank=True, max_length=300)
+
+
+class PolicyImportResultSerializer(serializers.Serializer):
+    created = serializers.BooleanField()
+    version = PolicyVersionSerializer()
+
+
+# ------------------------------------------------------------------ hash banks
+class HashBankSerializer(serializers.ModelSerializer):
+    entries = serializers.IntegerField(read_only=True, source="entry_count", default=0)
+    enabled_entries = serializers.IntegerField(read_only=True, source="enabled_count", default=0)
+
+    class Meta:
+        model = HashBank
+        fields = ["id", "name", "kind", "enabled", "threshold", "min_quality", "created_at", "entries",
+                  "enabled_entries"]
+        read_only_fields = ["id", "created_at", "entries", "enabled_entries"]
+        extra_kwargs = {"threshold": {"min_value": 0, "max_value": 128},
+                        "min_quality": {"min_value": 0, "max_value": 100}}
+
+
+class HashBankEntrySerializer(serializers.ModelSerializer):
+    hash_hex = serializers.SerializerMethodField()
+    bank_name = serializers.CharField(source="bank.name", read_only=True)
+    added_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = HashBankEntry
+        fields = ["id", "bank", "bank_name", "hash_hex", "quality", "enabled", "label", "source_asset", "added_by",
+                  "created_at"]
+        read_only_fields = fields
+
+    def get_hash_hex(self, obj: HashBankEntry) -> str:
+        return f"{int(obj.hash, 2):064x}"
+
+
+class HashBankEntryCreateSerializer(serializers.Serializer):
+    hash_hex = serializers.CharField(help_text="64 hex digits of a PDQ hash", max_length=66)
+    quality = serializers.IntegerField(min_value=0, max_value=100, default=100)
+    label = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
+
+
+class HashBankEntryUpdateSerializer(serializers.Serializer):
+    enabled = serializers.BooleanField(required=False)
+    label = serializers.CharField(required=False, allow_blank=True, max_length=200)
+
+
+class BankAddAssetSerializer(serializers.Serializer):
+    asset = serializers.UUIDField()
+    label = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
+
+
+class BankAddAssetResultSerializer(serializers.Serializer):
+    added = serializers.IntegerField()
+    entries = HashBankEntrySerializer(many=True)
+
+
+class BankImportSerializer(serializers.Serializer):
+    file = serializers.FileField(required=False, help_text="CSV `hash_hex,quality,label` (multipart); or send the "
+                                                           "CSV as the raw body with Content-Type text/csv")
+    csv = serializers.CharField(required=False, trim_whitespace=False, help_text="The CSV text (JSON body)")
+
+
+class BankImportResultSerializer(serializers.Serializer):
+    added = serializers.IntegerField()
+    existing = serializers.IntegerField()
+    errors = serializers.ListField(child=serializers.CharField())
+
+
+# ------------------------------------------------------------------ webhooks
+class WebhookSubscriptionSerializer(serializers.ModelSerializer):
+    events = serializers.ListField(child=serializers.ChoiceField(choices=WebhookSubscription.EVENTS), min_length=1,
+                                   help_text=f"Any of {', '.join(WebhookSubscription.EVENTS)}")
+    secret = serializers.CharField(write_only=True, required=False, min_length=16, max_length=200,
+                                   help_text="HMAC secret; generated when omitted and shown once in the response "
+                                             "to the create request")
+
+    class Meta:
+        model = WebhookSubscription
+        fields = ["id", "url", "events", "enabled", "secret", "created_at"]
+        read_only_fields = ["id", "created_at"]
+
+    def validate_url(self, value: str) -> str:
+        if not value.lower().startswith(("http://", "https://")):
+            raise serializers.ValidationError("the URL must be http or https")
+        return value
+
+    def validate_events(self, value: list[str]) -> list[str]:
+        return sorted(set(value))
+
+
+class WebhookSubscriptionCreatedSerializer(WebhookSubscriptionSerializer):
+    secret = serializers.CharField(read_only=True, help_text="Shown only in this response")
+
+    class Meta(WebhookSubscriptionSerializer.Meta):
+        fields = WebhookSubscriptionSerializer.Meta.fields
+
+
+class WebhookDeliverySerializer(serializers.ModelSerializer):
+    url = serializers.CharField(source="subscription.url", read_only=True)
+
+    class Meta:
+        model = WebhookDelivery
+        fields = ["id", "subscription", "url", "event", "event_id", "payload", "status", "attempts",
+                  "next_attempt_at", "last_status_code", "last_error", "delivered_at", "created_at"]
+        read_only_fields = fields
+
+
+# ------------------------------------------------------------------ audit
+class AuditEventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AuditEvent
+        fields = ["id", "created_at", "actor_type", "actor_id", "actor_label", "verb", "target_type", "target_id",
+                  "payload", "request_id", "prev_hash", "hash"]
+        read_only_fields = fields
+
+
+class AuditVerifySerializer(serializers.Serializer):
+    ok = serializers.BooleanField()
+    checked = serializers.IntegerField()
+    problems = serializers.ListField(child=serializers.CharField())
+
+
+class CountsSerializer(serializers.Serializer):
+    by_state = serializers.DictField(child=serializers.IntegerField())
+    by_category = serializers.DictField(child=serializers.IntegerField(),
+                                        help_text="pending items per category")
+

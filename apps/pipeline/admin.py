@@ -1,0 +1,42 @@
+"""Jobs, stage runs and dead letters in the Django admin: read-only (use `dlq` and `reprocess`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from apps.pipeline.models import DeadLetter, Job, StageRun
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Job)
+class JobAdmin(ReadOnlyAdmin):
+    list_display = ["id", "asset", "reason", "status", "started_at", "finished_at"]
+    list_filter = ["status", "reason"]
+    raw_id_fields = ["asset"]
+
+
+@admin.register(StageRun)
+class StageRunAdmin(ReadOnlyAdmin):
+    list_display = ["id", "asset", "stage", "status", "attempts", "engine_version", "worker", "finished_at"]
+    list_filter = ["status", "stage", "queue", "current"]
+    raw_id_fields = ["asset", "job"]
+
+
+@admin.register(DeadLetter)
+class DeadLetterAdmin(ReadOnlyAdmin):
+    list_display = ["id", "stage_run", "error_class", "failed_at", "replayed_at", "discarded"]
+    list_filter = ["discarded", "error_class"]
+    raw_id_fields = ["stage_run"]
