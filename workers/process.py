@@ -26,6 +26,9 @@ def limit_threads() -> int:
     n = threads_per_child()
     for var in THREAD_VARS:
         os.environ.setdefault(var, str(n))
+    # idle OpenMP threads sleep instead of spinning: on a shared host spinning threads of one
+    # engine steal the core another process needs (measured 3-7x slower torch engines)
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     return n
 
 
