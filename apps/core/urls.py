@@ -4,6 +4,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from apps.core import console
+from apps.moderation import policy_console
 from apps.search import console as search_console
 
 urlpatterns = [
@@ -15,4 +16,5 @@ urlpatterns = [
     path("console/search/", search_console.search_page, name="console-search"),
     path("console/dead-letters/<int:pk>/<str:action>/", console.dead_letter_action, name="console-dlq-action"),
     path("console/review/", include("apps.moderation.urls")),
+    path("console/policy/", policy_console.policy_page, name="console-policy"),
 ]
