@@ -351,6 +351,19 @@ def dist(values: list[float]) -> dict[str, float]:
             "mean": statistics.fmean(v)}
 
 
+def describe_plan(plan: str) -> str:
+    """The access path of an EXPLAIN text, in a few words."""
+    if "hnsw" in plan:
+        return "HNSW index scan"
+    scans = []
+    for m in re.finditer(r"(Seq Scan|Parallel Seq Scan|Index Scan|Index Only Scan|Bitmap Index Scan)"
+                         r"(?: using (\w+))? on (\w+)", plan):
+        what = m.group(1) + (f" ({m.group(2)})" if m.group(2) else "") + f" on {m.group(3)}"
+        if what not in scans:
+            scans.append(what)
+    return "exact: " + ", ".join(scans) + " + sort"
+
+
 def measure(qv: np.ndarray, truth: np.ndarray, first_id: int, *, ef: int, filters: Any = None,
             halfvec: bool = False, exact: bool = False) -> dict[str, Any]:
     """Recall@10 and latency of the production kNN query for every query vector."""
@@ -373,7 +386,7 @@ def measure(qv: np.ndarray, truth: np.ndarray, first_id: int, *, ef: int, filter
                 cur.execute("SET LOCAL enable_indexscan = off")
             cur.execute("EXPLAIN " + sql, [lit0, lit0, K] if halfvec else [lit0, *fparams, lit0, K])
             plan_text = " ".join(r[0] for r in cur.fetchall())
-    plan = "HNSW index scan" if "hnsw" in plan_text else "exact: " + plan_text.split("->")[-1].split("(")[0].strip()
+    plan = describe_plan(plan_text)
     lat, recalls = [], []
     for rnd in range(2):  # round 0 warms the caches; round 1 is measured
         lat, recalls = [], []
@@ -566,6 +579,10 @@ def report(a: Any, info: dict[str, Any], results: dict[str, list[dict[str, Any]]
            exact_f: dict[str, Any], half_build: float, half_bytes: int, rt: dict[str, Any] | None,
            pg: tuple[Any, ...], started: dt.datetime, load_before: float, load_after: float, nq: int) -> str:
     n = info["rows"]
+    blocks = sorted((CACHE / "blocks").glob("*.npy"), key=lambda p: p.stat().st_mtime)
+    if len(blocks) > 2:
+        span = blocks[-1].stat().st_mtime - blocks[0].stat().st_mtime
+        info["embed_rate"] = (len(blocks) - 1) * BLOCK / span if span > 0 else None
     head = (f"`bench/search.py --rows {n}` — {started:%Y-%m-%d %H:%M} UTC, commit `{commit()}`; {machine()}. "
             f"PostgreSQL {pg[0]} with pgvector {pg[1]} (test profile's embedded server, shared_buffers {pg[2]}, "
             f"fsync off), own database `{DB_NAME}`. Load average {load_before:.1f} → {load_after:.1f} "
@@ -592,15 +609,30 @@ def report(a: Any, info: dict[str, Any], results: dict[str, list[dict[str, Any]]
               f"{info['index_bytes'] / 1024**2:.0f}", f"{n:,}"),
              ("halfvec(384) HNSW (expression index)", f"{half_build:.1f}", f"{half_bytes / 1024**2:.0f}", f"{n:,}"),
              ("(table, for scale)", "", f"{info['table_bytes'] / 1024**2:.0f}", "")]
-    best = [r for r in results["unfiltered"] if r["recall"] >= GOAL_RECALL]
-    pick = min(best, key=lambda r: r["p95"]) if best else None
-    goal = (f"Goal (recall@10 ≥ {GOAL_RECALL} with p95 ≤ {GOAL_P95_MS:g} ms at 1M rows): "
-            + (f"at {n:,} rows ef_search={pick['ef']} reaches recall {pick['recall']:.3f} with p95 "
-               f"{pick['p95']:.1f} ms" if pick else f"no ef_search reaches recall {GOAL_RECALL} at {n:,} rows")
-            + ("." if n >= 1_000_000 else "; the 1M run (`--rows 1000000`) is done by hand — HNSW search cost grows "
-               "roughly with log(rows), so the latency at 1M should stay in the same range, while recall at a fixed "
-               "ef_search drops a little: check it there before relying on it."))
-    out = [head, "", corpus_txt, "", table(rows), "", table(build), "", goal]
+    from apps.search.services import EF_SEARCH
+
+    ok = [r for r in results["unfiltered"] if r["recall"] >= GOAL_RECALL and r["p95"] <= GOAL_P95_MS]
+    default = next((r for r in results["unfiltered"] if r["ef"] == EF_SEARCH), None)
+    goal = (f"**Goal** (recall@10 ≥ {GOAL_RECALL} with p95 ≤ {GOAL_P95_MS:g} ms at 1M rows), measured at "
+            f"{n:,} rows: " + (", ".join(f"ef_search={r['ef']} meets it (recall {r['recall']:.3f}, p95 "
+                                          f"{r['p95']:.1f} ms)" for r in ok) if ok else "not met")
+            + (f"; the search default (`hnsw.ef_search` = max({EF_SEARCH}, candidate pool)) gives recall "
+               f"{default['recall']:.3f} at p95 {default['p95']:.1f} ms." if default else "."))
+    if n < 1_000_000:
+        goal += (" The 1M run (`--rows 1000000`) is run by hand: past the ~680k sentences of documentation the "
+                 "corpus adds installed packages' docstrings and comments, and the embedding cache must first "
+                 "grow to 1M sentences (resumable, per block)" + (f" — at the {info['embed_rate']:.0f} "
+                 "sentences/s this shared host averaged while embedding the cache, that alone takes "
+                 f"~{(1_000_000 - n) / info['embed_rate'] / 3600:.1f} h" if info.get("embed_rate") else "")
+                 + ". HNSW search cost grows roughly with log(rows), so latency at 1M should stay in the same "
+                 "range while recall at a fixed ef_search drops a little: check it there before relying on it.")
+    notes = ("Reading the numbers: a filtered query runs as one statement — the planner either walks the HNSW "
+             "graph with the filter applied as it goes (iterative scan until 10 rows pass) or, when the filter is "
+             "selective enough, fetches the few matching rows by B-tree and sorts them exactly; the *plan* column "
+             "says which it chose (its cost model weighs `ef_search`). Either way the page is full. halfvec "
+             "halves the index and builds faster at the same recall; the table keeps `vector(384)` (the "
+             "expression index is shown for comparison and dropped again).")
+    out = [head, "", corpus_txt, "", table(rows), "", table(build), "", goal, "", notes]
     if rt:
         rts = [("query vector", "n", "p50 ms", "p95 ms"),
                ("worker round trip, first call (model load)", "1", _ms(rt["cold_ms"]), ""),

@@ -8,6 +8,7 @@ import importlib
 import inspect
 import itertools
 import re
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -102,7 +103,9 @@ def stdlib_paragraphs(limit: int = 5000) -> tuple[str, ...]:
             mod = importlib.import_module(name)
         except Exception:  # noqa: S112 - optional modules (tkinter, curses) may be missing
             continue
-        objs = [mod, *(getattr(mod, a, None) for a in sorted(dir(mod)) if not a.startswith("_"))]
+        with warnings.catch_warnings():  # deprecated aliases (typing.io …) warn when touched
+            warnings.simplefilter("ignore")
+            objs = [mod, *(getattr(mod, a, None) for a in sorted(dir(mod)) if not a.startswith("_"))]
         for obj in objs:
             doc = inspect.getdoc(obj) if obj is not None else None
             if not doc:
