@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from workers.routing import queue_for_stage
 
-PLAN_VERSION = "2026-11-29.2"
+PLAN_VERSION = "2026-11-29.3"
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ def _video() -> list[Stage]:
         Stage("audio", ("probe",), 1800, 1860),
         Stage("transcribe", ("audio",), 7000, 7100),
         Stage("language", ("transcribe", "ocr")),
-        Stage("text_embed", ("transcribe", "ocr")),
+        Stage("text_embed", ("transcribe", "ocr", "tags", "detect")),  # tags and labels are searchable too
         Stage("text_flags", ("transcribe", "ocr")),
         Stage("moderate", ("detect", "nsfw", "hash", "tags", "text_flags", "text_embed", "language")),
     ]
@@ -61,7 +61,7 @@ def _image() -> list[Stage]:
         Stage("probe"),
         *(Stage(s, ("probe",)) for s in _VISUAL),
         Stage("language", ("ocr",)),
-        Stage("text_embed", ("ocr",)),
+        Stage("text_embed", ("ocr", "tags", "detect")),
         Stage("text_flags", ("ocr",)),
         Stage("moderate", ("detect", "nsfw", "hash", "tags", "text_flags", "text_embed", "language")),
     ]

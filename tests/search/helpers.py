@@ -106,8 +106,8 @@ def stdlib_paragraphs(limit: int = 5000) -> tuple[str, ...]:
         with warnings.catch_warnings():  # deprecated aliases (typing.io …) warn when touched
             warnings.simplefilter("ignore")
             objs = [mod, *(getattr(mod, a, None) for a in sorted(dir(mod)) if not a.startswith("_"))]
-        for obj in objs:
-            doc = inspect.getdoc(obj) if obj is not None else None
+            docs = [inspect.getdoc(obj) if obj is not None else None for obj in objs]
+        for doc in docs:
             if not doc:
                 continue
             for para in re.split(r"\n\s*\n", doc):

@@ -69,7 +69,7 @@ def spec_for(stage: str) -> EngineSpec:
     if stage == "hash":
         return EngineSpec("pdq", "1")
     if stage == "text_embed":
-        return EngineSpec("minilm-l6-v2", "1", (("weights", _env("MEDIAINTEL_TEXT_EMBED_WEIGHTS")),))
+        return EngineSpec("minilm-l6-v2", "2", (("weights", _env("MEDIAINTEL_TEXT_EMBED_WEIGHTS")),))
     if stage == "text_flags":
         return EngineSpec("profanity-lexicon", "1", (("lexicon", _env("MEDIAINTEL_LEXICON_PATH")),))
     if stage == "language":
