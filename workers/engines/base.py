@@ -67,17 +67,35 @@ def pick_device() -> str:
 
 
 def weights_fingerprint(path: str | os.PathLike[str], *, chunk: int = 1 << 20) -> str:
-    """Short content fingerprint of a weights file (first+last MiB and size), for versions."""
+    """Short content fingerprint of a weights file (first+last MiB and size), for versions.
+
+    Memoised per (path, mtime, size): engines call it when building their version string.
+    """
     p = Path(path)
+    st = p.stat()
+    return _fingerprint(str(p), st.st_mtime_ns, st.st_size, chunk)
+
+
+@functools.lru_cache(maxsize=64)
+def _fingerprint(path: str, mtime_ns: int, size: int, chunk: int) -> str:
     h = hashlib.sha256()
-    size = p.stat().st_size
     h.update(str(size).encode())
-    with p.open("rb") as f:
+    with open(path, "rb") as f:
         h.update(f.read(chunk))
         if size > chunk:
             f.seek(max(size - chunk, chunk))
             h.update(f.read(chunk))
     return h.hexdigest()[:12]
+
+
+def model_cache_dir() -> Path:
+    """``$MEDIAINTEL_MODEL_CACHE`` or ``~/.cache/mediaintel/models``, created on demand."""
+    path = Path(os.environ.get("MEDIAINTEL_MODEL_CACHE") or "~/.cache/mediaintel/models").expanduser()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PermanentEngineError(f"cannot create the model cache {path}: {exc}") from exc
+    return path
 
 
 _lock = threading.Lock()

@@ -14,7 +14,6 @@ Ultralytics is AGPL-3.0, as is this project.
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import threading
 from collections.abc import Iterator, Sequence
@@ -31,6 +30,7 @@ from workers.engines.base import (
     TransientEngineError,
     cached_engine,
     engine_version,
+    model_cache_dir,
     pick_device,
     to_rgb_array,
     weights_fingerprint,
@@ -41,7 +41,6 @@ if TYPE_CHECKING:
 
 OBJECTS_ENV = "MEDIAINTEL_DETECT_WEIGHTS"
 NUDITY_ENV = "MEDIAINTEL_NUDITY_WEIGHTS"
-CACHE_ENV = "MEDIAINTEL_MODEL_CACHE"
 DEFAULT_CONF = 0.25
 DEFAULT_IOU = 0.7
 DEFAULT_BATCH = 16
@@ -78,10 +77,6 @@ class Detection:
     box: tuple[float, float, float, float]
     class_id: int
 
-
-def model_cache_dir() -> Path:
-    """``MEDIAINTEL_MODEL_CACHE`` (default ``~/.cache/mediaintel/models``)."""
-    return Path(os.environ.get(CACHE_ENV) or "~/.cache/mediaintel/models").expanduser()
 
 
 def _import_yolo() -> Any:
@@ -133,9 +128,6 @@ def nudity_weights(weights: str | os.PathLike[str] | None = None) -> Path:
     return _existing(chosen, "nudity") if chosen else nudenet_weights()
 
 
-@functools.lru_cache(maxsize=16)
-def _fingerprint(path: str, mtime_ns: int, size: int) -> str:
-    return weights_fingerprint(path)
 
 
 def engine_info(
@@ -149,9 +141,8 @@ def engine_info(
 ) -> EngineInfo:
     """Identity of a detector for these weights and parameters, without loading it."""
     path = Path(weights)
-    st = path.stat()
     params = {"imgsz": imgsz, "conf": conf, "iou": iou}
-    fp = _fingerprint(str(path), st.st_mtime_ns, st.st_size)
+    fp = weights_fingerprint(path)
     return EngineInfo(
         name=name,
         version=engine_version(f"{path.stem}-{fp}", **params),

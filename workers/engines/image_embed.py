@@ -57,14 +57,10 @@ class ImageAnalysis:
     embedding: np.ndarray = field(default_factory=lambda: np.zeros(EMBED_DIM, np.float32))
 
 
-@functools.lru_cache(maxsize=16)
-def _fingerprint(path: str, mtime_ns: int, size: int) -> str:
-    return weights_fingerprint(path)
 
 
 def _file_version(prefix: str, path: Path, **params: Any) -> str:
-    st = path.stat()
-    return engine_version(f"{prefix}-{_fingerprint(str(path), st.st_mtime_ns, st.st_size)}", **params)
+    return engine_version(f"{prefix}-{weights_fingerprint(path)}", **params)
 
 
 @functools.lru_cache(maxsize=1)

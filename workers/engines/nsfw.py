@@ -7,7 +7,6 @@ another ONNX export with the same input (N x 224 x 224 x 3, BGR, mean-subtracted
 
 from __future__ import annotations
 
-import functools
 import importlib.resources
 import os
 import threading
@@ -55,18 +54,14 @@ def resolve_weights(weights: str | os.PathLike[str] | None = None) -> Path:
     return path
 
 
-@functools.lru_cache(maxsize=16)
-def _fingerprint(path: str, mtime_ns: int, size: int) -> str:
-    return weights_fingerprint(path)
 
 
 def engine_info(weights: str | os.PathLike[str] | None = None, device: str | None = None) -> EngineInfo:
     """Identity of the engine for these weights, without loading it (cheap; no onnxruntime import)."""
     path = resolve_weights(weights)
-    st = path.stat()
     return EngineInfo(
         name=NAME,
-        version=engine_version(f"opennsfw-{_fingerprint(str(path), st.st_mtime_ns, st.st_size)}", jpeg=True),
+        version=engine_version(f"opennsfw-{weights_fingerprint(path)}", jpeg=True),
         device=device or pick_device(),
         params={"weights": str(path), "jpeg_reencode": True},
     )

@@ -37,6 +37,7 @@ from workers.engines.base import (
     PermanentEngineError,
     TransientEngineError,
     cached_engine,
+    model_cache_dir,
     pick_device,
     weights_fingerprint,
 )
@@ -99,17 +100,6 @@ class Transcriber(Protocol):
 
 
 # --------------------------------------------------------------------------- weights
-
-
-def model_cache_dir() -> Path:
-    """``$MEDIAINTEL_MODEL_CACHE`` or ``~/.cache/mediaintel/models`` (created on demand)."""
-    root = os.environ.get("MEDIAINTEL_MODEL_CACHE") or os.path.join("~", ".cache", "mediaintel", "models")
-    path = Path(root).expanduser()
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise PermanentEngineError(f"model cache {path} is not writable (set MEDIAINTEL_MODEL_CACHE): {exc}") from exc
-    return path
 
 
 def _join_bundled_base() -> Path:
