@@ -54,8 +54,28 @@ class PolicyAdmin(ReadOnlyAdmin):
 
 @admin.register(PolicyVersion)
 class PolicyVersionAdmin(ReadOnlyAdmin):
+    """Versions are immutable; "add" stores a new one through the service (validated, activated, audited)."""
+
     list_display = ["policy", "number", "note", "created_by", "created_at"]
     list_filter = ["policy"]
+    fields = ["policy", "rules", "note"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_superuser or request.user.groups.filter(name="admin").exists()
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return True
+
+    def save_model(self, request: HttpRequest, obj: PolicyVersion, form: Any, change: bool) -> None:
+        from django.core.exceptions import ValidationError
+
+        from apps.moderation.services import ModerationError, new_policy_version
+
+        try:
+            saved = new_policy_version(obj.rules, user=request.user, note=obj.note, name=obj.policy.name)
+        except ModerationError as e:
+            raise ValidationError(str(e)) from e
+        obj.pk, obj.number = saved.pk, saved.number
 
 
 @admin.register(Signal)

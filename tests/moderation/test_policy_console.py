@@ -36,3 +36,18 @@ def test_admin_saves_a_new_version_moderator_cannot(client, django_user_model):
     assert client.get("/console/policy/").status_code == 200
     assert client.post("/console/policy/", {"document": doc}).status_code == 403
     assert PolicyVersion.objects.filter(policy=after.policy).count() == after.number
+
+
+def test_admin_site_adds_a_policy_version_through_the_service(client, django_user_model):
+    import json
+
+    before = active_policy_version()
+    admin = django_user_model.objects.create_superuser("root", password="pw")
+    client.force_login(admin)
+    rules = dict(before.rules)
+    rules["categories"] = {**rules["categories"], "profanity": {"review": 0.9, "block": 1.01}}
+    r = client.post("/admin/moderation/policyversion/add/", {"policy": before.policy_id, "rules": json.dumps(rules),
+                                                            "note": "via admin"})
+    assert r.status_code == 302, r.content[:500]
+    after = active_policy_version()
+    assert after.number == before.number + 1 and after.rules["categories"]["profanity"]["review"] == 0.9
