@@ -328,6 +328,8 @@ def test_video_item_page_seeks_blurs_and_compares_hashes(browser, live_server, s
     start = float(marker.get_attribute("data-seek"))
     marker.click()
     page.wait_for_function(f"Math.abs(document.getElementById('player').currentTime - {start}) < 0.6")
+    # the playhead follows the player once it reports the new time (a timeupdate event, asynchronously)
+    page.wait_for_selector(".timeline.playing", timeout=10_000)
     assert page.locator(".timeline.playing").count() == 1
     # the first click on a blurred frame only reveals it; the next one seeks to it
     blurred.click()
