@@ -8,6 +8,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
+from apps.core.admin import ReadOnlyAdmin
 from apps.moderation.models import (
     Appeal,
     Category,
@@ -21,19 +22,6 @@ from apps.moderation.models import (
     WebhookDelivery,
     WebhookSubscription,
 )
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """List and inspect only."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(Category)
