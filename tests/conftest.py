@@ -130,7 +130,7 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 60.0, every: float =
 @pytest.fixture
 def isolated_storage(tmp_path: Path, settings: Any) -> Path:
     """A fresh local blob store for one test (workers started afterwards share it)."""
-    root = tmp_path / "media"
+    root = tmp_path / "blob-store"
     root.mkdir()
     settings.MEDIA_ROOT = root
     settings.STORAGES = {**settings.STORAGES, "default": {

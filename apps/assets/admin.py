@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin
-from django.http import HttpRequest
 
 from apps.assets.models import MediaAsset
+from apps.core.admin import ReadOnlyAdmin
 
 
 @admin.register(MediaAsset)
-class MediaAssetAdmin(admin.ModelAdmin):
+class MediaAssetAdmin(ReadOnlyAdmin):
     list_display = ["id", "kind", "title", "filename", "status", "moderation_state", "uploader", "created_at"]
     list_filter = ["kind", "status", "moderation_state", "source"]
     search_fields = ["title", "filename", "sha256", "external_id"]
     date_hierarchy = "created_at"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

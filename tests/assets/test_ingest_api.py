@@ -21,17 +21,6 @@ from tests import media
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture(autouse=True)
-def _storage(isolated_storage):
-    return isolated_storage
-
-
-@pytest.fixture(autouse=True)
-def _no_pipeline(monkeypatch):
-    """These tests are about ingestion: record pipeline starts instead of sending stage messages."""
-    started: list = []
-    monkeypatch.setattr("apps.pipeline.services.start_pipeline", lambda pk, **kw: started.append(pk))
-    return started
 
 
 def _user(name: str, role: str):

@@ -18,17 +18,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 TEXTS, IMAGES = 995, 5  # 1,000 distinct valid files
 
 
-@pytest.fixture(autouse=True)
-def _storage(isolated_storage):
-    return isolated_storage
-
-
-@pytest.fixture(autouse=True)
-def _no_pipeline(monkeypatch):
-    """These tests are about ingestion: record pipeline starts instead of sending stage messages."""
-    started: list = []
-    monkeypatch.setattr("apps.pipeline.services.start_pipeline", lambda pk, **kw: started.append(pk))
-    return started
 
 
 @pytest.fixture(autouse=True)

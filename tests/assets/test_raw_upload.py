@@ -20,16 +20,6 @@ from tests import media
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture(autouse=True)
-def _storage(isolated_storage):
-    return isolated_storage
-
-
-@pytest.fixture(autouse=True)
-def _no_pipeline(monkeypatch):
-    started: list = []
-    monkeypatch.setattr("apps.pipeline.services.start_pipeline", lambda pk, **kw: started.append(pk))
-    return started
 
 
 @pytest.fixture

@@ -29,13 +29,6 @@ def s3(seaweedfs: SeaweedS3, settings, tmp_path) -> SeaweedS3:
     return seaweedfs
 
 
-@pytest.fixture(autouse=True)
-def _no_pipeline(monkeypatch):
-    """These tests are about storage: record pipeline starts instead of sending stage messages."""
-    started: list = []
-    monkeypatch.setattr("apps.pipeline.services.start_pipeline", lambda pk, **kw: started.append(pk))
-    return started
-
 
 def _client(name: str, role: str) -> APIClient:
     user = get_user_model().objects.create_user(name, password="pw-" + name)
