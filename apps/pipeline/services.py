@@ -7,6 +7,7 @@ claim one stage. Messages are sent only after the transaction that made them due
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 from dataclasses import dataclass
@@ -14,11 +15,14 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from psycopg.types.json import Jsonb
 
 from apps.assets.models import MediaAsset, Status
+from apps.core import rawsql
 from apps.pipeline import plans
 from apps.pipeline.models import IN_FLIGHT, SATISFIED, DeadLetter, Job, JobStatus, StageRun, StageStatus
 from apps.pipeline.versions import stage_spec
@@ -50,20 +54,23 @@ def start_pipeline(asset_id: Any, *, reason: str = "ingest", stages: list[str] |
         plan = plans.plan_for(asset.kind)
         wanted = _closure(plan, stages) if stages else {s.name for s in plan}
         job = Job.objects.create(asset=asset, plan_version=plans.PLAN_VERSION, reason=reason)
+        specs = {s.name: stage_spec(s.name) for s in plan}
+        keys = {name: stage_key(asset.pk, name, spec.version) for name, spec in specs.items()}
+        existing = {r.key: r for r in StageRun.objects.filter(key__in=keys.values())}
+        fresh: list[StageRun] = []  # created, or reset to run again
+        attach: list[int] = []  # kept as they are, now listed under this job
         touched = 0
         for s in plan:
-            spec = stage_spec(s.name)
-            key = stage_key(asset.pk, s.name, spec.version)
-            run = StageRun.objects.filter(key=key).first()
+            run = existing.get(keys[s.name])
             if run is None:
-                run = StageRun(asset=asset, stage=s.name, key=key, engine=spec.name, engine_version=spec.version)
+                spec = specs[s.name]
+                run = StageRun(asset=asset, stage=s.name, key=keys[s.name], engine=spec.name,
+                               engine_version=spec.version)
             elif s.name not in wanted or (run.status in SATISFIED and not force):
-                run.job = job
-                run.save(update_fields=["job"])
+                attach.append(run.pk)
                 continue
             elif run.status in IN_FLIGHT:
-                run.job = job
-                run.save(update_fields=["job"])
+                attach.append(run.pk)
                 touched += 1
                 continue
             run.job = job
@@ -75,9 +82,17 @@ def start_pipeline(asset_id: Any, *, reason: str = "ingest", stages: list[str] |
             run.current = True
             run.error_class = run.error_message = run.traceback = run.skip_reason = ""
             run.queued_at = run.started_at = run.finished_at = run.heartbeat_at = run.next_attempt_at = None
-            run.save()
-            StageRun.objects.filter(asset=asset, stage=s.name).exclude(pk=run.pk).update(current=False)
+            fresh.append(run)
             touched += 1
+        StageRun.objects.bulk_create([r for r in fresh if r.key not in existing])
+        for run in fresh:
+            if run.key in existing:
+                run.save()
+        if attach:
+            StageRun.objects.filter(pk__in=attach).update(job=job)
+        if fresh:  # older engine versions of the stages that run now are superseded
+            StageRun.objects.filter(asset=asset, stage__in=[r.stage for r in fresh], current=True).exclude(
+                pk__in=[r.pk for r in fresh]).update(current=False)
         if touched == 0:
             job.status = JobStatus.DONE
             job.finished_at = timezone.now()
@@ -85,7 +100,7 @@ def start_pipeline(asset_id: Any, *, reason: str = "ingest", stages: list[str] |
             return None
         MediaAsset.objects.filter(pk=asset.pk).update(status=Status.QUEUED if reason == "ingest"
                                                       else Status.PROCESSING, updated_at=timezone.now())
-        dispatch_ready(job.pk)
+        dispatch_ready(job.pk, asset_id=asset.pk)  # a new job: no other transaction can see it yet
     return job
 
 
@@ -106,38 +121,43 @@ def _closure(plan: list[plans.Stage], names: list[str]) -> set[str]:
 
 
 # ------------------------------------------------------------------ dispatch
-def _current_runs(asset_id: Any) -> dict[str, StageRun]:
-    return {r.stage: r for r in StageRun.objects.filter(asset_id=asset_id, current=True)}
+_JOB, _RUN, _ASSET = rawsql.table(Job), rawsql.table(StageRun), rawsql.table(MediaAsset)
 
 
-def dispatch_ready(job_id: Any) -> int:
-    """Queue every pending stage of the job whose needs are satisfied (backpressure permitting)."""
+def dispatch_ready(job_id: Any, asset_id: Any = None) -> int:
+    """Queue every pending stage of the job whose needs are satisfied (backpressure permitting).
+
+    Call inside a transaction. It holds the job's row lock (taken here, or already by
+    :func:`complete` / :func:`skip`, which pass ``asset_id``), so stages of one job that finish
+    at the same moment serialize on it and the last one always sees the others' results: a
+    stage that needs several others is queued exactly once, by whichever finishes last. Two
+    statements: read the asset's current stages, mark the ready ones ``queued``; the messages
+    go out when the transaction commits.
+    """
     from apps.pipeline.backpressure import queue_has_room
 
-    job = Job.objects.get(pk=job_id)
-    runs = _current_runs(job.asset_id)
-    sent = 0
-    for run in runs.values():
-        if run.status != StageStatus.PENDING or run.job_id != job.pk:
-            continue
-        if not all(runs.get(n) is not None and runs[n].status in SATISFIED for n in run.needs):
-            continue
-        if not queue_has_room(run.queue):
-            continue  # left pending; release_pending picks it up when the queue drains
-        if _mark_queued(run.pk):
-            sent += 1
-    _maybe_finish(job)
-    return sent
-
-
-def _mark_queued(run_id: int) -> bool:
-    now = timezone.now()
-    n = StageRun.objects.filter(pk=run_id, status=StageStatus.PENDING).update(
-        status=StageStatus.QUEUED, queued_at=now)
-    if n:
-        run = StageRun.objects.only("stage", "queue").get(pk=run_id)
-        transaction.on_commit(lambda: _send_or_release(run.stage, run.queue, run_id))
-    return bool(n)
+    with connection.cursor() as cur:
+        if asset_id is None:
+            cur.execute(f"SELECT asset_id FROM {_JOB} WHERE id = %s FOR UPDATE", [job_id])  # noqa: S608
+            asset_id = cur.fetchone()[0]
+        cur.execute(f"SELECT id, stage, status, needs::text, queue, job_id FROM {_RUN} "  # noqa: S608
+                    "WHERE asset_id = %s AND current", [asset_id])
+        runs = [(pk, stage, status, json.loads(needs), queue, jid) for pk, stage, status, needs, queue, jid in cur]
+        status_of = {stage: status for _, stage, status, _, _, _ in runs}
+        ready = [pk for pk, _, status, needs, queue, jid in runs
+                 if status == StageStatus.PENDING and str(jid) == str(job_id)
+                 and all(status_of.get(n) in SATISFIED for n in needs) and queue_has_room(queue)]
+        sent: list[tuple[int, str, str]] = []
+        if ready:
+            cur.execute(f"UPDATE {_RUN} SET status = %s, queued_at = %s WHERE id = ANY(%s) AND status = %s "  # noqa: S608
+                        "RETURNING id, stage, queue",
+                        [StageStatus.QUEUED, timezone.now(), ready, StageStatus.PENDING])
+            sent = list(cur)
+    for pk, stage, queue in sent:
+        status_of[stage] = StageStatus.QUEUED
+        transaction.on_commit(lambda s=stage, q=queue, r=pk: _send_or_release(s, q, r))
+    _maybe_finish(job_id, asset_id, list(status_of.values()))
+    return len(sent)
 
 
 def _send_or_release(stage: str, queue: str, run_id: int) -> None:
@@ -157,27 +177,31 @@ def send(stage: str, queue: str, run_id: int, countdown: float | None = None) ->
     app.send_task(task_name(stage), args=[run_id], queue=queue, routing_key=queue, countdown=countdown)
 
 
-def _maybe_finish(job: Job) -> None:
-    """Close the job and set the asset's status when no stage can make progress any more."""
-    runs = list(StageRun.objects.filter(asset_id=job.asset_id, current=True).values("status", "job_id"))
-    if any(r["status"] in IN_FLIGHT for r in runs):
+def _maybe_finish(job_id: Any, asset_id: Any, statuses: list[str] | None = None) -> None:
+    """Close the job and set the asset's status when no stage can make progress any more.
+
+    ``statuses`` are those of the asset's current stages when the caller has just read them.
+    """
+    if statuses is None:
+        statuses = list(StageRun.objects.filter(asset_id=asset_id, current=True).values_list("status", flat=True))
+    if any(s in IN_FLIGHT for s in statuses):
         return
-    failed = any(r["status"] in (StageStatus.DEAD, StageStatus.FAILED) for r in runs)
-    if not failed and any(r["status"] == StageStatus.PENDING for r in runs):
+    failed = any(s in (StageStatus.DEAD, StageStatus.FAILED) for s in statuses)
+    if not failed and any(s == StageStatus.PENDING for s in statuses):
         return  # waiting for backpressure release
     now = timezone.now()
     status = JobStatus.FAILED if failed else JobStatus.DONE
-    if Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(status=status, finished_at=now):
-        MediaAsset.objects.filter(pk=job.asset_id).update(
+    if Job.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(status=status, finished_at=now):
+        MediaAsset.objects.filter(pk=asset_id).update(
             status=Status.FAILED if failed else Status.READY, processed_at=now, updated_at=now)
         from apps.audit.services import Actor, record
         from apps.moderation.services import emit
 
-        record("asset.processed", target_type="asset", target_id=job.asset_id, actor=Actor.system("pipeline"),
-               payload={"job": str(job.pk), "status": status})
-        emit("asset.processed", {"asset": str(job.asset_id), "job": str(job.pk), "status": status,
+        record("asset.processed", target_type="asset", target_id=asset_id, actor=Actor.system("pipeline"),
+               payload={"job": str(job_id), "status": status})
+        emit("asset.processed", {"asset": str(asset_id), "job": str(job_id), "status": status,
                                  "moderation_state": MediaAsset.objects.values_list("moderation_state", flat=True)
-                                 .get(pk=job.asset_id)})
+                                 .get(pk=asset_id)})
 
 
 # ------------------------------------------------------------------ worker-side transitions
@@ -187,25 +211,44 @@ class Claim:
     asset: MediaAsset
 
 
+_CLAIMABLE = (StageStatus.PENDING, StageStatus.QUEUED, StageStatus.RETRYING)
+
+
 def claim(run_id: int, worker: str, task_id: str) -> Claim | None:
     """Take the stage for this worker, or None when it is finished or held by a live worker.
 
     ``pending/queued/retrying`` → ``running`` (attempts+1). A ``running`` stage whose
-    heartbeat is older than the lease belonged to a dead worker and is taken over.
+    heartbeat is older than the lease belonged to a dead worker and is taken over. One
+    statement: claim the run, move a ``queued`` asset to ``processing``, return both rows.
+
+    Table names come from model metadata; every value is a bound parameter.
     """
     now = timezone.now()
     stale = now - timedelta(seconds=settings.MEDIAINTEL_STAGE_LEASE)
-    claimable = Q(status__in=[StageStatus.PENDING, StageStatus.QUEUED, StageStatus.RETRYING]) | Q(
-        status=StageStatus.RUNNING, heartbeat_at__lt=stale)
-    n = StageRun.objects.filter(claimable, pk=run_id).update(
-        status=StageStatus.RUNNING, attempts=F("attempts") + 1, worker=worker[:200], task_id=task_id[:64],
-        started_at=now, heartbeat_at=now, next_attempt_at=None)
-    if not n:
+    sql = (
+        f"WITH c AS (UPDATE {_RUN} SET status = %(running)s, attempts = attempts + 1, worker = %(worker)s, "  # noqa: S608
+        "task_id = %(tid)s, started_at = %(now)s, heartbeat_at = %(now)s, next_attempt_at = NULL "
+        "WHERE id = %(id)s AND (status = ANY(%(claimable)s) OR (status = %(running)s AND heartbeat_at < %(stale)s)) "
+        "RETURNING *), "
+        f"a AS (UPDATE {_ASSET} SET status = %(processing)s, updated_at = %(now)s "
+        "WHERE id IN (SELECT asset_id FROM c) AND status = %(queued)s RETURNING id) "
+        f"SELECT {rawsql.columns(StageRun, 'c')}, {rawsql.columns(MediaAsset, 'm')}, "
+        f"EXISTS (SELECT 1 FROM a) FROM c JOIN {_ASSET} m ON m.id = c.asset_id"
+    )
+    with connection.cursor() as cur:
+        cur.execute(sql, {"running": StageStatus.RUNNING, "worker": worker[:200], "tid": task_id[:64], "now": now,
+                          "id": run_id, "claimable": list(_CLAIMABLE), "stale": stale,
+                          "processing": Status.PROCESSING, "queued": Status.QUEUED})
+        row = cur.fetchone()
+    if row is None:
         return None
-    run = StageRun.objects.select_related("asset").get(pk=run_id)
-    MediaAsset.objects.filter(pk=run.asset_id, status=Status.QUEUED).update(status=Status.PROCESSING,
-                                                                            updated_at=now)
-    return Claim(run=run, asset=run.asset)
+    n = rawsql.width(StageRun)
+    run = rawsql.hydrate(StageRun, row[:n])
+    asset = rawsql.hydrate(MediaAsset, row[n:-1])
+    if row[-1]:  # the statement's own snapshot shows the asset as it was before the update
+        asset.status, asset.updated_at = Status.PROCESSING, now
+    run.asset = asset
+    return Claim(run=run, asset=asset)
 
 
 def heartbeat(run_id: int, task_id: str) -> bool:
@@ -214,30 +257,36 @@ def heartbeat(run_id: int, task_id: str) -> bool:
         heartbeat_at=timezone.now()))
 
 
+def _finish(run_id: int, task_id: str, fields: dict[str, Any]) -> bool:
+    """``running`` (ours) → the state in ``fields``, under the job's row lock; then dispatch successors.
+
+    One statement locks the job row and updates the run, returning what dispatch needs.
+    """
+    sets = ", ".join(f'"{k}" = %({k})s' for k in fields)
+    sql = (f"WITH j AS (SELECT id FROM {_JOB} WHERE id = (SELECT job_id FROM {_RUN} WHERE id = %(id)s) FOR UPDATE) "  # noqa: S608
+           f"UPDATE {_RUN} SET {sets} WHERE id = %(id)s AND status = %(running)s AND task_id = %(tid)s "
+           "AND job_id IN (SELECT id FROM j) RETURNING job_id, asset_id")
+    with connection.cursor() as cur:
+        cur.execute(sql, {**fields, "id": run_id, "running": StageStatus.RUNNING, "tid": task_id})
+        row = cur.fetchone()
+    if row is None:
+        return False
+    dispatch_ready(row[0], asset_id=row[1])
+    return True
+
+
 def complete(run_id: int, task_id: str, summary: dict[str, Any]) -> bool:
-    """Mark done (only if still ours) and dispatch successors on commit. Call inside the results' transaction."""
-    now = timezone.now()
-    n = StageRun.objects.filter(pk=run_id, status=StageStatus.RUNNING, task_id=task_id).update(
-        status=StageStatus.DONE, finished_at=now, summary=summary, error_class="", error_message="")
-    if n:
-        job_id = StageRun.objects.values_list("job_id", flat=True).get(pk=run_id)
-        transaction.on_commit(lambda: _dispatch_in_tx(job_id))
-    return bool(n)
-
-
-def _dispatch_in_tx(job_id: Any) -> None:
-    with transaction.atomic():
-        dispatch_ready(job_id)
+    """Mark done (only if still ours) and queue the successors. Call inside the results' transaction."""
+    return _finish(run_id, task_id, {
+        "status": StageStatus.DONE, "finished_at": timezone.now(),
+        "summary": Jsonb(summary, dumps=lambda o: json.dumps(o, cls=DjangoJSONEncoder)),
+        "error_class": "", "error_message": ""})
 
 
 def skip(run_id: int, task_id: str, reason: str) -> bool:
     with transaction.atomic():
-        n = StageRun.objects.filter(pk=run_id, status=StageStatus.RUNNING, task_id=task_id).update(
-            status=StageStatus.SKIPPED, finished_at=timezone.now(), skip_reason=reason[:300])
-        if n:
-            job_id = StageRun.objects.values_list("job_id", flat=True).get(pk=run_id)
-            transaction.on_commit(lambda: _dispatch_in_tx(job_id))
-    return bool(n)
+        return _finish(run_id, task_id, {"status": StageStatus.SKIPPED, "finished_at": timezone.now(),
+                                         "skip_reason": reason[:300]})
 
 
 def backoff(attempt: int, base: float = 2.0, cap: float = 300.0) -> float:
@@ -275,7 +324,7 @@ def bury(run_id: int, task_id: str, exc: BaseException, tb: str, *, permanent: b
         record("stage.dead", target_type="asset", target_id=run.asset_id, actor=Actor.system("pipeline"),
                payload={"stage": run.stage, "error": f"{type(exc).__name__}: {exc}"[:500],
                         "attempts": run.attempts, "permanent": permanent})
-        _maybe_finish(run.job)
+        _maybe_finish(run.job_id, run.asset_id)
     log.error("stage %s of asset %s is dead: %s", run.stage, run.asset_id, exc)
     return True
 
