@@ -828,6 +828,10 @@ def threads(specs: list[int]) -> tuple[str, int]:
     return "/".join(str(x) for x in sorted(set(per))), sum(t * c for t, c in zip(per, specs, strict=True))
 
 
+def verdict(share: float) -> str:
+    return "met" if share <= GOAL_SHARE else "not met"
+
+
 def part2_tables(results: list[RealResult], stage_cost: float, cpu_cost: float = math.nan
                  ) -> tuple[list[tuple[str, ...]], list[tuple[str, ...]]]:
     rows = [("workers", *(r.label for r in results))]
@@ -851,17 +855,19 @@ def part2_tables(results: list[RealResult], stage_cost: float, cpu_cost: float =
     row("Σ run ÷ wall (≈ busy slots)", lambda r: f"{r.run_sum / r.wall:.2f} of {r.slots}")
     if not math.isnan(stage_cost):
         row(f"estimate: stage runs × {ms(stage_cost)} ms (part 1)", lambda r: f"{r.stage_runs * stage_cost:.2f} s")
-        row(f"  as % of wall (goal ≤ {GOAL_SHARE:.0%})",
-            lambda r: f"{r.stage_runs * stage_cost / r.wall:.2%} "
-                      f"({'met' if r.stage_runs * stage_cost / r.wall <= GOAL_SHARE else 'not met'})")
-        row("  as % of slot time (wall × slots)", lambda r: f"{r.stage_runs * stage_cost / (r.wall * r.slots):.2%}")
+        row("  as % of wall, charged serially (counts every slot's runs against one clock)",
+            lambda r: f"{r.stage_runs * stage_cost / r.wall:.2%}")
+        row(f"  as % of slot time (wall × slots; goal ≤ {GOAL_SHARE:.0%})",
+            lambda r: f"{r.stage_runs * stage_cost / (r.wall * r.slots):.2%} "
+                      f"({verdict(r.stage_runs * stage_cost / (r.wall * r.slots))})")
     row("measured: dispatch after a stage, p50 / p95 ms", lambda r: f"{ms(r.dispatch.p50)} / {ms(r.dispatch.p95)}")
     row("measured: Σ dispatch + Σ finish (slot time) s",
         lambda r: f"{sum(r.dispatch.values):.2f} + {sum(r.finish.values):.2f}")
     row(f"  as % of wall (goal ≤ {GOAL_SHARE:.0%})",
-        lambda r: f"{measured(r) / r.wall:.2%} ({'met' if measured(r) / r.wall <= GOAL_SHARE else 'not met'})")
+        lambda r: f"{measured(r) / r.wall:.2%} ({verdict(measured(r) / r.wall)})")
     row("  as % of slot time (wall × slots)", lambda r: f"{measured(r) / (r.wall * r.slots):.2%}")
-    row("idle slot time % (1 − Σrun ÷ (wall × slots))", lambda r: f"{1 - r.run_sum / (r.wall * r.slots):.1%}")
+    row(f"upper bound: slot time outside stage runs, 1 − Σrun ÷ (wall × slots) (goal ≤ {GOAL_SHARE:.0%})",
+        lambda r: f"{1 - r.run_sum / (r.wall * r.slots):.1%} ({verdict(1 - r.run_sum / (r.wall * r.slots))})")
     row("bench CPU s per media s (workers + PG + bench)", lambda r: f"{r.cpu.ours / r.media_seconds:.2f}")
     row(f"projected on {os.cpu_count()} dedicated cores: media s / wall s",
         lambda r: f"{(os.cpu_count() or 1) * r.media_seconds / r.cpu.ours:.2f}" if r.cpu.ours else "—")
@@ -869,8 +875,7 @@ def part2_tables(results: list[RealResult], stage_cost: float, cpu_cost: float =
         row(f"CPU estimate: stage runs × {ms(cpu_cost)} ms CPU (part 1)",
             lambda r: f"{r.stage_runs * cpu_cost:.2f} s")
         row(f"  as % of bench CPU (goal ≤ {GOAL_SHARE:.0%})",
-            lambda r: f"{r.stage_runs * cpu_cost / r.cpu.ours:.2%} "
-                      f"({'met' if r.stage_runs * cpu_cost / r.cpu.ours <= GOAL_SHARE else 'not met'})"
+            lambda r: f"{r.stage_runs * cpu_cost / r.cpu.ours:.2%} ({verdict(r.stage_runs * cpu_cost / r.cpu.ours)})"
             if r.cpu.ours else "—")
     row("warm-up (rounds, s)", lambda r: f"{r.warm_rounds}, {r.warm_seconds:.0f}"
         + (f" ({len(r.warm_missing)} child×stage cold)" if r.warm_missing else ""))
@@ -1048,9 +1053,14 @@ def main(argv: list[str] | None = None) -> int:
             f"has {os.cpu_count()} cores and the engines are CPU-bound (some multi-threaded), so more slots would "
             "only oversubscribe the CPUs. `python -m workers` gives each pool child cores ÷ *its own* "
             "concurrency compute threads, so the two layouts differ in threads too (see the table).",
-            "Orchestration, two ways. *Estimate*: stage runs × the per-stage cost of part 1 (`-c 1` wall ÷ "
-            f"stage runs on its serial path, p50 {ms(stage_cost)} ms), charged to the wall clock as if never "
-            "overlapped. "
+            "Orchestration's share, four ways. With several stage slots the wall clock is shared: the "
+            "share that matters is of the slots' time (wall × slots), i.e. how much sooner the run would end "
+            "if orchestration cost nothing. *Upper bound*: all slot time spent outside stage runs "
+            "(`started_at` → `finished_at`), whatever its cause (dispatch, broker hop, idle slots). "
+            "*Estimate*: stage runs × the per-stage cost of part 1 (`-c 1` wall ÷ "
+            f"stage runs on its serial path, p50 {ms(stage_cost)} ms, which includes the broker hop); the "
+            "row charged serially to one clock counts every slot's runs against it and overstates by up to "
+            "the number of slots. "
             "*Measured*: the worker-slot time spent after each stage's work, from StageRun timestamps: for "
             "every stage that released successors, its `finished_at` → the last released successor's "
             "`queued_at` (commit + `dispatch_ready`, which runs in the finishing worker's slot), plus, per "
