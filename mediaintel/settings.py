@@ -118,8 +118,9 @@ if MEDIAINTEL_STORAGE == "s3":
     }
 elif MEDIAINTEL_STORAGE == "local":
     _default_storage = {
-        "BACKEND": "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {"location": str(MEDIA_ROOT), "file_permissions_mode": 0o640},
+        "BACKEND": "apps.assets.storage.DurableFileSystemStorage",
+        "OPTIONS": {"location": str(MEDIA_ROOT), "file_permissions_mode": 0o640,
+                    "fsync": env_bool("MEDIAINTEL_STORAGE_FSYNC", True)},
     }
 else:
     raise RuntimeError(f"MEDIAINTEL_STORAGE must be 'local' or 's3', not {MEDIAINTEL_STORAGE!r}")

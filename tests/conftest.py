@@ -134,5 +134,5 @@ def isolated_storage(tmp_path: Path, settings: Any) -> Path:
     root.mkdir()
     settings.MEDIA_ROOT = root
     settings.STORAGES = {**settings.STORAGES, "default": {
-        "BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(root)}}}
+        "BACKEND": "apps.assets.storage.DurableFileSystemStorage", "OPTIONS": {"location": str(root)}}}
     return root

@@ -7,7 +7,44 @@ from collections.abc import Callable, Iterator
 from typing import IO, Any
 
 from django.core.files import File
-from django.core.files.storage import default_storage
+from django.core.files.storage import FileSystemStorage, default_storage
+
+
+class DurableFileSystemStorage(FileSystemStorage):
+    """A local directory whose ``save()`` returns only once the bytes are on disk.
+
+    ``FileSystemStorage`` leaves a new file (moved or written) in the page cache: after a power
+    loss the asset row, committed by a durable PostgreSQL, could point at a missing or short blob.
+    Here the file, then each directory from its own up to the storage root (new directory
+    entries and the rename), are fsynced before ``save()`` returns, so an accepted upload is as
+    durable as its row. ``fsync=False`` turns that off (throwaway test stores).
+    """
+
+    def __init__(self, *args: Any, fsync: bool = True, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fsync = fsync
+
+    def _save(self, name: str, content: Any) -> str:
+        name = super()._save(name, content)
+        if self.fsync:
+            path = self.path(name)
+            _fsync(path)
+            root = os.path.abspath(self.location)
+            folder = os.path.dirname(path)
+            while True:
+                _fsync(folder)
+                if os.path.abspath(folder) == root or os.path.dirname(folder) == folder:
+                    break
+                folder = os.path.dirname(folder)
+        return name
+
+
+def _fsync(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def blob_key(sha256: str) -> str:
