@@ -684,13 +684,13 @@ def report(a: Any, info: dict[str, Any], results: dict[str, list[dict[str, Any]]
                 f"{rt['memory']['p95']:.3f}"),
                ("(embedding in-process, for comparison)", str(rt["n"]), _ms(rt["in_process"]["p50"]),
                 _ms(rt["in_process"]["p95"]))]
-        out += ["", "Query embedding (the web process never imports torch: a worker on the `embed` queue embeds "
+        out += ["", "Query embedding (the web process never imports torch: a worker on the `search` queue embeds "
                 "the query, `mediaintel.search.embed_query`, and answers on a Redis reply list; one worker "
                 "`--role gpu -c 1` on this host, idle queue):", "", table(rts), "",
                 "A query whose worker does not answer within `MEDIAINTEL_SEARCH_EMBED_TIMEOUT` (default 3 s) "
-                "is served by full-text search alone with `degraded: true`. Behind a backlog of pipeline work "
-                "on the `embed` queue a query waits its turn, so deployments that search while ingesting should "
-                "run a worker that consumes `embed` with spare capacity."]
+                "is served by full-text search alone with `degraded: true`. Queries have the `search` queue to "
+                "themselves (no pipeline stage runs there): `make run` starts a `--role search -c 1` worker, so "
+                "a backlog of ingestion never delays them."]
     return "\n".join(out)
 
 

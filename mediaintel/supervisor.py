@@ -66,6 +66,8 @@ def main() -> int:
                 "--no-control-socket"],
         "worker": [sys.executable, "-m", "workers", "--role", os.environ.get("MEDIAINTEL_WORKER_ROLE", "all"),
                    "-c", os.environ.get("MEDIAINTEL_WORKER_CONCURRENCY", "3")],
+        # one child that only answers search queries, so they never wait behind pipeline stages
+        "search": [sys.executable, "-m", "workers", "--role", "search", "-c", "1", "--name", "search@%h"],
         "beat": [sys.executable, "-m", "celery", "-A", "mediaintel", "beat", "-l", "INFO",
                  "-s", str(p.home / "celerybeat-schedule")],
     }

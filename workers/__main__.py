@@ -1,4 +1,4 @@
-"""``python -m workers --role cpu|gpu|all [--concurrency N] [--beat]``: start a Celery worker of a role."""
+"""``python -m workers --role cpu|gpu|all|search [--concurrency N]``: start a Celery worker of a role."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mediaintel.settings")
     ap = argparse.ArgumentParser(prog="python -m workers", description=__doc__)
-    ap.add_argument("--role", default=os.environ.get("MEDIAINTEL_WORKER_ROLE", "all"), choices=["cpu", "gpu", "all"])
+    ap.add_argument("--role", default=os.environ.get("MEDIAINTEL_WORKER_ROLE", "all"),
+                    choices=["cpu", "gpu", "all", "search"])
     ap.add_argument("--concurrency", "-c", type=int, default=int(os.environ.get("MEDIAINTEL_WORKER_CONCURRENCY", 0)))
     ap.add_argument("--pool", default=os.environ.get("MEDIAINTEL_WORKER_POOL", "prefork"))
     ap.add_argument("--loglevel", default="INFO")

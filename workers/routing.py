@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from kombu import Queue
 
-QUEUES: tuple[str, ...] = ("decode", "transcribe", "ocr", "detect", "embed", "moderate", "maintenance")
+QUEUES: tuple[str, ...] = ("decode", "transcribe", "ocr", "detect", "embed", "moderate", "maintenance", "search")
 
 #: Stage name → queue. Stages are defined in apps.pipeline.plans.
 STAGE_QUEUES: dict[str, str] = {
@@ -32,14 +32,17 @@ STAGE_QUEUES: dict[str, str] = {
     "moderate": "moderate",
 }
 
-#: Queues whose work benefits from a GPU.
-GPU_QUEUES: tuple[str, ...] = ("transcribe", "detect", "embed")
+#: Queues whose work benefits from a GPU. ``search`` carries interactive work only (a query's
+#: vector, an uploaded image's embedding and hash), never pipeline stages, so a worker consuming
+#: it alone answers queries at once however deep the pipeline's backlog.
+GPU_QUEUES: tuple[str, ...] = ("transcribe", "detect", "embed", "search")
 
 #: Worker role → queues it consumes. ``all`` is the single-host default.
 ROLES: dict[str, tuple[str, ...]] = {
     "gpu": GPU_QUEUES,
     "cpu": tuple(q for q in QUEUES if q not in GPU_QUEUES),
     "all": QUEUES,
+    "search": ("search",),
 }
 
 #: Explicit task name → queue for tasks that are not stages.

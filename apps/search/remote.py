@@ -1,7 +1,8 @@
 """Model work for queries, done by a worker: the web process never imports torch.
 
-A query text (or an uploaded image) is sent as a Celery task on the ``embed`` queue, where
-the same engine that built the index embeds it; the worker pushes its answer onto a Redis
+A query text (or an uploaded image) is sent as a Celery task on the ``search`` queue (no
+pipeline stage runs there, so queries never wait behind ingestion), where the same engine that
+built the index embeds it; the worker pushes its answer onto a Redis
 reply list that the web process waits on with ``BLPOP`` and a short timeout. No Celery result
 backend is involved. Query vectors are cached twice: in this process (LRU) and in Redis (the
 worker writes the cache entry itself, so a query whose answer came too late is warm next time).
@@ -27,7 +28,7 @@ from mediaintel.env import env_float, env_int
 
 EMBED_QUERY_TASK = "mediaintel.search.embed_query"
 ANALYSE_IMAGE_TASK = "mediaintel.search.analyse_image"
-QUEUE = "embed"
+QUEUE = "search"
 PREFIX = "mediaintel:search:"
 REPLY_TTL = 60  # seconds a late reply (or an unread image) stays in Redis
 CACHE_TTL = env_int("MEDIAINTEL_SEARCH_CACHE_TTL", 7 * 24 * 3600)

@@ -8,7 +8,8 @@ from workers.routing import QUEUES, queues_for_role
 
 
 def test_routing_roles():
-    assert set(queues_for_role("gpu")) == {"transcribe", "detect", "embed"}
+    assert set(queues_for_role("gpu")) == {"transcribe", "detect", "embed", "search"}
+    assert queues_for_role("search") == ("search",)  # interactive only: never behind pipeline stages
     assert set(queues_for_role("cpu", gpu_workers=False)) == set(QUEUES)
     assert set(queues_for_role("cpu", gpu_workers=True)).isdisjoint(queues_for_role("gpu"))
     with pytest.raises(ValueError):
