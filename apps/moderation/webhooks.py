@@ -242,6 +242,6 @@ def redeliver(delivery: WebhookDelivery, user: Any) -> WebhookDelivery:
                actor=Actor.user(user), payload={"event": delivery.event, "event_id": str(delivery.event_id),
                                                 "before": before})
         pk = delivery.pk
+        delivery.refresh_from_db()  # as queued: once committed, a worker may deliver it at any moment
         transaction.on_commit(lambda: send(pk))
-    delivery.refresh_from_db()
     return delivery

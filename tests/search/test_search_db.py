@@ -298,7 +298,7 @@ def test_semantic_search_degrades_to_text_when_no_worker_answers(uploader, setti
         q = "ferry island" if mode == "semantic" else "island ferry"  # two texts: no cached vector
         body = client_for(uploader).get("/api/v1/search/", {"q": q, "mode": mode}).json()
         assert body["degraded"] is True and body["effective_mode"] == "text" and body["mode"] == mode
-        assert "no worker answered within 0.5s (queue 'embed')" in body["degraded_reason"]
+        assert "no worker answered within 0.5s (queue 'search')" in body["degraded_reason"]
         assert [x["asset"]["id"] for x in body["results"]] == [str(a.pk)]
     # the broker itself unreachable: degraded too, not an error
     monkeypatch.setattr(remote, "_redis", lambda timeout: redis.Redis.from_url("redis://127.0.0.1:1/0",
