@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -125,6 +126,24 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 60.0, every: float =
             tick()
         time.sleep(every)
     pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def in_threads(target: Callable[..., None], args: list[tuple[Any, ...]], timeout: float = 30.0) -> None:
+    """Run ``target(*a)`` for every ``a`` at once, each in its own thread with its own database
+    connection (closed when it ends), and wait for them all."""
+    from django.db import connection
+
+    def run(*a: Any) -> None:
+        try:
+            target(*a)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=a) for a in args]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout)
 
 
 @pytest.fixture

@@ -5,9 +5,9 @@ from __future__ import annotations
 import threading
 
 import pytest
-from django.db import connection
 
 from apps.moderation.models import ReviewItem
+from tests.conftest import in_threads
 from tests.moderation.helpers import api, flag, make_asset, make_user, moderated
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -20,20 +20,13 @@ def _race(item_id: str, users: list) -> list[tuple[str, int, str]]:
 
     def claim(user) -> None:
         client = api(user)
-        try:
-            barrier.wait(timeout=10)
-            r = client.post(f"/api/v1/review-items/{item_id}/claim")
-            code = r.json().get("error", {}).get("code", "") if r.status_code != 200 else ""
-            with lock:
-                results.append((user.username, r.status_code, code))
-        finally:
-            connection.close()
+        barrier.wait(timeout=10)
+        r = client.post(f"/api/v1/review-items/{item_id}/claim")
+        code = r.json().get("error", {}).get("code", "") if r.status_code != 200 else ""
+        with lock:
+            results.append((user.username, r.status_code, code))
 
-    threads = [threading.Thread(target=claim, args=(u,)) for u in users]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=30)
+    in_threads(claim, [(u,) for u in users])
     return results
 
 

@@ -11,11 +11,12 @@ import time
 from typing import Any
 
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 
 from apps.assets.models import MediaAsset
 from apps.pipeline import services
 from apps.pipeline.models import Job, StageRun
+from tests.conftest import in_threads
 from tests.pipeline.helpers import ingest_text, stage
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -85,14 +86,8 @@ def test_siblings_finishing_together_queue_their_join_once(isolated_storage, tmp
                 time.sleep(0.3)
         except BaseException as e:  # reported by the main thread
             errors.append(e)
-        finally:
-            connection.close()
 
-    threads = [threading.Thread(target=finish, args=(n,)) for n in siblings]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    in_threads(finish, [(n,) for n in siblings])
     assert not errors, errors
     assert stage(asset, "moderate").status == "queued"
     assert published.count("moderate") == 1
