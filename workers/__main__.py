@@ -29,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if a.role == "gpu":
         os.environ.setdefault("MEDIAINTEL_DEVICE", "cuda")
+    if a.role == "search":  # interactive: the first query must not wait for a model to load
+        os.environ.setdefault("MEDIAINTEL_PRELOAD", "text_embed")
     queues = queues_for_role(a.role, gpu_workers=settings.MEDIAINTEL_GPU_WORKERS)
     args = ["worker", "-Q", ",".join(queues), "-l", a.loglevel, "-P", a.pool,
             "-n", a.name or f"{a.role}@{socket.gethostname()}", "--without-mingle", "--without-gossip", *extra]
