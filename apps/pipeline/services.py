@@ -139,7 +139,10 @@ def dispatch_ready(job_id: Any, asset_id: Any = None) -> int:
     with connection.cursor() as cur:
         if asset_id is None:
             cur.execute(f"SELECT asset_id FROM {_JOB} WHERE id = %s FOR UPDATE", [job_id])  # noqa: S608
-            asset_id = cur.fetchone()[0]
+            row = cur.fetchone()
+            if row is None:  # deleted with its asset meanwhile
+                return 0
+            asset_id = row[0]
         cur.execute(f"SELECT id, stage, status, needs::text, queue, job_id FROM {_RUN} "  # noqa: S608
                     "WHERE asset_id = %s AND current", [asset_id])
         runs = [(pk, stage, status, json.loads(needs), queue, jid) for pk, stage, status, needs, queue, jid in cur]
