@@ -104,3 +104,11 @@ def test_skip_dispatches_successors(isolated_storage, tmp_path, published: list[
     assert services.skip(run.pk, "task-x", "nothing to extract")
     assert stage(asset, "text_extract").status == "skipped"
     assert {stage(asset, n).status for n in ("language", "text_embed", "text_flags")} == {"queued"}
+
+
+def test_dispatch_of_a_deleted_job_is_a_no_op(isolated_storage, tmp_path, published):
+    import uuid
+
+    with transaction.atomic():
+        assert services.dispatch_ready(uuid.uuid4()) == 0
+    assert published == []
