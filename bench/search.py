@@ -403,10 +403,14 @@ def measure(qv: np.ndarray, truth: np.ndarray, first_id: int, *, ef: int, filter
     else:
         sql, fparams = services.semantic_sql(f, None, K)
     lit0 = services.vector_literal(qv[0])
+
+    def exact_now() -> bool:  # forced, or the production choice for this filter (timed with the query)
+        return exact or (not halfvec and services.exact_scan(f, None))
+
     with transaction.atomic():
         services.hnsw_session(ef, services.MAX_SCAN_TUPLES)
         with connection.cursor() as cur:
-            if exact:
+            if exact_now():
                 cur.execute("SET LOCAL enable_indexscan = off")
             cur.execute("EXPLAIN " + sql, [lit0, lit0, K] if halfvec else [lit0, *fparams, lit0, K])
             plan_text = " ".join(r[0] for r in cur.fetchall())
@@ -421,7 +425,7 @@ def measure(qv: np.ndarray, truth: np.ndarray, first_id: int, *, ef: int, filter
             with transaction.atomic():
                 services.hnsw_session(ef, services.MAX_SCAN_TUPLES)
                 with connection.cursor() as cur:
-                    if exact:
+                    if exact_now():
                         cur.execute("SET LOCAL enable_indexscan = off")
                     cur.execute(sql, params)
                     ids = [r[0] for r in cur.fetchall()]

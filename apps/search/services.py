@@ -14,6 +14,7 @@ distinct assets are found, and every vector query runs inside a transaction with
 from __future__ import annotations
 
 import html
+import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +37,8 @@ PDQ_MIN_QUALITY = 50
 MAX_POOL = env_int("MEDIAINTEL_SEARCH_MAX_POOL", 4000)
 EF_SEARCH = env_int("MEDIAINTEL_SEARCH_EF_SEARCH", 100)
 MAX_SCAN_TUPLES = env_int("MEDIAINTEL_SEARCH_MAX_SCAN_TUPLES", 50000)
+#: A filtered kNN whose filter leaves at most this many chunks (planner estimate) ranks them exactly.
+EXACT_MAX_ROWS = env_int("MEDIAINTEL_SEARCH_EXACT_MAX_ROWS", 20000)
 SNIPPET_CHARS = 240
 # ts_headline marks: control characters never found in indexed text, swapped for <mark> after escaping
 _START, _STOP = "\x01", "\x02"
@@ -138,14 +141,48 @@ def semantic_sql(filters: Filters, engine_version: str | None, pool: int) -> tup
     return sql, params
 
 
+def estimated_rows(filters: Filters, engine_version: str | None) -> float:
+    """The planner's estimate of the chunks with an embedding that pass ``filters`` (no rows are read)."""
+    extra = ["c.embedding IS NOT NULL"]
+    extra_params: list[Any] = []
+    if engine_version:
+        extra.append("c.engine_version = %s")
+        extra_params.append(engine_version)
+    join, where, params = _where(filters, True, extra, extra_params)
+    with connection.cursor() as cur:
+        cur.execute(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM {CHUNKS} c {join} WHERE {where}", params)  # noqa: S608
+        plan = cur.fetchone()[0]
+    plan = json.loads(plan) if isinstance(plan, str) else plan
+    return float(plan[0]["Plan"]["Plan Rows"])
+
+
+def exact_scan(filters: Filters, engine_version: str | None) -> bool:
+    """Whether a filtered kNN should rank the matching chunks exactly instead of walking the graph.
+
+    With a selective filter the HNSW walk must visit about 1/selectivity candidates per match
+    (slow, and the iterative scan may stop before the true neighbours): at 1M chunks a 1 % filter
+    took ~110 ms p95 at recall 0.94. Reading the few matching rows through the B-tree indexes and
+    sorting them by distance is exact and faster. Unfiltered queries always use the graph.
+    """
+    if filters == Filters():
+        return False
+    return estimated_rows(filters, engine_version) <= EXACT_MAX_ROWS
+
+
 def semantic_chunks(vector: Sequence[float], engine_version: str | None, filters: Filters, pool: int,
                     ef_search: int | None = None) -> list[Hit]:
-    """The ``pool`` chunks nearest in meaning that pass ``filters`` (iterative HNSW scan)."""
+    """The ``pool`` chunks nearest in meaning that pass ``filters``.
+
+    An iterative HNSW scan, or an exact ranking of the matching rows when the filter is selective
+    (:func:`exact_scan`).
+    """
     sql, params = semantic_sql(filters, engine_version, pool)
     lit = vector_literal(vector)
     with transaction.atomic():
         hnsw_session(ef_search or max(EF_SEARCH, pool))
         with connection.cursor() as cur:
+            if exact_scan(filters, engine_version):
+                cur.execute("SET LOCAL enable_indexscan = off")  # the graph is index-scan only
             cur.execute(sql, [lit, *params, lit, pool])
             rows = cur.fetchall()
     return [Hit(id=r[0], asset_id=r[1], source=r[2], start=r[3], end=r[4], char_start=r[5], char_end=r[6],

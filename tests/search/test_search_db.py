@@ -169,7 +169,23 @@ def _force_hnsw() -> None:
         cur.execute("SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off")
 
 
+def test_a_selective_filter_is_ranked_exactly(library, local_embedding, monkeypatch):
+    """A filter leaving few chunks skips the graph: the page is the exact top, in exact order."""
+    f = Filters(moderation=("blocked",))
+    assert 20 <= services.estimated_rows(f, None) <= 80  # 12 assets × 3 chunks, as the planner sees it
+    assert services.exact_scan(f, None) and not services.exact_scan(Filters(), None)
+    monkeypatch.setattr(services, "EXACT_MAX_ROWS", 10)
+    assert not services.exact_scan(f, None)
+    monkeypatch.setattr(services, "EXACT_MAX_ROWS", 20000)
+    qtext = "how to read and write files on disk"
+    q = embed([qtext])[0].tolist()
+    exact = [str(x) for x in _exact_groups(q, f, 12)]
+    page = services.search(services.SearchParams(q=qtext, mode="semantic", filters=f, limit=10, offset=0))
+    assert [r["asset"]["id"] for r in page["results"]] == exact[:10]
+
+
 def test_a_selective_filter_still_returns_full_pages(library, local_embedding, monkeypatch):
+    monkeypatch.setattr(services, "EXACT_MAX_ROWS", 0)  # this test is about the graph walk
     blocked = {str(a.pk) for a in library if a.moderation_state == "blocked"}
     assert len(blocked) == 12
     qtext = "how to read and write files on disk"
