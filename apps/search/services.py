@@ -126,14 +126,19 @@ def _where(filters: Filters, chunk: bool, extra: list[str], extra_params: list[A
 # --------------------------------------------------------------------------- text chunks
 
 
-def semantic_sql(filters: Filters, engine_version: str | None, pool: int) -> tuple[str, list[Any]]:
-    """kNN over chunk embeddings; the query vector goes in as the two ``%(v)s`` occurrences (see caller)."""
+def _embedded_chunks(filters: Filters, engine_version: str | None) -> tuple[str, str, list[Any]]:
+    """(join, where, params) for chunks with an embedding (of ``engine_version``) that pass ``filters``."""
     extra = ["c.embedding IS NOT NULL"]
     extra_params: list[Any] = []
     if engine_version:
         extra.append("c.engine_version = %s")
         extra_params.append(engine_version)
-    join, where, params = _where(filters, True, extra, extra_params)
+    return _where(filters, True, extra, extra_params)
+
+
+def semantic_sql(filters: Filters, engine_version: str | None, pool: int) -> tuple[str, list[Any]]:
+    """kNN over chunk embeddings; the query vector goes in as the two ``%(v)s`` occurrences (see caller)."""
+    join, where, params = _embedded_chunks(filters, engine_version)
     sql = (f"WITH hits AS MATERIALIZED (SELECT c.id, c.asset_id, c.source, c.start, c.\"end\", c.char_start, "  # noqa: S608
            f"c.char_end, c.language, c.embedding <=> %s::vector AS distance FROM {CHUNKS} c {join} "
            f"WHERE {where} ORDER BY c.embedding <=> %s::vector LIMIT %s) "
@@ -143,12 +148,7 @@ def semantic_sql(filters: Filters, engine_version: str | None, pool: int) -> tup
 
 def estimated_rows(filters: Filters, engine_version: str | None) -> float:
     """The planner's estimate of the chunks with an embedding that pass ``filters`` (no rows are read)."""
-    extra = ["c.embedding IS NOT NULL"]
-    extra_params: list[Any] = []
-    if engine_version:
-        extra.append("c.engine_version = %s")
-        extra_params.append(engine_version)
-    join, where, params = _where(filters, True, extra, extra_params)
+    join, where, params = _embedded_chunks(filters, engine_version)
     with connection.cursor() as cur:
         cur.execute(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM {CHUNKS} c {join} WHERE {where}", params)  # noqa: S608
         plan = cur.fetchone()[0]
