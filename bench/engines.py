@@ -28,12 +28,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime as dt
 import fcntl
 import json
 import math
 import os
-import platform
 import re
 import resource
 import shutil
@@ -50,7 +48,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-DOC = ROOT / "docs" / "benchmarks.md"
+from bench._report import DOC, machine, md_table, write_section  # noqa: E402
+
 SECTION = "Engines"
 RECIPE = "engines-v1"
 MEDIA_DIR = ROOT / "var" / "bench-media" / RECIPE
@@ -907,26 +906,6 @@ def wait_quiet(limit_s: float, threshold: float) -> float:
     return time.perf_counter() - t0
 
 
-def machine() -> dict[str, str]:
-    cpu = "unknown"
-    with contextlib.suppress(OSError):
-        m = re.search(r"^model name\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text(), re.M)
-        cpu = m.group(1).strip() if m else platform.processor() or "unknown"
-    mem_kb = 0
-    with contextlib.suppress(OSError, AttributeError):
-        mem_kb = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
-    commit = "unknown"
-    with contextlib.suppress(OSError, subprocess.CalledProcessError):
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                                check=True).stdout.strip()
-        if subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True,
-                          text=True).stdout.strip():
-            commit += " (+ uncommitted changes)"
-    return {"nproc": str(NPROC), "cpu": cpu, "ram": f"{mem_kb / 1024**2:.1f} GiB",
-            "python": platform.python_version(), "commit": commit,
-            "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")}
-
-
 ENGINE_HEADER = ("engine", "measure", "work", "p50", "throughput", "quality", "wall s", "CPU s", "CPU/wall",
                  "load s", "1st call", "RSS MiB", "others' cores")
 
@@ -967,14 +946,6 @@ def video_rows(g: GroupResult, media: dict[str, Any]) -> tuple[list[tuple[str, .
     return rows, {"wall": wall, "cpu": cpu, "media": media_s}
 
 
-def md_table(rows: list[tuple[str, ...]]) -> str:
-    esc = [tuple(c.replace("|", "\\|") for c in r) for r in rows]
-    widths = [max(len(r[i]) for r in esc) for i in range(len(esc[0]))]
-    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |" for r in esc]
-    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    return "\n".join(lines)
-
-
 def print_table(title: str, rows: list[tuple[str, ...]]) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -986,25 +957,6 @@ def print_table(title: str, rows: list[tuple[str, ...]]) -> None:
     for r in rows[1:]:
         t.add_row(*r)
     Console(width=int(os.environ.get("COLUMNS", "220"))).print(t)
-
-
-def write_section(text: str) -> None:
-    """Replace (or append) the ``## Engines`` section; every other section is kept as is."""
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    lock_path = ROOT / "var" / ".benchmarks-md.lock"  # var/ is git-ignored
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with lock_path.open("w") as lock:  # against our own concurrent runs
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        old = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-        section = f"## {SECTION}\n\n" + text.strip() + "\n"
-        pattern = re.compile(rf"^## {SECTION}[ \t]*\n.*?(?=^## |\Z)", re.S | re.M)
-        if pattern.search(old):
-            new = pattern.sub(lambda _m: section + "\n", old, count=1)
-        else:
-            new = old.rstrip("\n") + "\n\n" + section
-        tmp = DOC.with_name(f".{DOC.name}.{os.getpid()}.tmp")
-        tmp.write_text(new.rstrip("\n") + "\n")
-        os.replace(tmp, DOC)
 
 
 def section_text(info: dict[str, str], args: argparse.Namespace, media: dict[str, Any], results: list[GroupResult],
@@ -1166,7 +1118,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.no_doc or args.only:
         print("docs/benchmarks.md not written (--no-doc / --only)")
     else:
-        write_section(section_text(info, args, media, results, (load_start[0], load_end[0]), convert_s, wall_s))
+        write_section(SECTION, section_text(info, args, media, results, (load_start[0], load_end[0]), convert_s, wall_s))
         print(f"wrote the '## {SECTION}' section of {DOC.relative_to(ROOT)}")
     return 1 if any(r.error for r in results) else 0
 

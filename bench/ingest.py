@@ -37,13 +37,9 @@ What it does, all in one run:
 from __future__ import annotations
 
 import argparse
-import contextlib
-import datetime as dt
 import functools
 import http.client
 import os
-import platform
-import re
 import shutil
 import signal
 import socket
@@ -61,7 +57,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-DOC = ROOT / "docs" / "benchmarks.md"
+from bench._report import DOC, machine, md_table, write_section  # noqa: E402
+
 GOAL = 0.70  # API ingest of large files ≥ 70 % of the raw storage copy rate
 
 NOTES = """Reading the numbers. On S3 — the production store — the raw copy is bounded by the object
@@ -342,44 +339,6 @@ def breakdown(video: Path, work: Path, repeat: int = 3) -> dict[str, float]:
 
 
 # ----------------------------------------------------------------------------- report
-def machine() -> dict[str, str]:
-    cpu = "unknown"
-    try:
-        m = re.search(r"^model name\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text(), re.M)
-        cpu = m.group(1).strip() if m else platform.processor() or "unknown"
-    except OSError:
-        pass
-    mem_kb = 0
-    with contextlib.suppress(OSError, AttributeError):
-        mem_kb = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
-    return {"nproc": str(os.cpu_count()), "cpu": cpu, "ram": f"{mem_kb / 1024**2:.1f} GiB",
-            "python": platform.python_version(), "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")}
-
-
-def write_section(text: str) -> None:
-    """Replace (or append) the ``## Ingest`` section; other benches' sections stay as they are."""
-    import fcntl
-
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    with (DOC.parent / ".benchmarks.md.lock").open("w") as lock:  # the lock the other benches take too
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        old = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-        section = "## Ingest\n\n" + text.strip() + "\n"
-        pattern = re.compile(r"^## Ingest\n.*?(?=^## |\Z)", re.S | re.M)
-        if pattern.search(old):
-            new = pattern.sub(lambda _m: section + "\n", old, count=1)
-        else:
-            new = old.rstrip("\n") + "\n\n" + section
-        DOC.write_text(new.rstrip("\n") + "\n")
-
-
-def table(rows: list[tuple[str, ...]]) -> str:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |" for r in rows]
-    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    return "\n".join(lines)
-
-
 # ----------------------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -546,11 +505,11 @@ def main(argv: list[str] | None = None) -> int:
         "`save()` of the same files into the same kind of storage, from this process, with as many threads as "
         "there are clients: " + ", ".join(labels[b] for b in results) + "."
         + (" **Server probes spawn an interpreter each (`--spawn-probe`).**" if a.spawn_probe else ""),
-        table(rows), "\n\n".join(verdicts), "Where the time goes for one large file:", table(brows), NOTES])
+        md_table(rows), "\n\n".join(verdicts), "Where the time goes for one large file:", md_table(brows), NOTES])
     print()
     print(text)
     if not a.no_write:
-        write_section(text)
+        write_section("Ingest", text)
         print(f"\nwrote the '## Ingest' section of {DOC.relative_to(ROOT)}")
     return 0
 

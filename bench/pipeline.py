@@ -45,12 +45,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime as dt
 import fcntl
 import math
 import os
-import platform
-import re
 import shutil
 import signal
 import statistics
@@ -68,7 +65,8 @@ from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-DOC = ROOT / "docs" / "benchmarks.md"
+from bench._report import DOC, machine, md_table, write_section  # noqa: E402
+
 MEDIA_CACHE = ROOT / "var" / "bench-media"
 DB_NAME = "mediaintel_bench"
 BROKER_DB, RESULT_DB = 3, 4
@@ -716,33 +714,6 @@ def real_pipeline(label: str, specs: list[int], videos: list[Path], warm_videos:
 
 
 # ----------------------------------------------------------------------------- report
-def machine() -> dict[str, str]:
-    cpu = "unknown"
-    with contextlib.suppress(OSError):
-        m = re.search(r"^model name\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text(), re.M)
-        cpu = m.group(1).strip() if m else platform.processor() or "unknown"
-    mem_kb = 0
-    with contextlib.suppress(OSError, AttributeError):
-        mem_kb = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
-    commit = "unknown"
-    with contextlib.suppress(OSError, subprocess.CalledProcessError):
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                                check=True).stdout.strip()
-        if subprocess.run(["git", "status", "--porcelain", "--", "apps", "workers", "mediaintel"], cwd=ROOT,
-                          capture_output=True, text=True).stdout.strip():
-            commit += " (+ uncommitted changes)"
-    return {"nproc": str(os.cpu_count()), "cpu": cpu, "ram": f"{mem_kb / 1024**2:.1f} GiB",
-            "python": platform.python_version(), "commit": commit,
-            "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")}
-
-
-def md_table(rows: list[tuple[str, ...]]) -> str:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |" for r in rows]
-    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    return "\n".join(lines)
-
-
 def print_table(title: str, rows: list[tuple[str, ...]]) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -753,21 +724,6 @@ def print_table(title: str, rows: list[tuple[str, ...]]) -> None:
     for r in rows[1:]:
         t.add_row(*r)
     Console(width=150).print(t)
-
-
-def write_section(text: str) -> None:
-    """Replace (or append) the ``## Pipeline`` section; every other section is kept as is."""
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    old = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    section = "## Pipeline\n\n" + text.strip() + "\n"
-    pattern = re.compile(r"^## Pipeline\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(old):
-        new = pattern.sub(lambda _m: section + "\n", old, count=1)
-    else:
-        new = old.rstrip("\n") + "\n\n" + section
-    tmp = DOC.with_name(f".{DOC.name}.{os.getpid()}.tmp")
-    tmp.write_text(new.rstrip("\n") + "\n")
-    os.replace(tmp, DOC)
 
 
 def part1_tables(ping: Dist, noop: list[NoopResult]) -> tuple[list[tuple[str, ...]], list[tuple[str, ...]]]:
@@ -1075,7 +1031,7 @@ def main(argv: list[str] | None = None) -> int:
             "behind the other videos):", md_table(p2s)]
     text = "\n\n".join(parts)
     if not a.no_write and (noop or real):
-        write_section(text)
+        write_section("Pipeline", text)
         print(f"\nwrote the '## Pipeline' section of {DOC.relative_to(ROOT)}")
     return 0
 

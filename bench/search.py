@@ -46,7 +46,6 @@ import io
 import json
 import math
 import os
-import platform
 import random
 import re
 import signal
@@ -65,7 +64,8 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("MEDIAINTEL_PROFILE", "test")
 
 CACHE = ROOT / "var" / "bench-search"
-DOC = ROOT / "docs" / "benchmarks.md"
+from bench._report import commit, machine_line, md_table, read_section, write_section  # noqa: E402
+
 DB_NAME = "mediaintel_searchbench"
 BLOCK = 4096
 K = 10
@@ -491,48 +491,12 @@ def roundtrip(queries: list[str], redis_db: int) -> dict[str, Any]:
 # --------------------------------------------------------------------------- report
 
 
-def machine() -> str:
-    cpu = "unknown CPU"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
-    return f"{os.cpu_count()} CPUs ({cpu}), {mem:.1f} GiB RAM, Python {platform.python_version()}"
-
-
-def commit() -> str:
-    try:
-        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                             check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True).stdout
-        return sha + (" (+ uncommitted changes)" if dirty.strip() else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
-def table(rows: list[tuple[str, ...]]) -> str:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    line = lambda r: "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |"  # noqa: E731
-    return "\n".join([line(rows[0]), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, rows[1:])])
-
-
-def write_section(text: str, rows: int) -> None:
-    """Replace (or add) the ``### N rows`` subsection of ``## Search``; everything else is kept as is."""
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    old = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    section_re = re.compile(r"^## Search\n.*?(?=^## |\Z)", re.S | re.M)
-    m = section_re.search(old)
-    body = m.group(0)[len("## Search\n"):] if m else ""
-    subs = dict(re.findall(r"^### ([\d,]+) rows\n(.*?)(?=^### |\Z)", body, re.S | re.M))
+def write_subsection(text: str, rows: int) -> None:
+    """Replace (or add) the ``### N rows`` subsection of ``## Search``; the other sizes are kept."""
+    subs = dict(re.findall(r"^### ([\d,]+) rows\n(.*?)(?=^### |\Z)", read_section("Search"), re.S | re.M))
     subs[f"{rows:,}"] = "\n" + text.strip() + "\n\n"
     ordered = sorted(subs.items(), key=lambda kv: int(kv[0].replace(",", "")))
-    section = "## Search\n\n" + "".join(f"### {k} rows\n{v}" for k, v in ordered)
-    new = section_re.sub(lambda _m: section, old, count=1) if m else old.rstrip("\n") + "\n\n" + section
-    tmp = DOC.with_name(f".{DOC.name}.{os.getpid()}.tmp")
-    tmp.write_text(new.rstrip("\n") + "\n")
-    os.replace(tmp, DOC)
+    write_section("Search", "".join(f"### {k} rows\n{v}" for k, v in ordered))
 
 
 # --------------------------------------------------------------------------- entry
@@ -601,7 +565,7 @@ def run(a: Any, rows: list[str], xv: np.ndarray, queries: list[str], qv: np.ndar
                   os.getloadavg()[0], len(qv))
     print(text)
     if not a.no_write:
-        write_section(text, info["rows"])
+        write_subsection(text, info["rows"])
     return 0
 
 
@@ -619,7 +583,7 @@ def report(a: Any, info: dict[str, Any], results: dict[str, list[dict[str, Any]]
         span = blocks[-1].stat().st_mtime - blocks[0].stat().st_mtime
         info["embed_rate"] = (len(blocks) - 1) * BLOCK / span if span > 0 else None
     flags = f" --embedder {EMBEDDER}" if EMBEDDER != "fp32" else ""
-    head = (f"`bench/search.py --rows {n}{flags}` — {started:%Y-%m-%d %H:%M} UTC, commit `{commit()}`; {machine()}. "
+    head = (f"`bench/search.py --rows {n}{flags}` — {started:%Y-%m-%d %H:%M} UTC, commit `{commit()}`; {machine_line()}. "
             f"PostgreSQL {pg[0]} with pgvector {pg[1]} (test profile's embedded server, shared_buffers {pg[2]}, "
             f"fsync off), own database `{DB_NAME}`. Load average {load_before:.1f} → {load_after:.1f} "
             "(the host is shared with other jobs).")
@@ -679,7 +643,7 @@ def report(a: Any, info: dict[str, Any], results: dict[str, list[dict[str, Any]]
              "p95 at recall 0.94 — why selective filters are ranked exactly. halfvec halves the index and builds "
              "faster at about the same recall; the table keeps `vector(384)` (the expression index is shown for "
              "comparison and dropped again).")
-    out = [head, "", corpus_txt, "", table(rows), "", table(build), "", goal, "", notes]
+    out = [head, "", corpus_txt, "", md_table(rows), "", md_table(build), "", goal, "", notes]
     if rt:
         rts = [("query vector", "n", "p50 ms", "p95 ms"),
                ("worker round trip, first call (model load)", "1", _ms(rt["cold_ms"]), ""),
@@ -692,7 +656,7 @@ def report(a: Any, info: dict[str, Any], results: dict[str, list[dict[str, Any]]
                 _ms(rt["in_process"]["p95"]))]
         out += ["", "Query embedding (the web process never imports torch: a worker on the `search` queue embeds "
                 "the query, `mediaintel.search.embed_query`, and answers on a Redis reply list; one worker "
-                "`--role gpu -c 1` on this host, idle queue):", "", table(rts), "",
+                "`--role gpu -c 1` on this host, idle queue):", "", md_table(rts), "",
                 "A query whose worker does not answer within `MEDIAINTEL_SEARCH_EMBED_TIMEOUT` (default 3 s) "
                 "is served by full-text search alone with `degraded: true`. Queries have the `search` queue to "
                 "themselves (no pipeline stage runs there): `make run` starts a `--role search -c 1` worker, so "

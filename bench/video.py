@@ -29,7 +29,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-DOC = ROOT / "docs" / "benchmarks.md"
+from bench._report import commit, machine_line, write_section  # noqa: E402
+
 MEDIA = ROOT / "var" / "bench-media" / "video"
 DB = "mediaintel_videobench"
 SPEECH = ("Good evening and welcome to the city news. Tonight the council approved a new plan for the harbour, "
@@ -195,23 +196,6 @@ def platform_runs(videos: list[Path], warm: Path) -> list[tuple[float, dict]]:
             p.wait(timeout=30)
 
 
-def machine() -> str:
-    model = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                  if ln.startswith("model name")), "?")
-    mem = int(next(ln.split()[1] for ln in Path("/proc/meminfo").read_text().splitlines()
-                   if ln.startswith("MemTotal"))) / 1024 / 1024
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                            text=True).stdout.strip()
-    return f"{os.cpu_count()} CPUs ({model}), {mem:.1f} GiB RAM, commit {commit}"
-
-
-def write_section(text: str) -> None:
-    doc = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    head, sep, rest = doc.partition("\n## Video\n")
-    tail = rest[rest.find("\n## "):] if sep and "\n## " in rest else ""
-    DOC.write_text(head.rstrip() + "\n\n## Video\n\n" + text.strip() + "\n" + tail)
-
-
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=3)
@@ -228,7 +212,7 @@ def main() -> int:
     med = statistics.median(walls)
     stages = {s["stage"]: s["run_seconds"] for s in runs[0][1]["stages"]}
     rows = [f"| {k} | {v:.2f} | {stages.get(k) or 0:.2f} |" for k, v in seq.items() if not k.startswith("_")]
-    text = f"""`bench/video.py` — {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; {machine()}; load average {load0:.1f} → {load1:.1f}.
+    text = f"""`bench/video.py` — {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; {machine_line()}, commit {commit()}; load average {load0:.1f} → {load1:.1f}.
 A {a.seconds:.0f} s 1280×720 25 fps H.264 clip with {a.seconds:.0f} s of espeak-ng speech, six scenes, four captions.
 
 | | seconds |
@@ -249,7 +233,7 @@ The platform runs scenes → keyframes → visual stages on one pool child while
 (`MEDIAINTEL_THREADS_PER_CHILD`).
 """
     print(text)
-    write_section(text)
+    write_section("Video", text)
     return 0
 
 
