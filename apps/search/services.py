@@ -169,6 +169,23 @@ def exact_scan(filters: Filters, engine_version: str | None) -> bool:
     return estimated_rows(filters, engine_version) <= EXACT_MAX_ROWS
 
 
+def _knn_rows(sql: str, query: str, params: list[Any], pool: int, ef_search: int | None = None,
+              exact: bool = False) -> list[tuple[Any, ...]]:
+    """Run a ``WITH hits AS MATERIALIZED (… ORDER BY distance LIMIT pool)`` kNN statement.
+
+    ``query`` (a vector or bit-string literal) fills both distance placeholders around the filter
+    ``params``; pgvector's session settings apply to this transaction only; ``exact`` keeps the
+    planner off the graph (it is an index scan only).
+    """
+    with transaction.atomic():
+        hnsw_session(ef_search or max(EF_SEARCH, pool))
+        with connection.cursor() as cur:
+            if exact:
+                cur.execute("SET LOCAL enable_indexscan = off")
+            cur.execute(sql, [query, *params, query, pool])
+            return cur.fetchall()
+
+
 def semantic_chunks(vector: Sequence[float], engine_version: str | None, filters: Filters, pool: int,
                     ef_search: int | None = None) -> list[Hit]:
     """The ``pool`` chunks nearest in meaning that pass ``filters``.
@@ -177,14 +194,7 @@ def semantic_chunks(vector: Sequence[float], engine_version: str | None, filters
     (:func:`exact_scan`).
     """
     sql, params = semantic_sql(filters, engine_version, pool)
-    lit = vector_literal(vector)
-    with transaction.atomic():
-        hnsw_session(ef_search or max(EF_SEARCH, pool))
-        with connection.cursor() as cur:
-            if exact_scan(filters, engine_version):
-                cur.execute("SET LOCAL enable_indexscan = off")  # the graph is index-scan only
-            cur.execute(sql, [lit, *params, lit, pool])
-            rows = cur.fetchall()
+    rows = _knn_rows(sql, vector_literal(vector), params, pool, ef_search, exact=exact_scan(filters, engine_version))
     return [Hit(id=r[0], asset_id=r[1], source=r[2], start=r[3], end=r[4], char_start=r[5], char_end=r[6],
                 language=r[7], similarity=round(1.0 - float(r[8]), 6), score=round(1.0 - float(r[8]), 6))
             for r in rows]
@@ -472,11 +482,7 @@ def embedding_neighbours(vector: Sequence[float], engine_version: str | None, fi
     sql = (f"WITH hits AS MATERIALIZED (SELECT e.id, e.asset_id, e.keyframe_index, e.start, "  # noqa: S608
            f"e.embedding <=> %s::halfvec AS distance FROM {IMAGE_EMB} e {join} WHERE {where} "
            "ORDER BY e.embedding <=> %s::halfvec LIMIT %s) SELECT * FROM hits ORDER BY distance, id")
-    with transaction.atomic():
-        hnsw_session(max(EF_SEARCH, pool))
-        with connection.cursor() as cur:
-            cur.execute(sql, [lit, *params, lit, pool])
-            rows = cur.fetchall()
+    rows = _knn_rows(sql, lit, params, pool)
     return [Hit(id=r[0], asset_id=r[1], source="image", keyframe_index=r[2], start=r[3],
                 similarity=round(1.0 - float(r[4]), 6), score=round(1.0 - float(r[4]), 6)) for r in rows]
 
@@ -492,11 +498,7 @@ def pdq_neighbours(bits: str, filters: Filters, pool: int, threshold: int = PDQ_
     sql = (f"WITH hits AS MATERIALIZED (SELECT p.id, p.asset_id, p.keyframe_index, p.start, "  # noqa: S608
            f"p.hash <~> %s::bit(256) AS distance FROM {HASHES} p {join} WHERE {where} "
            "ORDER BY p.hash <~> %s::bit(256) LIMIT %s) SELECT * FROM hits ORDER BY distance, id")
-    with transaction.atomic():
-        hnsw_session(max(EF_SEARCH, pool))
-        with connection.cursor() as cur:
-            cur.execute(sql, [bits, *params, bits, pool])
-            rows = cur.fetchall()
+    rows = _knn_rows(sql, bits, params, pool)
     hits = [Hit(id=r[0], asset_id=r[1], source="image", keyframe_index=r[2], start=r[3], pdq_distance=int(r[4]),
                 score=float(-r[4])) for r in rows if r[4] <= threshold]
     return hits, len(rows) >= pool and bool(rows) and rows[-1][4] <= threshold
