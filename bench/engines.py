@@ -32,7 +32,6 @@ import fcntl
 import json
 import math
 import os
-import re
 import resource
 import shutil
 import statistics
@@ -49,6 +48,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench._report import DOC, machine, md_table, write_section  # noqa: E402
+from tests.metrics import wer, words  # noqa: E402
 
 SECTION = "Engines"
 RECIPE = "engines-v1"
@@ -213,21 +213,6 @@ def num(x: float) -> str:
     if abs(x) >= 10:
         return f"{x:.1f}"
     return f"{x:.2f}"
-
-
-def words(text: str) -> list[str]:
-    return re.sub(r"[^\w']+", " ", text.lower()).split()
-
-
-def wer(reference: str, hypothesis: str) -> float:
-    """Word error rate: word-level Levenshtein distance / reference length (as in the tests)."""
-    ref, hyp = words(reference), words(hypothesis)
-    row = list(range(len(hyp) + 1))
-    for i in range(1, len(ref) + 1):
-        diag, row[0] = row[0], i
-        for j in range(1, len(hyp) + 1):
-            diag, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, diag + (ref[i - 1] != hyp[j - 1]))
-    return row[len(hyp)] / max(len(ref), 1)
 
 
 def recall(truth: str, found: str) -> tuple[int, int]:

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from tests.media import have_espeak, make_speech_wav, write_wav
+from tests.metrics import wer, words
 from workers.engines import transcribe, whisper_convert
 from workers.engines.base import PermanentEngineError
 
@@ -27,21 +28,6 @@ DE_TEXT = "Guten Morgen. Heute ist das Wetter sehr schön, und wir gehen zusamme
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def words(text: str) -> list[str]:
-    return re.sub(r"[^\w']+", " ", text.lower()).split()
-
-
-def wer(reference: str, hypothesis: str) -> float:
-    """Word error rate: word-level Levenshtein distance / reference length."""
-    ref, hyp = words(reference), words(hypothesis)
-    row = list(range(len(hyp) + 1))
-    for i in range(1, len(ref) + 1):
-        diag, row[0] = row[0], i
-        for j in range(1, len(hyp) + 1):
-            diag, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, diag + (ref[i - 1] != hyp[j - 1]))
-    return row[len(hyp)] / max(len(ref), 1)
 
 
 def test_wer_helper():
