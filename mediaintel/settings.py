@@ -224,13 +224,21 @@ LOGGING = {
 # message becomes visible again only after ``visibility_timeout``: it is set longer than the
 # longest hard time limit so a slow task is never delivered twice, and the restore sweep runs
 # every 5 s (interval 5 × throttle 1) instead of kombu's ~100 s. A worker killed outright is
-# recovered sooner by the pipeline's own lease: running stages heartbeat, and
-# ``reap_stalled`` (beat, every 5 s) re-dispatches stages whose heartbeat stopped for
-# ``MEDIAINTEL_STAGE_LEASE`` seconds; the original message, restored later, is then a no-op.
+# recovered sooner by the pipeline's own lease: running stages heartbeat, and the reconciler
+# (beat, every 5 s; apps/pipeline/reconcile.py) re-dispatches stages whose heartbeat stopped for
+# ``MEDIAINTEL_STAGE_LEASE`` seconds and re-sends lost messages; the original message, restored
+# later, is then a no-op.
 from workers import routing  # noqa: E402  (stdlib-only module)
 
 MEDIAINTEL_MAX_HARD_TIME_LIMIT = env_int("MEDIAINTEL_MAX_HARD_TIME_LIMIT", 2 * 3600)
 MEDIAINTEL_STAGE_LEASE = env_float("MEDIAINTEL_STAGE_LEASE", 15.0)
+# A stage ``queued`` this long while its broker queue is empty lost its message: the reconciler re-sends it.
+MEDIAINTEL_STAGE_REDISPATCH_AFTER = env_float("MEDIAINTEL_STAGE_REDISPATCH_AFTER", 30.0)
+# A stage task that cannot reach the database waits for it this long (holding its message, its
+# attempt not counted), then gives the message back to the queue.
+MEDIAINTEL_INFRA_WAIT = env_float("MEDIAINTEL_INFRA_WAIT", 120.0)
+# Each worker's main process renews its presence row (the queues it consumes) this often.
+MEDIAINTEL_WORKER_PRESENCE_INTERVAL = env_float("MEDIAINTEL_WORKER_PRESENCE_INTERVAL", 10.0)
 MEDIAINTEL_QUEUE_LIMITS = {q: env_int(f"MEDIAINTEL_QUEUE_LIMIT_{q.upper()}", 500) for q in routing.QUEUES}
 CELERY_BROKER_URL = BROKER_URL
 CELERY_RESULT_BACKEND = CELERY_RESULT_BACKEND
@@ -274,7 +282,7 @@ CELERY_IMPORTS = [f"workers.tasks.{m}" for m in ("maintenance", "decode", "trans
 MEDIAINTEL_WORKER_CACHE = env_str("MEDIAINTEL_WORKER_CACHE", str(PROFILE.home / "worker-cache"))
 CELERY_BEAT_SCHEDULE = {
     "release-pending": {"task": "mediaintel.pipeline.release_pending", "schedule": 2.0},
-    "reap-stalled": {"task": "mediaintel.pipeline.reap_stalled", "schedule": 5.0},
+    "reconcile": {"task": "mediaintel.pipeline.reconcile", "schedule": 5.0},
     "sample-queue-depths": {"task": "mediaintel.maintenance.sample_queue_depths", "schedule": 15.0},
     "webhook-sweep": {"task": "mediaintel.webhooks.sweep", "schedule": 15.0},
 }

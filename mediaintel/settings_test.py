@@ -9,6 +9,7 @@ from mediaintel.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 MEDIAINTEL_STAGE_LEASE = float(os.environ.get("MEDIAINTEL_STAGE_LEASE", "6"))
+MEDIAINTEL_STAGE_REDISPATCH_AFTER = float(os.environ.get("MEDIAINTEL_STAGE_REDISPATCH_AFTER", "5"))
 # Test databases are emptied between transactional tests; the audit table refuses TRUNCATE
 # unless the session declares maintenance (production connections never do).
 DATABASES["default"]["OPTIONS"] = {**DATABASES["default"]["OPTIONS"],  # noqa: F405

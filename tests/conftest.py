@@ -104,11 +104,12 @@ def start_worker(transactional_db: Any) -> Iterator[Callable[..., WorkerProcess]
 
 @pytest.fixture
 def beat(start_worker: Callable[..., WorkerProcess]) -> Callable[[], None]:
-    """Run the periodic maintenance (reap + release) in-process, as beat would."""
-    from apps.pipeline.services import reap_stalled, release_pending
+    """Run the periodic maintenance (reconcile + release) in-process, as beat would."""
+    from apps.pipeline.reconcile import reconcile
+    from apps.pipeline.services import release_pending
 
     def tick() -> None:
-        reap_stalled()
+        reconcile()
         release_pending()
 
     return tick

@@ -5,6 +5,13 @@ held by a live worker makes the message a no-op), heartbeat while running, run t
 write results and mark done in one transaction (successors are dispatched on commit).
 Transient errors retry with exponential backoff and jitter up to the stage's attempts;
 permanent errors, and the last transient one, make the stage ``dead`` with a DeadLetter.
+
+Infrastructure errors (the database, the broker or the blob store unreachable) are not the
+stage's fault and never consume its message or an attempt: the task waits for the dependency
+(up to ``MEDIAINTEL_INFRA_WAIT`` s) and then runs (before the claim) or gives the stage back as
+``retrying`` with the attempt uncounted (after it); if the dependency stays out, the message is
+rejected back to its queue. Whatever is lost anyway (a worker killed, a message dropped) the
+reconciler (apps/pipeline/reconcile.py) finds from the database and sends again.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
 import socket
 import tempfile
 import threading
@@ -22,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from celery import Task
-from celery.exceptions import SoftTimeLimitExceeded
+from celery.exceptions import Reject, SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import (
     DatabaseError,
@@ -43,6 +51,62 @@ NOOP_STAGES = os.environ.get("MEDIAINTEL_NOOP_STAGES") == "1"
 
 TRANSIENT = (TransientEngineError, OperationalError, InterfaceError, ConnectionError, TimeoutError,
              SoftTimeLimitExceeded, OSError)
+
+
+class InfrastructureUnavailable(Exception):
+    """A dependency stayed unreachable for ``MEDIAINTEL_INFRA_WAIT`` seconds."""
+
+
+#: Connection-level exception class names of the broker and blob-store clients, by top-level module.
+_CLIENT_CONNECTION_ERRORS = {
+    "redis": ("ConnectionError", "TimeoutError", "BusyLoadingError"),
+    "kombu": ("OperationalError", "ConnectionError", "RecoverableConnectionError"),
+    "amqp": ("ConnectionError", "RecoverableConnectionError", "ConnectionForced"),
+    "botocore": ("EndpointConnectionError", "ConnectionClosedError", "ConnectTimeoutError", "ReadTimeoutError",
+                 "ProxyConnectionError"),
+    "urllib3": ("NewConnectionError", "ConnectTimeoutError", "ReadTimeoutError", "ProtocolError"),
+}
+_DEPENDENCY = {"redis": "broker", "kombu": "broker", "amqp": "broker", "botocore": "blob store",
+               "urllib3": "blob store"}
+
+
+def is_infrastructure_error(e: BaseException) -> bool:
+    """The database, the broker or the blob store could not be reached (not the stage's own failure).
+
+    Django's ``OperationalError``/``InterfaceError`` (connection refused, server closed the
+    connection, admin shutdown) and the connection errors of the Redis, AMQP and S3 clients.
+    A database error raised by a bad statement (``DataError``, ``IntegrityError``) is not one.
+    """
+    if isinstance(e, OperationalError | InterfaceError):
+        return True
+    names = _CLIENT_CONNECTION_ERRORS.get(type(e).__module__.split(".")[0], ())
+    return any(cls.__name__ in names for cls in type(e).__mro__)
+
+
+def _dependency(e: BaseException) -> str:
+    return _DEPENDENCY.get(type(e).__module__.split(".")[0], "database")
+
+
+def wait_for_infrastructure(action: Any, what: str) -> Any:
+    """``action()`` until it stops failing with infrastructure errors, with capped backoff, for at
+    most ``MEDIAINTEL_INFRA_WAIT`` seconds (then :class:`InfrastructureUnavailable`).
+
+    A failed database connection is closed before the next try, so the next one reconnects.
+    """
+    deadline = time.monotonic() + settings.MEDIAINTEL_INFRA_WAIT
+    delay = 0.5
+    while True:
+        try:
+            return action()
+        except Exception as e:
+            if not is_infrastructure_error(e):
+                raise
+            connection.close()
+            if time.monotonic() + delay > deadline:
+                raise InfrastructureUnavailable(f"{what}: {type(e).__name__}: {e}") from e
+            log.warning("%s: %s unreachable (%s); waiting %.1fs", what, _dependency(e), e, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
 
 class StageSkipped(Exception):
@@ -105,8 +169,9 @@ class _Heartbeat(threading.Thread):
                     if not heartbeat(self.run_id, self.task_id):
                         self.lost = True
                         return
-                except DatabaseError:
-                    log.warning("heartbeat failed for run %s", self.run_id)
+                except DatabaseError as e:
+                    log.warning("heartbeat failed for run %s: %s", self.run_id, e)
+                    connection.close()  # a broken connection stays broken: reconnect next time
         finally:
             connection.close()
 
@@ -116,7 +181,8 @@ def _inject_fault(ctx: StageContext, stage: str) -> None:
 
     ``asset.metadata["_faults"][stage]`` may hold ``{"sleep": s}`` (every attempt),
     ``{"sleep_first": s}`` (first attempt only), ``{"transient": n}`` (fail the first n attempts)
-    or ``{"permanent": true}`` (until ``_faults`` is cleared).
+    ``{"permanent": true}`` (until ``_faults`` is cleared) or ``{"kill": true}`` (SIGKILL the
+    worker process running the stage, every attempt).
     """
     if os.environ.get("MEDIAINTEL_FAULT_INJECTION") != "1":
         return
@@ -132,6 +198,8 @@ def _inject_fault(ctx: StageContext, stage: str) -> None:
         raise TransientEngineError(f"injected transient fault (attempt {ctx.run.attempts})")
     if f.get("permanent"):
         raise PermanentStageError("injected permanent fault")
+    if f.get("kill"):  # the process dies mid-stage on every attempt (a segfault, an OOM kill)
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 class PipelineTask(Task):
@@ -154,12 +222,20 @@ class PipelineTask(Task):
         token = task_id_var.set(tid)
         worker = f"{socket.gethostname()}:{os.getpid()}"
         try:
-            claimed = services.claim(run_id, worker, tid)
+            try:
+                claimed = wait_for_infrastructure(lambda: services.claim(run_id, worker, tid), f"claim of run {run_id}")
+            except InfrastructureUnavailable as e:
+                log.error("%s; the message goes back to its queue", e)
+                raise Reject(str(e), requeue=True) from e
             if claimed is None:
                 log.info("stage run %s not claimable (finished or held by a live worker): no-op", run_id)
                 return "noop"
             ctx = StageContext(run=claimed.run, asset=claimed.asset)
-            return self._run_claimed(ctx, tid)
+            try:
+                return self._run_claimed(ctx, tid)
+            except InfrastructureUnavailable as e:  # could not even record the outcome: redeliver
+                log.error("%s; the message goes back to its queue", e)
+                raise Reject(str(e), requeue=True) from e
         finally:
             task_id_var.reset(token)
             close_old_connections()
@@ -185,25 +261,64 @@ class PipelineTask(Task):
                                           "attempt": ctx.run.attempts})
             return "done"
         except (StageSkipped, EngineUnavailable) as e:
-            services.skip(run_id, tid, str(e))
+            reason = str(e)
+            wait_for_infrastructure(lambda: services.skip(run_id, tid, reason), f"skip of run {run_id}")
             log.info("stage %s skipped: %s", self.stage, e)
             return "skipped"
-        except (PermanentStageError, PermanentEngineError) as e:
-            services.bury(run_id, tid, e, traceback.format_exc(), permanent=True)
-            return "dead"
-        except TRANSIENT as e:
-            tb = traceback.format_exc()
-            close_old_connections()
-            delay = services.schedule_retry(run_id, tid, e, tb)
-            if delay is None:
-                services.bury(run_id, tid, e, tb, permanent=False)
-                return "dead"
-            log.warning("stage %s transient failure (%s); retry in %.1fs", self.stage, e, delay)
-            services.send(self.stage, ctx.run.queue, run_id, countdown=delay)
-            return "retrying"
-        except Exception as e:  # an unexpected bug: never retried blindly, always visible
-            services.bury(run_id, tid, e, traceback.format_exc(), permanent=True)
+        except Exception as e:
+            if is_infrastructure_error(e):
+                return self._give_back(ctx, tid, e)
+            if isinstance(e, TRANSIENT) and not isinstance(e, PermanentStageError | PermanentEngineError):
+                return self._retry(ctx, tid, e, traceback.format_exc())
+            # permanent by its own word, or an unexpected bug: never retried blindly, always visible
+            tb, err = traceback.format_exc(), e
+            wait_for_infrastructure(lambda: services.bury(run_id, tid, err, tb, permanent=True),
+                                    f"dead letter of run {run_id}")
             return "dead"
         finally:
             beat.stop.set()
             beat.join(timeout=5)
+
+    def _retry(self, ctx: StageContext, tid: str, e: BaseException, tb: str) -> str:
+        """The stage's own transient failure: counted; retried with backoff, or dead when spent."""
+        from apps.pipeline import services
+
+        run_id = ctx.run.pk
+        close_old_connections()
+        delay = wait_for_infrastructure(lambda: services.schedule_retry(run_id, tid, e, tb), f"retry of run {run_id}")
+        if delay is None:
+            wait_for_infrastructure(lambda: services.bury(run_id, tid, e, tb, permanent=False),
+                                    f"dead letter of run {run_id}")
+            return "dead"
+        log.warning("stage %s transient failure (%s); retry in %.1fs", self.stage, e, delay)
+        self._resend(ctx, delay)
+        return "retrying"
+
+    def _give_back(self, ctx: StageContext, tid: str, e: BaseException) -> str:
+        """A dependency failed under the stage: wait for it, then hand the stage back uncounted."""
+        from apps.pipeline import services
+
+        run_id = ctx.run.pk
+        log.warning("stage %s run %s: %s unreachable (%s): giving the stage back", self.stage, run_id,
+                    _dependency(e), e)
+        delay = services.backoff(1)
+        try:
+            released = wait_for_infrastructure(lambda: services.release_infra(run_id, tid, e, delay),
+                                               f"give-back of run {run_id}")
+        except InfrastructureUnavailable as gone:
+            # the row still says ``running`` (ours): the redelivered message, or the reconciler once
+            # the lease lapses, takes the stage over
+            log.error("%s; the message goes back to its queue", gone)
+            raise Reject(str(gone), requeue=True) from gone
+        if released:
+            self._resend(ctx, delay)
+        return "retrying"
+
+    def _resend(self, ctx: StageContext, delay: float) -> None:
+        """Publish the next attempt; if the broker is out, the reconciler re-sends the overdue retry."""
+        from apps.pipeline import services
+
+        try:
+            services.send(self.stage, ctx.run.queue, ctx.run.pk, countdown=delay)
+        except Exception as e:
+            log.warning("could not publish the retry of run %s (%s): the reconciler will", ctx.run.pk, e)

@@ -49,6 +49,7 @@ ROLES: dict[str, tuple[str, ...]] = {
 TASK_QUEUES: dict[str, str] = {
     "mediaintel.pipeline.run_stage": "decode",  # overridden per message by stage
     "mediaintel.pipeline.release_pending": "maintenance",
+    "mediaintel.pipeline.reconcile": "maintenance",
     "mediaintel.pipeline.reap_stalled": "maintenance",
     "mediaintel.maintenance.ping": "maintenance",
     "mediaintel.maintenance.sample_queue_depths": "maintenance",

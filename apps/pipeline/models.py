@@ -111,3 +111,22 @@ class DeadLetter(models.Model):
     @property
     def open(self) -> bool:
         return self.replayed_at is None and not self.discarded
+
+
+class ReconcilerMark(models.Model):
+    """When the reconciler last ran (one row): a pass judges leases only if the previous pass
+    ran within one lease, i.e. it has been watching (see apps.pipeline.reconcile)."""
+
+    name = models.CharField(max_length=40, primary_key=True)
+    last_run_at = models.DateTimeField(null=True, blank=True)
+
+
+class WorkerPresence(models.Model):
+    """A live worker process and the queues it consumes, renewed every few seconds by the worker's
+    main process (workers/presence.py): how the system knows a queue has a consumer."""
+
+    name = models.CharField(max_length=200, primary_key=True)  # the Celery node name, e.g. cpu@host
+    queues = models.JSONField(default=list)
+    pid = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField()
+    seen_at = models.DateTimeField(db_index=True)

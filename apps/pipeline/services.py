@@ -17,7 +17,8 @@ from typing import Any
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import F
+from django.db.models.functions import Greatest
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
@@ -159,7 +160,7 @@ def dispatch_ready(job_id: Any, asset_id: Any = None) -> int:
     for pk, stage, queue in sent:
         status_of[stage] = StageStatus.QUEUED
         transaction.on_commit(lambda s=stage, q=queue, r=pk: _send_or_release(s, q, r))
-    _maybe_finish(job_id, asset_id, list(status_of.values()))
+    maybe_finish(job_id, asset_id, list(status_of.values()))
     return len(sent)
 
 
@@ -180,7 +181,7 @@ def send(stage: str, queue: str, run_id: int, countdown: float | None = None) ->
     app.send_task(task_name(stage), args=[run_id], queue=queue, routing_key=queue, countdown=countdown)
 
 
-def _maybe_finish(job_id: Any, asset_id: Any, statuses: list[str] | None = None) -> None:
+def maybe_finish(job_id: Any, asset_id: Any, statuses: list[str] | None = None) -> None:
     """Close the job and set the asset's status when no stage can make progress any more.
 
     ``statuses`` are those of the asset's current stages when the caller has just read them.
@@ -221,8 +222,9 @@ def claim(run_id: int, worker: str, task_id: str) -> Claim | None:
     """Take the stage for this worker, or None when it is finished or held by a live worker.
 
     ``pending/queued/retrying`` → ``running`` (attempts+1). A ``running`` stage whose
-    heartbeat is older than the lease belonged to a dead worker and is taken over. One
-    statement: claim the run, move a ``queued`` asset to ``processing``, return both rows.
+    heartbeat is older than the lease belonged to a dead worker and is taken over, unless that
+    was its last attempt (then :func:`apps.pipeline.reconcile.reconcile` buries it as "worker
+    lost"). One statement: claim the run, move a ``queued`` asset to ``processing``, return both rows.
 
     Table names come from model metadata; every value is a bound parameter.
     """
@@ -231,7 +233,8 @@ def claim(run_id: int, worker: str, task_id: str) -> Claim | None:
     sql = (
         f"WITH c AS (UPDATE {_RUN} SET status = %(running)s, attempts = attempts + 1, worker = %(worker)s, "  # noqa: S608
         "task_id = %(tid)s, started_at = %(now)s, heartbeat_at = %(now)s, next_attempt_at = NULL "
-        "WHERE id = %(id)s AND (status = ANY(%(claimable)s) OR (status = %(running)s AND heartbeat_at < %(stale)s)) "
+        "WHERE id = %(id)s AND (status = ANY(%(claimable)s) "
+        "OR (status = %(running)s AND heartbeat_at < %(stale)s AND attempts < max_attempts)) "
         "RETURNING *), "
         f"a AS (UPDATE {_ASSET} SET status = %(processing)s, updated_at = %(now)s "
         "WHERE id IN (SELECT asset_id FROM c) AND status = %(queued)s RETURNING id) "
@@ -309,26 +312,50 @@ def schedule_retry(run_id: int, task_id: str, exc: BaseException, tb: str) -> fl
     return delay if n else None
 
 
-def bury(run_id: int, task_id: str, exc: BaseException, tb: str, *, permanent: bool) -> bool:
-    """The stage is dead: record why, keep a DeadLetter for replay, and close the job."""
+def release_infra(run_id: int, task_id: str, exc: BaseException, delay: float) -> bool:
+    """Give back a stage that failed because a dependency (database, broker, storage) was out,
+    not because of its own work: ``running`` (ours) → ``retrying`` with the attempt *not* counted.
+
+    The caller re-sends the message; if that send is lost, the reconciler re-sends the overdue retry.
+    """
+    return bool(StageRun.objects.filter(pk=run_id, status=StageStatus.RUNNING, task_id=task_id).update(
+        status=StageStatus.RETRYING, attempts=Greatest(F("attempts") - 1, 0),
+        error_class=type(exc).__name__, error_message=f"infrastructure unavailable: {exc}"[:2000],
+        next_attempt_at=timezone.now() + timedelta(seconds=delay)))
+
+
+#: What a DeadLetter says of a stage whose worker process died on every attempt.
+WORKER_LOST = "WorkerLost"
+
+
+def bury(run_id: int, task_id: str | None, exc: BaseException | None, tb: str, *, permanent: bool,
+         reason: str | None = None) -> bool:
+    """The stage is dead: record why, keep a DeadLetter for replay, and close the job.
+
+    ``task_id`` None buries whoever held it (the reconciler, for a stage whose worker died on
+    its last attempt; then ``reason`` says so and ``exc`` is None).
+    """
+    error_class = type(exc).__name__ if exc is not None else WORKER_LOST
+    error = reason or f"{exc}"
+    message = error if reason else ("permanent: " if permanent else "gave up after retries: ") + error
     with transaction.atomic():
-        n = StageRun.objects.filter(pk=run_id, status__in=[StageStatus.RUNNING, StageStatus.RETRYING],
-                                    task_id=task_id).update(
-            status=StageStatus.DEAD, finished_at=timezone.now(), error_class=type(exc).__name__,
-            error_message=(("permanent: " if permanent else "gave up after retries: ") + str(exc))[:2000],
-            traceback=tb[-20000:])
+        qs = StageRun.objects.filter(pk=run_id, status__in=[StageStatus.RUNNING, StageStatus.RETRYING])
+        if task_id is not None:
+            qs = qs.filter(task_id=task_id)
+        n = qs.update(status=StageStatus.DEAD, finished_at=timezone.now(), error_class=error_class,
+                      error_message=message[:2000], traceback=tb[-20000:])
         if not n:
             return False
         run = StageRun.objects.get(pk=run_id)
         DeadLetter.objects.create(stage_run=run, task_name=task_name(run.stage), args=[run_id],
-                                  error_class=type(exc).__name__, error=str(exc)[:4000], traceback=tb[-20000:])
+                                  error_class=error_class, error=error[:4000], traceback=tb[-20000:])
         from apps.audit.services import Actor, record
 
         record("stage.dead", target_type="asset", target_id=run.asset_id, actor=Actor.system("pipeline"),
-               payload={"stage": run.stage, "error": f"{type(exc).__name__}: {exc}"[:500],
+               payload={"stage": run.stage, "error": f"{error_class}: {error}"[:500],
                         "attempts": run.attempts, "permanent": permanent})
-        _maybe_finish(run.job_id, run.asset_id)
-    log.error("stage %s of asset %s is dead: %s", run.stage, run.asset_id, exc)
+        maybe_finish(run.job_id, run.asset_id)
+    log.error("stage %s of asset %s is dead: %s: %s", run.stage, run.asset_id, error_class, error)
     return True
 
 
@@ -346,38 +373,6 @@ def replay(dead_letter: DeadLetter) -> bool:
         MediaAsset.objects.filter(pk=run.asset_id).update(status=Status.PROCESSING)
         dispatch_ready(run.job_id)
     return True
-
-
-def reap_stalled() -> int:
-    """Re-dispatch stages whose worker died (heartbeat older than the lease) and overdue retries.
-
-    A stalled ``running`` stage becomes ``retrying`` (its attempt stays counted); a queued
-    message lost with its broker is sent again after the visibility timeout.
-    """
-    now = timezone.now()
-    lease = timedelta(seconds=settings.MEDIAINTEL_STAGE_LEASE)
-    lost = timedelta(seconds=settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"])
-    n = 0
-    candidates = StageRun.objects.filter(
-        Q(status=StageStatus.RUNNING, heartbeat_at__lt=now - lease)
-        | Q(status=StageStatus.RETRYING, next_attempt_at__lt=now - lease)
-        | Q(status=StageStatus.QUEUED, queued_at__lt=now - lost)).only("pk", "stage", "queue", "status")
-    for run in candidates:
-        moved = StageRun.objects.filter(pk=run.pk, status=run.status).filter(
-            Q(status=StageStatus.RUNNING, heartbeat_at__lt=now - lease)
-            | Q(status=StageStatus.RETRYING, next_attempt_at__lt=now - lease)
-            | Q(status=StageStatus.QUEUED, queued_at__lt=now - lost))
-        if run.status == StageStatus.QUEUED:
-            ok = moved.update(queued_at=now)
-        else:
-            ok = moved.update(status=StageStatus.RETRYING, next_attempt_at=now,
-                              error_message="worker lost; re-dispatched" if run.status == StageStatus.RUNNING
-                              else F("error_message"))
-        if ok:
-            log.warning("re-dispatching stalled stage %s (was %s), run %s", run.stage, run.status, run.pk)
-            send(run.stage, run.queue, run.pk)
-            n += 1
-    return n
 
 
 def release_pending(batch: int = 200) -> int:

@@ -12,6 +12,7 @@ from typing import Any
 from celery.signals import worker_process_init
 
 from mediaintel.celery import app
+from workers import presence  # noqa: F401  (the worker's presence heartbeat)
 from workers.base import PipelineTask, StageContext
 from workers.process import limit_threads, preload
 

@@ -1,4 +1,4 @@
-"""Periodic maintenance (beat): release held-back stages, re-dispatch stalled ones."""
+"""Periodic maintenance (beat): release held-back stages, reconcile every non-final stage."""
 
 from __future__ import annotations
 
@@ -12,11 +12,18 @@ def release_pending() -> int:
     return release()
 
 
-@app.task(name="mediaintel.pipeline.reap_stalled", ignore_result=True)
-def reap_stalled() -> int:
-    from apps.pipeline.services import reap_stalled as reap
+@app.task(name="mediaintel.pipeline.reconcile", ignore_result=True, expires=30)
+def reconcile() -> int:
+    """One reconciler pass (apps/pipeline/reconcile.py): lost messages, lapsed leases, stuck jobs."""
+    from apps.pipeline.reconcile import reconcile as run
 
-    return reap()
+    return len(run().actions)
+
+
+@app.task(name="mediaintel.pipeline.reap_stalled", ignore_result=True, expires=30)
+def reap_stalled() -> int:
+    """The reconciler's former name, for messages sent by a beat of an earlier release."""
+    return reconcile()
 
 
 @app.task(name="mediaintel.maintenance.ping", ignore_result=False)
