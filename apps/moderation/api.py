@@ -576,7 +576,7 @@ class WebhookDeliveryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, v
 
     permission_classes = [IsAdmin]
     serializer_class = s.WebhookDeliverySerializer
-    filterset_fields = ["subscription", "status", "event", "event_id"]
+    filterset_fields = ["subscription", "status", "event", "event_id", "last_error_kind"]
     queryset = WebhookDelivery.objects.none()
 
     def get_queryset(self) -> QuerySet[WebhookDelivery]:

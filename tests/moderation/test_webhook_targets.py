@@ -268,3 +268,60 @@ def test_https_uses_sni_and_verifies_the_certificate_for_the_host_name(tls_cert)
         assert names[:2] == ["localhost", "hooks.invalid"]
     finally:
         r.stop()
+
+
+# ------------------------------------------------------------------ attempts, leases, time limits
+def test_deadline_soft_limit_hard_limit_and_lease_are_ordered():
+    """A send is over (by its deadline, or killed by a time limit) before its lease ends."""
+    from workers.tasks import webhooks as task
+
+    deadline = webhooks.timeout()
+    assert deadline < task.DELIVER_SOFT_TIME_LIMIT < task.DELIVER_TIME_LIMIT < webhooks.lease_seconds()
+    assert task.deliver.soft_time_limit == task.DELIVER_SOFT_TIME_LIMIT
+    assert task.deliver.time_limit == task.DELIVER_TIME_LIMIT
+
+
+def test_a_send_interrupted_by_the_time_limit_counts_and_is_retried_then_fails(db, settings):
+    """What the task does on SoftTimeLimitExceeded: the attempt taken stays counted; the delivery is
+    rescheduled, and once the attempts are spent it is failed and audited."""
+    settings.MEDIAINTEL_WEBHOOK_MAX_ATTEMPTS = 2
+    settings.MEDIAINTEL_WEBHOOK_BACKOFF = 60
+    d = _delivery("https://93.184.215.14/hook")  # never contacted: only taken, then interrupted
+    taken, _ = webhooks._take(d.pk)
+    assert taken is not None and taken.attempts == 1
+    assert webhooks._take(d.pk) == (None, {"result": "noop"})  # leased: nobody else takes it
+    webhooks.interrupted(d.pk)
+    d.refresh_from_db()
+    assert (d.status, d.attempts, d.last_error_kind) == ("pending", 1, "timeout")
+    WebhookDelivery.objects.filter(pk=d.pk).update(next_attempt_at=None)  # its retry is due
+    assert webhooks._take(d.pk)[0].attempts == 2
+    webhooks.interrupted(d.pk)
+    d.refresh_from_db()
+    assert (d.status, d.attempts, d.last_error_kind, d.next_attempt_at) == ("failed", 2, "timeout", None)
+    assert AuditEvent.objects.filter(verb="webhook.failed", target_id=str(d.pk)).count() == 1
+
+
+def test_migration_rewrites_stored_receiver_answers(transactional_db):
+    """Rows written before 0003 held up to 500 bytes of the receiver's answer in last_error."""
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    executor.migrate([("moderation", "0002_taxonomy_and_default_policy")])
+    old = executor.loader.project_state([("moderation", "0002_taxonomy_and_default_policy")]).apps
+    Sub, Delivery = old.get_model("moderation", "WebhookSubscription"), old.get_model("moderation", "WebhookDelivery")
+    sub = Sub.objects.create(url="https://93.184.215.14/hook", secret="s" * 20, events=["review.created"])
+    rows = {}
+    for key, code, text in (("body", 500, "HTTP 500 Internal Server Error: internal-host-10.0.0.5 stack trace"),
+                            ("moved", 302, "HTTP 302 Found: "), ("ours", None, "URLError: " + "x" * 400),
+                            ("ok", 200, "")):
+        rows[key] = Delivery.objects.create(subscription=sub, event="review.created",
+                                            event_id="00000000-0000-4000-8000-0000000000bb", payload={},
+                                            last_status_code=code, last_error=text).pk
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+    got = {k: WebhookDelivery.objects.get(pk=pk) for k, pk in rows.items()}
+    assert (got["body"].last_error, got["body"].last_error_kind) == ("HTTP 500", "http_status")
+    assert (got["moved"].last_error, got["moved"].last_error_kind) == ("HTTP 302", "redirect")
+    assert got["ours"].last_error == ("URLError: " + "x" * 400)[:200]
+    assert (got["ok"].last_error, got["ok"].last_error_kind) == ("", "")
