@@ -10,6 +10,8 @@ from datetime import timedelta
 
 import pytest
 from django.db import transaction
+from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
 from apps.audit.models import AuditEvent
@@ -205,8 +207,13 @@ def test_receiver_slower_than_the_deadline_fails_after_exactly_max_attempts(star
     assert (d.attempts, d.last_error_kind, d.last_status_code, d.next_attempt_at) == (3, "timeout", None, None)
     time.sleep(2)
     assert len(receiver.requests) == 3  # exactly max attempts, then nothing more
-    # visible where an operator looks: the delivery log, the audit trail
-    admin = api(make_user("admin-slow", "admin"))
+    # visible where an operator looks: the delivery log, the console, the audit trail
+    admin_user = make_user("admin-slow", "admin")
+    admin = api(admin_user)
+    console = Client()
+    console.force_login(admin_user)
+    page = console.get(reverse("console-webhooks")).content.decode()
+    assert f"<td>{d.pk}</td>" in page and "<b>timeout</b>" in page
     listed = admin.get("/api/v1/webhook-deliveries/", {"status": "failed", "last_error_kind": "timeout"}).json()[
         "results"]
     assert [x["id"] for x in listed] == [d.pk]
