@@ -271,3 +271,19 @@ def test_worker_killed_mid_send_counts_the_attempt_and_the_sweep_resends_after_t
                  tick=webhooks.sweep, what="the resend after the lease")
     assert d.attempts == 2 and len(receiver.requests) == 2
     assert {header(r, "X-MediaIntel-Delivery") for r in receiver.requests} == {str(d.pk)}
+    assert WebhookDelivery.objects.count() == 1  # nothing else pending, nothing lost
+
+
+@pytest.mark.slow
+def test_by_default_a_worker_refuses_a_receiver_on_localhost(start_worker, flow, receiver):
+    """Without MEDIAINTEL_WEBHOOK_ALLOW_PRIVATE the name ``localhost`` (loopback) is never contacted."""
+    env = {k: v for k, v in FAST.items() if k != "MEDIAINTEL_WEBHOOK_ALLOW_PRIVATE"}
+    start_worker(env=env)
+    subscribe(f"http://localhost:{receiver.server.server_address[1]}/hook")  # stored before any check
+    decide_via_api(flow)
+    d = wait_for(lambda: WebhookDelivery.objects.filter(status="failed").first(), timeout=60, what="refusal")
+    assert (d.attempts, d.last_error_kind, d.last_status_code) == (3, "refused_target", None)
+    assert "loopback" in d.last_error
+    assert receiver.requests == []
+    assert not WebhookDelivery.objects.filter(status="pending").exists()
+    assert AuditEvent.objects.filter(verb="webhook.failed", target_id=str(d.pk)).count() == 1
