@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from kombu import Queue
 
-QUEUES: tuple[str, ...] = ("decode", "transcribe", "ocr", "detect", "embed", "moderate", "maintenance", "search")
+QUEUES: tuple[str, ...] = ("decode", "transcribe", "ocr", "detect", "embed", "moderate", "maintenance", "search",
+                           "webhooks")
 
 #: Stage name → queue. Stages are defined in apps.pipeline.plans.
 STAGE_QUEUES: dict[str, str] = {
@@ -53,7 +54,8 @@ TASK_QUEUES: dict[str, str] = {
     "mediaintel.pipeline.reap_stalled": "maintenance",
     "mediaintel.maintenance.ping": "maintenance",
     "mediaintel.maintenance.sample_queue_depths": "maintenance",
-    "mediaintel.webhooks.deliver": "moderate",
+    # outgoing HTTP only: a slow receiver never delays moderation, and the reverse
+    "mediaintel.webhooks.deliver": "webhooks",
     "mediaintel.webhooks.sweep": "maintenance",
     "mediaintel.moderation.bank_scan": "maintenance",
 }

@@ -4,7 +4,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from apps.core import console
-from apps.moderation import policy_console
+from apps.moderation import policy_console, webhook_console
 from apps.search import console as search_console
 
 urlpatterns = [
@@ -17,4 +17,6 @@ urlpatterns = [
     path("console/dead-letters/<int:pk>/<str:action>/", console.dead_letter_action, name="console-dlq-action"),
     path("console/review/", include("apps.moderation.urls")),
     path("console/policy/", policy_console.policy_page, name="console-policy"),
+    path("console/webhooks/", webhook_console.deliveries, name="console-webhooks"),
+    path("console/webhooks/<int:pk>/redeliver/", webhook_console.redeliver, name="console-webhook-redeliver"),
 ]

@@ -1,5 +1,6 @@
 """Django admin for moderation. State that services audit (decisions, review items, appeals, policy
-versions, deliveries) is read-only here: change it through the API or the console."""
+versions, webhook subscriptions and deliveries) is read-only here: change it through the API or the
+console."""
 
 from __future__ import annotations
 
@@ -113,13 +114,19 @@ class HashBankEntryAdmin(ReadOnlyAdmin):
 
 
 @admin.register(WebhookSubscription)
-class WebhookSubscriptionAdmin(admin.ModelAdmin):
+class WebhookSubscriptionAdmin(ReadOnlyAdmin):
+    """Read-only: subscriptions are changed through the API, whose actions check the URL (no
+    internal targets) and audit the change."""
+
     list_display = ["id", "url", "events", "enabled", "created_at"]
     list_filter = ["enabled"]
+    exclude = ["secret"]
 
 
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(ReadOnlyAdmin):
-    list_display = ["id", "event", "subscription", "status", "attempts", "last_status_code", "next_attempt_at",
-                    "created_at"]
-    list_filter = ["status", "event"]
+    """The delivery log; ``failed`` ones have spent their attempts (redeliver through the API)."""
+
+    list_display = ["id", "event", "subscription", "status", "attempts", "last_status_code", "last_error_kind",
+                    "last_duration_ms", "next_attempt_at", "created_at"]
+    list_filter = ["status", "last_error_kind", "event"]

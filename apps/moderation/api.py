@@ -545,29 +545,30 @@ class WebhookSubscriptionViewSet(viewsets.ModelViewSet):
             return WebhookSubscription.objects.none()
         return WebhookSubscription.objects.order_by("id")
 
-    def _audit(self, verb: str, sub: WebhookSubscription, **payload: Any) -> None:
-        record(verb, target_type="webhook", target_id=sub.pk, actor=Actor.user(self.request.user),
-               payload={"url": sub.url, **payload})
-
     @extend_schema(responses={201: s.WebhookSubscriptionCreatedSerializer})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         ser = self.get_serializer(data=request.data)
         ser.is_valid(raise_exception=True)
-        with transaction.atomic():
-            sub = ser.save(secret=ser.validated_data.get("secret") or webhooks.new_secret())
-            self._audit("webhook.created", sub, events=sub.events)
+        sub = _target_checked(lambda: webhooks.create_subscription(request.user, **ser.validated_data))
         return Response(s.WebhookSubscriptionCreatedSerializer(sub).data, status=status.HTTP_201_CREATED)
 
     def perform_update(self, serializer: s.WebhookSubscriptionSerializer) -> None:
-        with transaction.atomic():
-            sub = serializer.save()
-            changed = sorted(serializer.validated_data)
-            self._audit("webhook.updated", sub, changed=changed, events=sub.events, enabled=sub.enabled)
+        sub = serializer.instance
+        serializer.instance = _target_checked(
+            lambda: webhooks.update_subscription(sub, self.request.user, **serializer.validated_data))
 
     def perform_destroy(self, instance: WebhookSubscription) -> None:
-        with transaction.atomic():
-            self._audit("webhook.deleted", instance)
-            instance.delete()
+        webhooks.delete_subscription(instance, self.request.user)
+
+
+def _target_checked(action: Any) -> Any:
+    """Run a subscription action; a URL refused by the action's own check is a 400 on ``url``."""
+    from apps.moderation import outbound
+
+    try:
+        return action()
+    except outbound.TargetError as e:
+        raise ApiError("The request is invalid.", code="invalid", detail={"url": [str(e)]}) from None
 
 
 class WebhookDeliveryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -575,7 +576,7 @@ class WebhookDeliveryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, v
 
     permission_classes = [IsAdmin]
     serializer_class = s.WebhookDeliverySerializer
-    filterset_fields = ["subscription", "status", "event", "event_id"]
+    filterset_fields = ["subscription", "status", "event", "event_id", "last_error_kind"]
     queryset = WebhookDelivery.objects.none()
 
     def get_queryset(self) -> QuerySet[WebhookDelivery]:

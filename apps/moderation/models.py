@@ -235,12 +235,29 @@ class WebhookSubscription(models.Model):
 
 
 class WebhookDelivery(models.Model):
-    """The outbox: written in the transaction of the event, delivered by a task with retries."""
+    """The outbox: written in the transaction of the event, delivered by a task with retries.
+
+    ``attempts`` counts every send begun (taken when the send starts, so one that never finishes
+    counts too). Of the last attempt only our own account is kept: status code, duration, an
+    error kind and a short message of ours — never what the receiver wrote.
+    """
 
     class Status(models.TextChoices):
         PENDING = "pending"
         DELIVERED = "delivered"
         FAILED = "failed"
+
+    class ErrorKind(models.TextChoices):
+        HTTP_STATUS = "http_status", "non-2xx answer"
+        REDIRECT = "redirect", "redirect (not followed)"
+        TIMEOUT = "timeout", "no answer by the deadline"
+        CONNECT = "connect", "connection failed"
+        TLS = "tls", "TLS failed"
+        PROTOCOL = "protocol", "not a valid HTTP answer"
+        DNS = "dns", "name does not resolve"
+        REFUSED_TARGET = "refused_target", "target address refused"
+        UNFINISHED = "unfinished", "last attempt never finished"
+        DISABLED = "disabled", "subscription disabled"
 
     id = models.BigAutoField(primary_key=True)
     subscription = models.ForeignKey(WebhookSubscription, on_delete=models.CASCADE, related_name="deliveries")
@@ -251,7 +268,10 @@ class WebhookDelivery(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
     last_status_code = models.IntegerField(null=True, blank=True)
-    last_error = models.TextField(blank=True)
+    last_error_kind = models.CharField(max_length=20, choices=ErrorKind.choices, blank=True)
+    last_error = models.CharField(max_length=200, blank=True)
+    last_duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

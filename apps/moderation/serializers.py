@@ -288,9 +288,13 @@ class WebhookSubscriptionSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "created_at"]
 
     def validate_url(self, value: str) -> str:
-        if not value.lower().startswith(("http://", "https://")):
-            raise serializers.ValidationError("the URL must be http or https")
-        return value
+        """http(s) only, and no internal target (checked again before every send)."""
+        from apps.moderation import outbound, webhooks
+
+        try:
+            return webhooks.check_url(value)
+        except outbound.TargetError as e:
+            raise serializers.ValidationError(str(e), code=e.kind) from None
 
     def validate_events(self, value: list[str]) -> list[str]:
         return sorted(set(value))
@@ -309,7 +313,8 @@ class WebhookDeliverySerializer(serializers.ModelSerializer):
     class Meta:
         model = WebhookDelivery
         fields = ["id", "subscription", "url", "event", "event_id", "payload", "status", "attempts",
-                  "next_attempt_at", "last_status_code", "last_error", "delivered_at", "created_at"]
+                  "next_attempt_at", "last_attempt_at", "last_status_code", "last_error_kind", "last_error",
+                  "last_duration_ms", "delivered_at", "created_at"]
         read_only_fields = fields
 
 

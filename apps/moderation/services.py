@@ -7,7 +7,6 @@ moderation state.
 
 from __future__ import annotations
 
-import contextlib
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -314,9 +313,8 @@ def emit(event: str, payload: dict[str, Any]) -> int:
 
 
 def _send_deliveries(ids: list[int]) -> None:
-    from mediaintel.celery import app
+    from apps.moderation import webhooks
 
     for pk in ids:
         # a broker hiccup is not lost: the periodic sweep delivers whatever is still pending
-        with contextlib.suppress(Exception):
-            app.send_task("mediaintel.webhooks.deliver", args=[pk], queue="moderate", routing_key="moderate")
+        webhooks.send(pk)

@@ -1,8 +1,8 @@
-"""Webhook delivery: signing, sending with retries, the sweep, manual redelivery.
+"""Webhook delivery: subscriptions, signing, sending with retries, the sweep, manual redelivery.
 
 Deliveries are written to the outbox (``WebhookDelivery``) by :func:`apps.moderation.services.emit`
-in the transaction of the event, and sent by the task ``mediaintel.webhooks.deliver`` after it
-commits. Each request carries
+in the transaction of the event, and sent by the task ``mediaintel.webhooks.deliver`` (queue
+``webhooks``) after it commits. Each request carries
 
 * ``X-MediaIntel-Event``: the event name (``moderation.decided`` …)
 * ``X-MediaIntel-Delivery``: the delivery id (one per subscription and event)
@@ -10,11 +10,25 @@ commits. Each request carries
 
 A receiver recomputes the HMAC over the raw body with its secret (:func:`verify_signature`),
 rejects timestamps too far from now, and de-duplicates on the event ``id`` in the body: a
-delivery is at least once. A non-2xx answer, a redirect, a timeout or a connection error is a
-failed attempt; attempts back off exponentially with jitter up to
-``MEDIAINTEL_WEBHOOK_MAX_ATTEMPTS``, after which the delivery is ``failed`` (an admin may
-redeliver it). Only one worker sends a delivery at a time: sending leases it by moving
-``next_attempt_at`` past the request timeout with a conditional UPDATE.
+delivery is at least once.
+
+Invariants:
+
+* Targets: a subscription's URL is checked when it is created or changed, and again before
+  every send (DNS may have changed); the request goes to the address checked
+  (:mod:`apps.moderation.outbound`). Loopback/private receivers need
+  ``MEDIAINTEL_WEBHOOK_ALLOW_PRIVATE``; link-local (cloud metadata) never passes.
+* One send at a time: a send begins by *taking* the delivery with one conditional UPDATE that
+  counts the attempt and moves ``next_attempt_at`` to the end of its lease. The lease
+  (:func:`lease_seconds`) outlives the request's deadline and the task's hard time limit, so
+  neither a duplicate message nor the sweep can start a second send while one may still run.
+* Every attempt counts, finished or not (a killed worker, a time limit): after
+  ``MEDIAINTEL_WEBHOOK_MAX_ATTEMPTS`` the delivery is ``failed``, with an audit record
+  ``webhook.failed``; an admin may redeliver it. A non-2xx answer, a redirect, a timeout, a
+  refused target or a connection error is a failed attempt; attempts back off exponentially
+  with jitter.
+* The outcome of an attempt is written only by the send that took it (matched on
+  ``last_attempt_at``), and never contains the receiver's answer beyond its status code.
 """
 
 from __future__ import annotations
@@ -26,19 +40,17 @@ import logging
 import random
 import secrets
 import time
-import urllib.error
-import urllib.request
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from apps.audit.services import Actor, record
-from apps.moderation.models import WebhookDelivery
+from apps.moderation import outbound
+from apps.moderation.models import WebhookDelivery, WebhookSubscription
 
 log = logging.getLogger("mediaintel.webhooks")
 
@@ -60,7 +72,22 @@ def max_attempts() -> int:
 
 
 def timeout() -> float:
+    """The total deadline of one request, from name resolution to the answer's headers."""
     return _conf("MEDIAINTEL_WEBHOOK_TIMEOUT", 10.0)
+
+
+#: the deliver task's soft and hard time limits exceed the request deadline by these margins
+#: (workers/tasks/webhooks.py); the lease exceeds the hard limit by LEASE_MARGIN - HARD_MARGIN.
+SOFT_MARGIN, HARD_MARGIN, LEASE_MARGIN = 10.0, 15.0, 20.0
+
+
+def lease_seconds() -> float:
+    """How long a send holds its delivery: past the deadline and the task's hard time limit."""
+    return timeout() + LEASE_MARGIN
+
+
+def allow_private() -> bool:
+    return bool(getattr(settings, "MEDIAINTEL_WEBHOOK_ALLOW_PRIVATE", False))
 
 
 def new_secret() -> str:
@@ -104,107 +131,167 @@ def backoff(attempt: int) -> float:
     return min(cap, base * 2 ** max(attempt - 1, 0)) * random.uniform(0.5, 1.0)
 
 
+# ------------------------------------------------------------------ subscriptions
+def check_url(url: str) -> str:
+    """``url`` if it may be a receiver now, else :class:`outbound.TargetError` naming the problem."""
+    outbound.check_url(url, allow_private=allow_private(), resolve_timeout=timeout())
+    return url
+
+
+def create_subscription(user: Any, *, url: str, events: list[str], enabled: bool = True,
+                        secret: str = "") -> WebhookSubscription:
+    """Add a receiver (URL checked; audited). The secret is generated when not given."""
+    check_url(url)
+    with transaction.atomic():
+        sub = WebhookSubscription.objects.create(url=url, events=sorted(set(events)), enabled=enabled,
+                                                 secret=secret or new_secret())
+        record("webhook.created", target_type="webhook", target_id=sub.pk, actor=Actor.user(user),
+               payload={"url": sub.url, "events": sub.events})
+    return sub
+
+
+def update_subscription(sub: WebhookSubscription, user: Any, **changes: Any) -> WebhookSubscription:
+    """Change ``url``/``events``/``enabled``/``secret`` (a new URL is checked; audited)."""
+    unknown = set(changes) - {"url", "events", "enabled", "secret"}
+    if unknown:
+        raise ValueError(f"cannot change {', '.join(sorted(unknown))}")
+    if "url" in changes:
+        check_url(changes["url"])
+    if "events" in changes:
+        changes["events"] = sorted(set(changes["events"]))
+    with transaction.atomic():
+        for k, v in changes.items():
+            setattr(sub, k, v)
+        sub.save(update_fields=list(changes) or None)
+        record("webhook.updated", target_type="webhook", target_id=sub.pk, actor=Actor.user(user),
+               payload={"url": sub.url, "changed": sorted(changes), "events": sub.events, "enabled": sub.enabled})
+    return sub
+
+
+def delete_subscription(sub: WebhookSubscription, user: Any) -> None:
+    """Remove a receiver and its delivery log (audited)."""
+    with transaction.atomic():
+        record("webhook.deleted", target_type="webhook", target_id=sub.pk, actor=Actor.user(user),
+               payload={"url": sub.url})
+        sub.delete()
+
+
 # ------------------------------------------------------------------ sending
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A redirect is an error: the body must not be replayed to, or dropped for, another URL."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-_opener = urllib.request.build_opener(_NoRedirect)
-
-
-@dataclass
-class Attempt:
-    ok: bool
-    status_code: int | None
-    error: str
-
-
-def post(url: str, body: bytes, headers: dict[str, str], timeout_s: float) -> Attempt:
-    """One HTTP POST; 2xx is success."""
-    req = urllib.request.Request(url, data=body, method="POST",  # noqa: S310 (admin-configured http(s) URLs)
-                                 headers={"Content-Type": "application/json", "User-Agent": USER_AGENT, **headers})
-    try:
-        with _opener.open(req, timeout=timeout_s) as resp:
-            code = resp.status
-            resp.read(1024)
-        return Attempt(200 <= code < 300, code, "" if 200 <= code < 300 else f"HTTP {code}")
-    except urllib.error.HTTPError as e:
-        try:
-            snippet = e.read(500).decode("utf-8", "replace")
-        except Exception:
-            snippet = ""
-        return Attempt(False, e.code, f"HTTP {e.code} {e.reason}: {snippet}".strip()[:2000])
-    except (urllib.error.URLError, OSError, ValueError) as e:
-        reason = getattr(e, "reason", e)
-        return Attempt(False, None, f"{type(e).__name__}: {reason}"[:2000])
+def _fail(d: WebhookDelivery, token: Any, *, kind: str, error: str, status_code: int | None = None,
+          duration_ms: int | None = None) -> bool:
+    """Mark the delivery ``failed`` and audit it, if it is still the one ``token`` took."""
+    with transaction.atomic():
+        n = WebhookDelivery.objects.filter(pk=d.pk, status=WebhookDelivery.Status.PENDING,
+                                           last_attempt_at=token).update(
+            status=WebhookDelivery.Status.FAILED, next_attempt_at=None, last_status_code=status_code,
+            last_error_kind=kind, last_error=error[:200], last_duration_ms=duration_ms)
+        if n:
+            record("webhook.failed", target_type="webhook_delivery", target_id=d.pk,
+                   actor=Actor.system("webhooks"),
+                   payload={"event": d.event, "event_id": str(d.event_id), "subscription": d.subscription_id,
+                            "attempts": d.attempts, "error_kind": kind, "error": error[:200],
+                            "status_code": status_code})
+    if n:
+        log.warning("webhook delivery %s failed for good after %s attempts: %s", d.pk, d.attempts, error,
+                    extra={"delivery": d.pk, "event": d.event, "error_kind": kind, "status": status_code})
+    return bool(n)
 
 
-def _lease(delivery_id: int, force: bool) -> WebhookDelivery | None:
-    """Take the delivery for one send (None when it is not due, already sent, or being sent)."""
+def _take(delivery_id: int) -> tuple[WebhookDelivery | None, dict[str, Any] | None]:
+    """Take a due delivery for one send: count the attempt and lease it (one conditional UPDATE).
+
+    Returns (delivery, None) when taken, or (None, result) when there is nothing to send: not
+    due, already sent or failed, being sent, its subscription disabled, or its attempts spent
+    (an earlier attempt was taken and never finished) — the last two end it ``failed``.
+    """
     now = timezone.now()
-    due = Q(status=WebhookDelivery.Status.PENDING)
-    if not force:
-        due &= Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now + EARLY)
-    n = WebhookDelivery.objects.filter(due, pk=delivery_id).update(
-        next_attempt_at=now + timedelta(seconds=timeout() + 30))
+    due = Q(status=WebhookDelivery.Status.PENDING) & (
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now + EARLY))
+    row = (WebhookDelivery.objects.filter(due, pk=delivery_id)
+           .values("attempts", "last_attempt_at", "subscription__enabled").first())
+    if row is None:
+        return None, {"result": "noop"}
+    if not row["subscription__enabled"] or row["attempts"] >= max_attempts():
+        d = WebhookDelivery.objects.get(pk=delivery_id)
+        kind, error = (("disabled", "subscription disabled") if not row["subscription__enabled"] else
+                       ("unfinished", f"no attempts left: attempt {row['attempts']} never finished "
+                                      "(worker lost or time limit)"))
+        # matched on last_attempt_at: a send that took it meanwhile owns it
+        if _fail(d, row["last_attempt_at"], kind=kind, error=error):
+            return None, {"result": "failed", "error": error}
+        return None, {"result": "noop"}
+    n = WebhookDelivery.objects.filter(due, pk=delivery_id, attempts=row["attempts"]).update(
+        attempts=F("attempts") + 1, last_attempt_at=now, next_attempt_at=now + timedelta(seconds=lease_seconds()))
     if not n:
-        return None
-    return WebhookDelivery.objects.select_related("subscription").get(pk=delivery_id)
+        return None, {"result": "noop"}
+    return WebhookDelivery.objects.select_related("subscription").get(pk=delivery_id), None
 
 
-def deliver(delivery_id: int, *, force: bool = False) -> dict[str, Any]:
+def deliver(delivery_id: int) -> dict[str, Any]:
     """Send one delivery once (if due); record the attempt; schedule the next one on failure.
 
     Returns ``{"result": "delivered" | "retrying" | "failed" | "noop", …}``.
     """
-    d = _lease(delivery_id, force)
+    d, result = _take(delivery_id)
     if d is None:
-        return {"result": "noop"}
-    sub = d.subscription
-    if not sub.enabled:
-        WebhookDelivery.objects.filter(pk=d.pk).update(status=WebhookDelivery.Status.FAILED,
-                                                       last_error="subscription disabled", next_attempt_at=None)
-        return {"result": "failed", "error": "subscription disabled"}
+        assert result is not None
+        return result
+    sub, token = d.subscription, d.last_attempt_at
     body = body_bytes(d.payload)
-    headers = {SIGNATURE_HEADER: sign(sub.secret, body), EVENT_HEADER: d.event, DELIVERY_HEADER: str(d.pk)}
-    t0 = time.perf_counter()
-    attempt = post(sub.url, body, headers, timeout())
-    seconds = round(time.perf_counter() - t0, 3)
-    attempts = d.attempts + 1
-    now = timezone.now()
+    headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT,
+               SIGNATURE_HEADER: sign(sub.secret, body), EVENT_HEADER: d.event, DELIVERY_HEADER: str(d.pk)}
+    attempt = outbound.send(sub.url, body, headers, timeout(), allow_private=allow_private())
+    ms = int(attempt.seconds * 1000)
+    mine = WebhookDelivery.objects.filter(pk=d.pk, status=WebhookDelivery.Status.PENDING, last_attempt_at=token)
+    fields = {"last_status_code": attempt.status_code, "last_error_kind": attempt.error_kind,
+              "last_error": attempt.error[:200], "last_duration_ms": ms}
     if attempt.ok:
-        WebhookDelivery.objects.filter(pk=d.pk).update(
-            status=WebhookDelivery.Status.DELIVERED, attempts=attempts, last_status_code=attempt.status_code,
-            last_error="", delivered_at=now, next_attempt_at=None)
+        if not mine.update(status=WebhookDelivery.Status.DELIVERED, delivered_at=timezone.now(),
+                           next_attempt_at=None, **fields):
+            return {"result": "noop"}  # redelivered meanwhile: that send reports
         log.info("webhook delivered", extra={"delivery": d.pk, "event": d.event, "status": attempt.status_code,
-                                             "attempt": attempts, "seconds": seconds})
-        return {"result": "delivered", "status_code": attempt.status_code, "attempts": attempts}
-    if attempts >= max_attempts():
-        WebhookDelivery.objects.filter(pk=d.pk).update(
-            status=WebhookDelivery.Status.FAILED, attempts=attempts, last_status_code=attempt.status_code,
-            last_error=attempt.error, next_attempt_at=None)
-        log.warning("webhook delivery %s failed for good after %s attempts: %s", d.pk, attempts, attempt.error)
-        return {"result": "failed", "status_code": attempt.status_code, "attempts": attempts,
+                                             "attempt": d.attempts, "seconds": attempt.seconds})
+        return {"result": "delivered", "status_code": attempt.status_code, "attempts": d.attempts}
+    if d.attempts >= max_attempts():
+        _fail(d, token, kind=attempt.error_kind, error=attempt.error, status_code=attempt.status_code,
+              duration_ms=ms)
+        return {"result": "failed", "status_code": attempt.status_code, "attempts": d.attempts,
                 "error": attempt.error}
-    delay = backoff(attempts)
-    WebhookDelivery.objects.filter(pk=d.pk).update(
-        attempts=attempts, last_status_code=attempt.status_code, last_error=attempt.error,
-        next_attempt_at=now + timedelta(seconds=delay))
-    log.warning("webhook delivery %s attempt %s failed (%s); retry in %.1fs", d.pk, attempts, attempt.error, delay)
+    delay = backoff(d.attempts)
+    if not mine.update(next_attempt_at=timezone.now() + timedelta(seconds=delay), **fields):
+        return {"result": "noop"}
+    log.warning("webhook delivery %s attempt %s failed (%s: %s); retry in %.1fs", d.pk, d.attempts,
+                attempt.error_kind, attempt.error, delay)
     send(d.pk, countdown=delay)
-    return {"result": "retrying", "status_code": attempt.status_code, "attempts": attempts, "delay": delay}
+    return {"result": "retrying", "status_code": attempt.status_code, "attempts": d.attempts, "delay": delay}
+
+
+def interrupted(delivery_id: int) -> None:
+    """The task running the send hit its time limit: the attempt (already counted) failed; retry
+    after the usual backoff, or give up when it was the last."""
+    d = WebhookDelivery.objects.filter(pk=delivery_id, status=WebhookDelivery.Status.PENDING).first()
+    if d is None:
+        return
+    error = "the send did not finish within the task's time limit"
+    if d.attempts >= max_attempts():
+        _fail(d, d.last_attempt_at, kind="timeout", error=error)
+        return
+    delay = backoff(d.attempts)
+    if WebhookDelivery.objects.filter(pk=d.pk, status=WebhookDelivery.Status.PENDING,
+                                      last_attempt_at=d.last_attempt_at).update(
+            next_attempt_at=timezone.now() + timedelta(seconds=delay), last_error_kind="timeout", last_error=error):
+        send(d.pk, countdown=delay)
 
 
 def send(delivery_id: int, countdown: float | None = None) -> bool:
-    """Publish the delivery task (False when the broker is unreachable: the sweep sends it later)."""
+    """Publish the delivery task on its queue (False when the broker is unreachable: the sweep
+    sends it later)."""
     from mediaintel.celery import app
+    from workers.routing import TASK_QUEUES
 
+    queue = TASK_QUEUES[DELIVER_TASK]
     try:
-        app.send_task(DELIVER_TASK, args=[delivery_id], queue="moderate", routing_key="moderate",
-                      countdown=countdown)
+        app.send_task(DELIVER_TASK, args=[delivery_id], queue=queue, routing_key=queue, countdown=countdown)
         return True
     except Exception as e:
         log.warning("could not publish webhook delivery %s: %s", delivery_id, e)
@@ -212,10 +299,11 @@ def send(delivery_id: int, countdown: float | None = None) -> bool:
 
 
 def sweep(batch: int = 500) -> int:
-    """Publish due pending deliveries whose message may have been lost (beat).
+    """Publish due pending deliveries whose message may have been lost (beat, queue ``maintenance``).
 
     A delivery is swept when it has been due for ``MEDIAINTEL_WEBHOOK_SWEEP_GRACE`` seconds;
-    its due time moves to now, so a backlog is not published again on every tick.
+    its due time moves to now, so a backlog is not published again on every tick. A delivery
+    being sent is not due (its lease is in the future), so it is never swept.
     """
     now = timezone.now()
     grace = timedelta(seconds=_conf("MEDIAINTEL_WEBHOOK_SWEEP_GRACE", 30.0))
@@ -233,11 +321,11 @@ def sweep(batch: int = 500) -> int:
 def redeliver(delivery: WebhookDelivery, user: Any) -> WebhookDelivery:
     """Send a delivery again now with a fresh attempt budget (audited)."""
     before = {"status": delivery.status, "attempts": delivery.attempts,
-              "last_status_code": delivery.last_status_code}
+              "last_status_code": delivery.last_status_code, "last_error_kind": delivery.last_error_kind}
     with transaction.atomic():
         WebhookDelivery.objects.filter(pk=delivery.pk).update(
             status=WebhookDelivery.Status.PENDING, attempts=0, next_attempt_at=timezone.now(), last_error="",
-            delivered_at=None)
+            last_error_kind="", delivered_at=None)
         record("webhook.redelivered", target_type="webhook_delivery", target_id=delivery.pk,
                actor=Actor.user(user), payload={"event": delivery.event, "event_id": str(delivery.event_id),
                                                 "before": before})

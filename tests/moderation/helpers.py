@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import socket
+import socketserver
+import ssl
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -86,17 +90,24 @@ class Received:
 
 @dataclass
 class Receiver:
-    """An HTTP server on 127.0.0.1 in a thread; ``statuses`` are answered in order, then ``default``."""
+    """An HTTP server on 127.0.0.1 in a thread; ``statuses`` are answered in order, then ``default``.
+
+    Each request is recorded when it arrives; the answer waits ``delays`` seconds in order, then
+    ``default_delay`` (a slow receiver)."""
 
     statuses: list[int] = field(default_factory=list)
     default: int = 200
+    delays: list[float] = field(default_factory=list)
+    default_delay: float = 0.0
     requests: list[Received] = field(default_factory=list)
+    #: serve HTTPS with this server context
+    tls: ssl.SSLContext | None = None
     server: ThreadingHTTPServer | None = None
 
     @property
     def url(self) -> str:
         assert self.server is not None
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.server.server_address[1]}/hook"
 
     def start(self) -> Receiver:
         receiver = self
@@ -108,6 +119,9 @@ class Receiver:
                 with lock:
                     receiver.requests.append(Received(dict(self.headers.items()), body))
                     code = receiver.statuses.pop(0) if receiver.statuses else receiver.default
+                    delay = receiver.delays.pop(0) if receiver.delays else receiver.default_delay
+                if delay:
+                    time.sleep(delay)
                 self.send_response(code)
                 self.send_header("Content-Type", "text/plain")
                 self.end_headers()
@@ -117,6 +131,79 @@ class Receiver:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        if self.tls:
+            self.server.socket = self.tls.wrap_socket(self.server.socket, server_side=True)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self.server:
+            self.server.shutdown()
+            self.server.server_close()
+
+
+@dataclass
+class Trickler:
+    """A raw HTTP server on 127.0.0.1 that reads a request, then writes ``response`` one byte every
+    ``interval`` seconds (after ``prefix`` bytes at once): a receiver that holds a connection open
+    while always sending *something*. ``sent`` holds, per connection, the bytes written before it
+    ended; ``finished`` whether the whole response went out."""
+
+    response: bytes = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    interval: float = 0.25
+    prefix: int = 0
+    requests: int = 0
+    sent: list[int] = field(default_factory=list)
+    finished: list[bool] = field(default_factory=list)
+    server: socketserver.ThreadingTCPServer | None = None
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+    def start(self) -> Trickler:
+        t = self
+        lock = threading.Lock()
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                sock: socket.socket = self.request
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    chunk = sock.recv(65536)
+                    if not chunk:
+                        return
+                    data += chunk
+                head, _, body = data.partition(b"\r\n\r\n")
+                length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                               if line.lower().startswith(b"content-length:")), 0)
+                while len(body) < length:
+                    chunk = sock.recv(65536)
+                    if not chunk:
+                        return
+                    body += chunk
+                with lock:
+                    t.requests += 1
+                sent = 0
+                try:
+                    sock.sendall(t.response[:t.prefix])
+                    sent = t.prefix
+                    for i in range(t.prefix, len(t.response)):
+                        time.sleep(t.interval)
+                        sock.sendall(t.response[i:i + 1])
+                        sent += 1
+                except OSError:
+                    pass
+                with lock:
+                    t.sent.append(sent)
+                    t.finished.append(sent == len(t.response))
+
+        class Server(socketserver.ThreadingTCPServer):
+            daemon_threads = True
+            allow_reuse_address = True
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         return self
 
