@@ -273,6 +273,11 @@ CELERY_WORKER_PROC_ALIVE_TIMEOUT = env_float("MEDIAINTEL_CHILD_START_TIMEOUT", 1
 CELERY_IMPORTS = [f"workers.tasks.{m}" for m in ("maintenance", "decode", "transcribe", "ocr", "detect", "embed",
                                                  "moderate", "search", "webhooks")]
 MEDIAINTEL_WORKER_CACHE = env_str("MEDIAINTEL_WORKER_CACHE", str(PROFILE.home / "worker-cache"))
+# One beat at a time: beat sends the schedule only while it holds a lease in Redis (REDIS_URL)
+# of this many seconds; a standby beat takes over about this long after the holder died, at once
+# after a clean stop (mediaintel/beat.py).
+MEDIAINTEL_BEAT_LOCK_TTL = env_float("MEDIAINTEL_BEAT_LOCK_TTL", 30.0)
+CELERY_BEAT_SCHEDULER = "mediaintel.beat:LockedScheduler"
 CELERY_BEAT_SCHEDULE = {
     "release-pending": {"task": "mediaintel.pipeline.release_pending", "schedule": 2.0},
     "reap-stalled": {"task": "mediaintel.pipeline.reap_stalled", "schedule": 5.0},
