@@ -1,4 +1,7 @@
-"""Container HEALTHCHECK for the web image: ``GET /healthz`` on the local gunicorn; exit 0 only on 200.
+"""Container HEALTHCHECK for the web image: ``GET /readyz`` on the local gunicorn; exit 0 only on 200.
+
+``/readyz`` checks the database, broker and storage read-only (``/livez`` would only say the
+process answers); Docker reports the container unhealthy, it does not restart it.
 
 Sends a ``Host`` allowed by ``ALLOWED_HOSTS`` (its first concrete entry) so a deployment that
 lists only its public name still passes Django's host check.
@@ -23,16 +26,16 @@ def main() -> int:
     port = int(os.environ.get("MEDIAINTEL_HEALTHCHECK_PORT", "8000"))
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=8)
     try:
-        conn.request("GET", "/healthz", headers={"Host": allowed_host(), "X-Forwarded-Proto": "https"})
+        conn.request("GET", "/readyz", headers={"Host": allowed_host(), "X-Forwarded-Proto": "https"})
         resp = conn.getresponse()
         body = resp.read(4000)
     except OSError as e:
-        print(f"healthz unreachable: {e}", file=sys.stderr)
+        print(f"readyz unreachable: {e}", file=sys.stderr)
         return 1
     finally:
         conn.close()
     if resp.status != 200:
-        print(f"healthz {resp.status}: {body.decode(errors='replace')}", file=sys.stderr)
+        print(f"readyz {resp.status}: {body.decode(errors='replace')}", file=sys.stderr)
         return 1
     return 0
 

@@ -39,7 +39,8 @@ RUN SECRET_KEY=collectstatic-at-build-time-only DEBUG=false \
 
 USER mediaintel
 EXPOSE 8000
-# /healthz checks database (pgvector), broker and storage for real; 503 when any is down.
+# /readyz checks database (pgvector), broker and storage, read-only; 503 when any is down.
+# (/livez answers without touching any of them: the liveness probe under Kubernetes.)
 HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 \
   CMD ["python", "/app/docker/healthcheck.py"]
 # Long timeout: uploads stream through sync workers. Workers: WEB_CONCURRENCY (gunicorn's own env var);

@@ -197,7 +197,8 @@ SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
+# Probes and scrapes come over plain HTTP from inside the cluster/host, never through the TLS proxy.
+SECURE_REDIRECT_EXEMPT = [r"^livez$", r"^readyz$", r"^healthz$", r"^metrics$"]
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
@@ -280,6 +281,11 @@ CELERY_WORKER_PROC_ALIVE_TIMEOUT = env_float("MEDIAINTEL_CHILD_START_TIMEOUT", 1
 CELERY_IMPORTS = [f"workers.tasks.{m}" for m in ("maintenance", "decode", "transcribe", "ocr", "detect", "embed",
                                                  "moderate", "search", "webhooks")]
 MEDIAINTEL_WORKER_CACHE = env_str("MEDIAINTEL_WORKER_CACHE", str(PROFILE.home / "worker-cache"))
+# One beat at a time: beat sends the schedule only while it holds a lease in Redis (REDIS_URL)
+# of this many seconds; a standby beat takes over about this long after the holder died, at once
+# after a clean stop (mediaintel/beat.py).
+MEDIAINTEL_BEAT_LOCK_TTL = env_float("MEDIAINTEL_BEAT_LOCK_TTL", 30.0)
+CELERY_BEAT_SCHEDULER = "mediaintel.beat:LockedScheduler"
 CELERY_BEAT_SCHEDULE = {
     "release-pending": {"task": "mediaintel.pipeline.release_pending", "schedule": 2.0},
     "reconcile": {"task": "mediaintel.pipeline.reconcile", "schedule": 5.0},

@@ -86,7 +86,7 @@ def main() -> int:
     _say(f"API docs  {base}/api/docs/")
     _say(f"admin     {base}/admin/     user: {user}  password: {pw}")
     _say(f"API token {token}   (curl -H 'Authorization: Token {token}' {base}/api/v1/assets/)")
-    _say(f"health    {base}/healthz    metrics {base}/metrics")
+    _say(f"health    {base}/readyz (live: {base}/livez)    metrics {base}/metrics")
     if os.environ.get("MEDIAINTEL_DEMO", "1") != "0":
         _say("ingesting the demo set (set MEDIAINTEL_DEMO=0 to skip)…")
         demo = subprocess.run([sys.executable, "manage.py", "demo", "--wait"], cwd=ROOT, env=env)

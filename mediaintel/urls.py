@@ -1,15 +1,17 @@
-"""URL map: API under /api/v1/, schema and docs, console, admin, health and metrics."""
+"""URL map: API under /api/v1/, schema and docs, console, admin, probes (livez, readyz, healthz) and metrics."""
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from apps.core.health import healthz
+from apps.core.health import livez, readyz
 from apps.core.metrics import metrics_view
 
 urlpatterns = [
-    path("healthz", healthz, name="healthz"),
+    path("livez", livez, name="livez"),
+    path("readyz", readyz, name="readyz"),
+    path("healthz", readyz, name="healthz"),  # the readiness check under its old name
     path("metrics", metrics_view, name="metrics"),
     path("api/v1/", include("mediaintel.api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

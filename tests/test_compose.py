@@ -131,7 +131,7 @@ def test_web_image_has_no_ml_stack(services: dict[str, Any]) -> None:
     assert re.search(r'^CMD \["gunicorn", "mediaintel\.wsgi", "-b", "0\.0\.0\.0:8000"', text, re.M)
     assert re.search(r"^HEALTHCHECK .*\n?.*healthcheck\.py", text, re.M)
     assert (DOCKER / "healthcheck.py").is_file()
-    assert "/healthz" in (DOCKER / "healthcheck.py").read_text()
+    assert '"/readyz"' in (DOCKER / "healthcheck.py").read_text()
     assert re.search(r"^USER (?!root)\S+", text, re.M)
 
 

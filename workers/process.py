@@ -29,6 +29,8 @@ def limit_threads() -> int:
     # idle OpenMP threads sleep instead of spinning: on a shared host spinning threads of one
     # engine steal the core another process needs (measured 3-7x slower torch engines)
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    log.info("pool child %d: %d CPU threads, CUDA_VISIBLE_DEVICES=%s", os.getpid(), n,
+             os.environ.get("CUDA_VISIBLE_DEVICES", "(all)"))
     return n
 
 

@@ -1,16 +1,38 @@
-"""``/healthz``: database (with pgvector), broker and storage, each checked for real."""
+"""Probes: ``/livez`` (the process answers) and ``/readyz`` (its dependencies answer).
+
+Invariants:
+
+- ``/livez`` performs no I/O at all: no database query, no broker or storage call. A liveness
+  probe that fails because PostgreSQL is slow would have the orchestrator restart every web
+  process at once, which cures nothing.
+- ``/readyz`` checks each dependency in :data:`READINESS_CHECKS` and never writes anything
+  (storage is checked with a stat / ``HeadBucket``, never a save): it runs every few seconds
+  on every replica. 200 when every check passes, else 503 with ``failing`` naming the checks
+  that did not; each check's result (with its latency) is in ``checks``.
+- ``/healthz`` is the same view as ``/readyz`` (kept for existing monitors).
+"""
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
+
+
+@dataclass(frozen=True)
+class Check:
+    """One readiness check: ``run()`` returns ``{"ok": bool, ...details}`` or raises (a failure)."""
+
+    name: str
+    run: Callable[[], dict[str, Any]]
 
 
 def _check_database() -> dict[str, Any]:
@@ -31,28 +53,51 @@ def _check_broker() -> dict[str, Any]:
 
 
 def _check_storage() -> dict[str, Any]:
-    name = f"healthz/{uuid.uuid4().hex}"
-    saved = default_storage.save(name, ContentFile(b"ok"))
-    try:
-        with default_storage.open(saved) as f:
-            ok = f.read() == b"ok"
-    finally:
-        default_storage.delete(saved)
-    return {"ok": ok, "backend": settings.MEDIAINTEL_STORAGE}
+    """Read-only: the S3 bucket answers ``HeadBucket``; a local media root is (or can be made) a
+    readable, writable directory."""
+    storage = default_storage
+    bucket = getattr(storage, "bucket_name", None)
+    if bucket is not None:  # S3Storage
+        storage.connection.meta.client.head_bucket(Bucket=bucket)
+        return {"ok": True, "backend": "s3", "bucket": bucket}
+    root = Path(storage.location)
+    usable = root  # a root not created yet is made by the first save: then its parent must be usable
+    while not usable.exists() and usable.parent != usable:
+        usable = usable.parent
+    if not usable.is_dir():
+        return {"ok": False, "backend": "local", "error": f"media root {root}: {usable} is not a directory"}
+    if not os.access(usable, os.R_OK | os.W_OK | os.X_OK):
+        return {"ok": False, "backend": "local", "error": f"media root {root}: {usable} is not readable and writable"}
+    return {"ok": True, "backend": "local", "exists": usable == root}
 
 
-CHECKS = {"database": _check_database, "broker": _check_broker, "storage": _check_storage}
+#: What readiness checks, in order. Add a check by appending a :class:`Check` (its name becomes
+#: the key in the response's ``checks`` and, when it fails, an entry of ``failing``).
+READINESS_CHECKS: list[Check] = [
+    Check("database", _check_database),
+    Check("broker", _check_broker),
+    Check("storage", _check_storage),
+]
 
 
-def healthz(request: HttpRequest) -> JsonResponse:
-    """200 when every dependency answers, else 503; the body names what failed and why."""
+def livez(request: HttpRequest) -> JsonResponse:
+    """200 while the process can answer a request; touches no dependency."""
+    return JsonResponse({"status": "ok"})
+
+
+def readyz(request: HttpRequest) -> JsonResponse:
+    """200 when every readiness check passes, else 503; the body names what failed and why."""
     results: dict[str, Any] = {}
-    for name, check in CHECKS.items():
+    for check in READINESS_CHECKS:
         t0 = time.perf_counter()
         try:
-            results[name] = check()
+            results[check.name] = dict(check.run())
         except Exception as e:
-            results[name] = {"ok": False, "error": f"{type(e).__name__}: {e}"}
-        results[name]["ms"] = round((time.perf_counter() - t0) * 1000, 1)
-    ok = all(r["ok"] for r in results.values())
-    return JsonResponse({"status": "ok" if ok else "unavailable", "checks": results}, status=200 if ok else 503)
+            results[check.name] = {"ok": False, "error": f"{type(e).__name__}: {e}"}
+        results[check.name]["ms"] = round((time.perf_counter() - t0) * 1000, 1)
+    failing = [name for name, r in results.items() if not r["ok"]]
+    return JsonResponse({"status": "unavailable" if failing else "ok", "failing": failing, "checks": results},
+                        status=503 if failing else 200)
+
+
+healthz = readyz
