@@ -28,8 +28,12 @@ FINISHED = {StageStatus.DONE, StageStatus.SKIPPED}
 
 
 def stage_progress(runs: Iterable[StageRun]) -> dict[str, Any]:
-    """Counts and bar widths (percent) of finished, broken, in-flight and waiting stages."""
+    """Counts and bar widths (percent) of finished, broken, in-flight and waiting stages, and since
+    when the earliest stalled stage has been stalled (``stalled_since``: None when none is)."""
+    from apps.pipeline.health import stalled_since
+
     runs = list(runs)
+    stalled = [t for t in (stalled_since(r) for r in runs if r.status in IN_FLIGHT) if t is not None]
     total = len(runs) or 1
     done = sum(r.status in FINISHED for r in runs)
     broken = sum(r.status in BROKEN for r in runs)
@@ -38,7 +42,8 @@ def stage_progress(runs: Iterable[StageRun]) -> dict[str, Any]:
             "waiting": len(runs) - done - broken - flight,
             "done_pct": round(done * 100 / total, 1), "broken_pct": round(broken * 100 / total, 1),
             "running_pct": round(flight * 100 / total, 1),
-            "percent": round(done * 100 / total) if runs else 0}
+            "percent": round(done * 100 / total) if runs else 0,
+            "stalled": len(stalled), "stalled_since": min(stalled) if stalled else None}
 
 
 def _assets_for(request: HttpRequest):

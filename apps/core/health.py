@@ -7,8 +7,10 @@ Invariants:
   process at once, which cures nothing.
 - ``/readyz`` checks each dependency in :data:`READINESS_CHECKS` and never writes anything
   (storage is checked with a stat / ``HeadBucket``, never a save): it runs every few seconds
-  on every replica. 200 when every check passes, else 503 with ``failing`` naming the checks
-  that did not; each check's result (with its latency) is in ``checks``.
+  on every replica. 200 when every critical check passes, else 503 with ``failing`` naming the
+  checks that did not; a failed non-critical check is listed in ``warnings`` (status
+  ``degraded``, still 200); each check's result (with its latency) is in ``checks``. Feature
+  apps register their checks from their ``AppConfig.ready()`` (core imports none of them).
 - ``/healthz`` is the same view as ``/readyz`` (kept for existing monitors).
 """
 
@@ -29,10 +31,16 @@ from django.http import HttpRequest, JsonResponse
 
 @dataclass(frozen=True)
 class Check:
-    """One readiness check: ``run()`` returns ``{"ok": bool, ...details}`` or raises (a failure)."""
+    """One readiness check: ``run()`` returns ``{"ok": bool, ...details}`` or raises (a failure).
+
+    A check that is not ``critical`` never makes the process unready: its failure is reported
+    in ``warnings`` and the status is ``degraded`` (e.g. a queue nobody consumes is a problem
+    for operators, not a reason to take the web tier out of service).
+    """
 
     name: str
     run: Callable[[], dict[str, Any]]
+    critical: bool = True
 
 
 def _check_database() -> dict[str, Any]:
@@ -95,8 +103,11 @@ def readyz(request: HttpRequest) -> JsonResponse:
         except Exception as e:
             results[check.name] = {"ok": False, "error": f"{type(e).__name__}: {e}"}
         results[check.name]["ms"] = round((time.perf_counter() - t0) * 1000, 1)
-    failing = [name for name, r in results.items() if not r["ok"]]
-    return JsonResponse({"status": "unavailable" if failing else "ok", "failing": failing, "checks": results},
+    critical = {c.name for c in READINESS_CHECKS if c.critical}
+    failing = [name for name, r in results.items() if not r["ok"] and name in critical]
+    warnings = [name for name, r in results.items() if not r["ok"] and name not in critical]
+    status = "unavailable" if failing else "degraded" if warnings else "ok"
+    return JsonResponse({"status": status, "failing": failing, "warnings": warnings, "checks": results},
                         status=503 if failing else 200)
 
 

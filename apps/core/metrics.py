@@ -65,6 +65,29 @@ class PipelineCollector(Collector):
         yield count
         yield dur
         yield wait
+        yield from _queue_health()
+
+
+def _queue_health() -> Iterator[GaugeMetricFamily]:
+    """Stuck work made visible: oldest waiting/running stage age, stalled stages, live consumers."""
+    from apps.pipeline.health import queue_health
+
+    oldest = GaugeMetricFamily("mediaintel_queue_oldest_stage_age_seconds",
+                               "Age of the oldest queued stage (since dispatch) and running stage (since its last "
+                               "heartbeat) per queue", labels=["queue", "status"])
+    stalled = GaugeMetricFamily("mediaintel_stages_stalled",
+                                "Stages waiting longer than expected (queued past the re-dispatch bound, lease "
+                                "lapsed, retry overdue) per queue", labels=["queue"])
+    consumers = GaugeMetricFamily("mediaintel_queue_consumers", "Live workers consuming each queue",
+                                  labels=["queue"])
+    for q, h in queue_health().items():
+        oldest.add_metric([q, "queued"], h.oldest_queued_s or 0.0)
+        oldest.add_metric([q, "running"], h.oldest_running_s or 0.0)
+        stalled.add_metric([q], h.stalled)
+        consumers.add_metric([q], len(h.consumers))
+    yield oldest
+    yield stalled
+    yield consumers
 
 
 REGISTRY.register(PipelineCollector())

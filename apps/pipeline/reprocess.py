@@ -13,7 +13,7 @@ from apps.pipeline import plans
 from apps.pipeline.models import IN_FLIGHT, StageRun, StageStatus
 from apps.pipeline.versions import stage_spec
 
-MODES = ("missing", "stale", "failed", "all")
+MODES = ("missing", "stale", "failed", "stuck", "all")
 
 
 @dataclass
@@ -30,7 +30,9 @@ class Selection:
 def select(mode: str, *, stage: str | None = None, kind: str | None = None,
            assets: QuerySet[MediaAsset] | None = None) -> Selection:
     """``missing``: planned stages with no run at all; ``stale``: current runs whose engine version
-    differs from the configured one; ``failed``: dead/failed runs; ``all``: every stage."""
+    differs from the configured one; ``failed``: dead/failed runs; ``stuck``: in-flight runs that
+    are stalled (queued past the re-dispatch bound, lease lapsed, retry overdue: what the
+    reconciler acts on, for an operator who will not wait for it); ``all``: every stage."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}")
     qs = assets if assets is not None else MediaAsset.objects.all()
@@ -42,11 +44,20 @@ def select(mode: str, *, stage: str | None = None, kind: str | None = None,
     for r in StageRun.objects.filter(asset__in=qs, current=True).only("asset_id", "stage", "status",
                                                                        "engine_version"):
         runs[r.asset_id][r.stage] = r
+    stuck: set[int] = set()
+    if mode == "stuck":
+        from apps.pipeline.health import stalled_q
+
+        stuck = set(StageRun.objects.filter(stalled_q(), asset__in=qs, current=True).values_list("pk", flat=True))
     for asset_id, asset_kind in qs.values_list("pk", "kind"):
         for s in plans.plan_for(asset_kind):
             if stage and s.name != stage:
                 continue
             run = runs[asset_id].get(s.name)
+            if mode == "stuck":
+                if run is not None and run.pk in stuck:
+                    out[str(asset_id)].append(s.name)
+                continue
             if run is not None and run.status in IN_FLIGHT:
                 continue
             if s.name not in versions:
@@ -60,12 +71,16 @@ def select(mode: str, *, stage: str | None = None, kind: str | None = None,
     return Selection(dict(out))
 
 
-def run(selection: Selection, *, reason: str) -> int:
-    """Start one job per asset for its selected stages (successors follow). Returns jobs started."""
+def run(selection: Selection, *, reason: str, take_over: bool = False) -> int:
+    """Start one job per asset for its selected stages (successors follow). Returns jobs started.
+
+    ``take_over`` also restarts selected stages that are in flight (``reprocess --stuck``): a late
+    completion by their old worker is then refused (the claim's task id no longer matches).
+    """
     from apps.pipeline.services import start_pipeline
 
     n = 0
     for asset_id, stages in selection.stages.items():
-        if start_pipeline(asset_id, reason=reason, stages=stages, force=True):
+        if start_pipeline(asset_id, reason=reason, stages=stages, force=True, take_over=take_over):
             n += 1
     return n

@@ -43,11 +43,12 @@ def stage_key(asset_id: Any, stage: str, engine_version: str) -> str:
 
 # ------------------------------------------------------------------ planning
 def start_pipeline(asset_id: Any, *, reason: str = "ingest", stages: list[str] | None = None,
-                   force: bool = False) -> Job | None:
+                   force: bool = False, take_over: bool = False) -> Job | None:
     """Create a Job for the asset's plan and dispatch what is ready.
 
     Stages already ``done`` under their current engine version are kept (not re-run) unless
-    ``force``; ``stages`` restricts the job to those stages (their successors follow).
+    ``force``; ``stages`` restricts the job to those stages (their successors follow). Stages in
+    flight are left to their workers unless ``take_over`` names them too (stuck stages).
     Returns None when nothing needs to run.
     """
     with transaction.atomic():
@@ -70,7 +71,7 @@ def start_pipeline(asset_id: Any, *, reason: str = "ingest", stages: list[str] |
             elif s.name not in wanted or (run.status in SATISFIED and not force):
                 attach.append(run.pk)
                 continue
-            elif run.status in IN_FLIGHT:
+            elif run.status in IN_FLIGHT and not (take_over and s.name in (stages or ())):
                 attach.append(run.pk)
                 touched += 1
                 continue
@@ -83,6 +84,7 @@ def start_pipeline(asset_id: Any, *, reason: str = "ingest", stages: list[str] |
             run.current = True
             run.error_class = run.error_message = run.traceback = run.skip_reason = ""
             run.queued_at = run.started_at = run.finished_at = run.heartbeat_at = run.next_attempt_at = None
+            run.task_id = ""  # a late completion by a previous holder no longer matches
             fresh.append(run)
             touched += 1
         StageRun.objects.bulk_create([r for r in fresh if r.key not in existing])

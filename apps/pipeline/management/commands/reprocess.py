@@ -1,7 +1,9 @@
-"""``manage.py reprocess (--missing | --stale | --failed | --all) [--stage S] [--kind K] [--asset ID] [--dry-run]``."""
+"""``manage.py reprocess (--missing|--stale|--failed|--stuck|--all) [--stage S] [--kind K] [--asset ID] [--dry-run]``
+"""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -10,6 +12,14 @@ from apps.assets.models import MediaAsset
 from apps.audit.services import Actor, record
 from apps.pipeline import plans, reprocess
 from workers.routing import STAGE_QUEUES
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
 
 
 class Command(BaseCommand):
@@ -28,6 +38,9 @@ class Command(BaseCommand):
                dry_run: bool, **_: Any) -> None:
         qs = MediaAsset.objects.all()
         if asset:
+            bad = [a for a in asset if not _is_uuid(a)]
+            if bad:
+                raise CommandError(f"not an asset id (a UUID): {', '.join(bad)}")
             qs = qs.filter(pk__in=asset)
             missing = set(asset) - {str(p) for p in qs.values_list("pk", flat=True)}
             if missing:
@@ -38,7 +51,7 @@ class Command(BaseCommand):
         if dry_run:
             self.stdout.write(f"dry run: {sel.count} stage(s) on {len(sel.stages)} asset(s) would be re-run")
             return
-        jobs = reprocess.run(sel, reason=f"reprocess-{mode}")
+        jobs = reprocess.run(sel, reason=f"reprocess-{mode}", take_over=mode == "stuck")
         record("pipeline.reprocessed", target_type="pipeline", target_id=mode, actor=Actor.system("reprocess-command"),
                payload={"mode": mode, "stage": stage, "kind": kind, "assets": len(sel.stages), "stages": sel.count})
         self.stdout.write(f"started {jobs} job(s) for {sel.count} stage(s) on {len(sel.stages)} asset(s)")
