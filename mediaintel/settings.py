@@ -30,13 +30,13 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "rest_framework",
-    "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
     "storages",
     "apps.core",
+    "apps.accounts",
     "apps.audit",
     "apps.assets",
     "apps.pipeline",
@@ -150,7 +150,7 @@ MEDIAINTEL_PROBE_PREFORK = env_bool("MEDIAINTEL_PROBE_PREFORK", True)
 # ----------------------------------------------------------------- DRF
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "apps.accounts.auth.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -182,6 +182,13 @@ SPECTACULAR_SETTINGS = {
         "AssetKindEnum": "apps.assets.models.Kind",
     },
 }
+
+# API tokens (apps.accounts): stored as SHA-256 digests, shown once, expiring
+MEDIAINTEL_TOKEN_LIFETIME_DAYS = env_int("MEDIAINTEL_TOKEN_LIFETIME_DAYS", 90)
+MEDIAINTEL_TOKEN_MAX_DAYS = env_int("MEDIAINTEL_TOKEN_MAX_DAYS", 366)
+# console/admin sign-in: failures counted per (username, client address) in the cache
+MEDIAINTEL_LOGIN_MAX_FAILURES = env_int("MEDIAINTEL_LOGIN_MAX_FAILURES", 5)
+MEDIAINTEL_LOGIN_WINDOW = env_int("MEDIAINTEL_LOGIN_WINDOW", 900)
 
 # ----------------------------------------------------------------- Celery
 BROKER_URL = env_str("BROKER_URL", env_str("REDIS_URL", PROFILE.broker_url))

@@ -31,17 +31,22 @@ def _manage(env: dict[str, str], *args: str, capture: bool = False) -> str:
 
 
 def _admin_credentials(env: dict[str, str], home: Path) -> tuple[str, str, str]:
-    """The demo admin (created once; its password is kept under var/<profile>/)."""
+    """The demo admin (created once; its password is kept under var/<profile>/, mode 600) and a
+    fresh API token for this run: tokens are stored hashed, so each start mints one (``--replace``
+    revokes the previous run's) and prints it."""
     cred = home / "admin-credentials"
     if cred.exists():
-        user, pw, token = cred.read_text().split()
-        return user, pw, token
-    pw = secrets.token_urlsafe(9)
-    out = _manage(env, "createuser", "admin", "--role", "admin", "--password", pw, capture=True)
-    token = next(line.split("=", 1)[1] for line in out.splitlines() if line.startswith("token="))
-    cred.write_text(f"admin {pw} {token}\n")
+        user, pw = cred.read_text().split()[:2]
+    else:
+        user, pw = "admin", secrets.token_urlsafe(9)
+        _manage(env, "createuser", user, "--role", "admin", "--password", pw, "--no-token", capture=True)
+        fd = os.open(cred, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(f"{user} {pw}\n")
     cred.chmod(0o600)
-    return "admin", pw, token
+    out = _manage(env, "tokens", "create", user, "--name", "make-run", "--days", "30", "--replace", capture=True)
+    token = next(line.split("=", 1)[1] for line in out.splitlines() if line.startswith("token="))
+    return user, pw, token
 
 
 def main() -> int:
