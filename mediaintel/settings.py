@@ -47,6 +47,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "apps.core.middleware.RequestIdMiddleware",
+    "apps.core.middleware.RequestSizeLimitMiddleware",
     "apps.core.metrics.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -141,11 +142,15 @@ MEDIAINTEL_LIMITS = {
     "max_pixels": env_int("MEDIAINTEL_MAX_PIXELS", 80_000_000),
     "max_frames": env_int("MEDIAINTEL_MAX_FRAMES", 4 * 3600 * 60),
     "max_text_bytes": env_int("MEDIAINTEL_MAX_TEXT_BYTES", 20 * 1024 * 1024),
+    # the whole request body (all files and fields of a multipart request together)
+    "max_request_bytes": env_int("MEDIAINTEL_MAX_REQUEST_BYTES",
+                                 env_int("MEDIAINTEL_MAX_BYTES", 4 * 1024**3) + 16 * 1024 * 1024),
     "probe_timeout_s": env_float("MEDIAINTEL_PROBE_TIMEOUT", 30.0),
     "probe_memory_mb": env_int("MEDIAINTEL_PROBE_MEMORY_MB", 1024),
 }
 
 MEDIAINTEL_PROBE_PREFORK = env_bool("MEDIAINTEL_PROBE_PREFORK", True)
+MEDIAINTEL_API_MAX_LIMIT = env_int("MEDIAINTEL_API_MAX_LIMIT", 500)  # ?limit= above this is clamped
 
 # ----------------------------------------------------------------- DRF
 REST_FRAMEWORK = {
@@ -155,8 +160,21 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "apps.core.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
+    "DEFAULT_THROTTLE_CLASSES": ["apps.core.throttling.AnonRateThrottle", "apps.core.throttling.UserRateThrottle",
+                                 "apps.core.throttling.ScopedRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env_str("MEDIAINTEL_THROTTLE_ANON", "60/min"),
+        "user": env_str("MEDIAINTEL_THROTTLE_USER", "1200/min"),
+        # each sends a worker task and holds a web worker while it waits
+        "search": env_str("MEDIAINTEL_THROTTLE_SEARCH", "30/min"),
+        "similar": env_str("MEDIAINTEL_THROTTLE_SIMILAR", "10/min"),
+        "upload": env_str("MEDIAINTEL_THROTTLE_UPLOAD", "600/min"),
+    },
+    # the client address for throttling: REMOTE_ADDR unless behind that many trusted proxies
+    # (then the matching X-Forwarded-For entry); never a header the client alone controls
+    "NUM_PROXIES": env_int("MEDIAINTEL_NUM_PROXIES", 0),
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "apps.core.errors.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer",
@@ -194,6 +212,9 @@ MEDIAINTEL_LOGIN_WINDOW = env_int("MEDIAINTEL_LOGIN_WINDOW", 900)
 BROKER_URL = env_str("BROKER_URL", env_str("REDIS_URL", PROFILE.broker_url))
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", "") or None
 REDIS_URL = env_str("REDIS_URL", BROKER_URL if BROKER_URL.startswith("redis") else PROFILE.broker_url)
+# one cache shared by every web process (throttle and sign-in counters must be)
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                      "LOCATION": env_str("MEDIAINTEL_CACHE_URL", REDIS_URL), "KEY_PREFIX": "mediaintel-cache"}}
 MEDIAINTEL_GPU_WORKERS = env_bool("MEDIAINTEL_GPU_WORKERS", False)
 
 # ----------------------------------------------------------------- security (production)
