@@ -407,7 +407,8 @@ def main(argv: list[str] | None = None) -> int:
         db = settings.DATABASES["default"]
         env = {**os.environ, "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{test_db}",
                "MEDIAINTEL_MEDIA_ROOT": str(work / "api-store"), "MEDIAINTEL_TMP_DIR": str(work / "upload-tmp"),
-               "DEBUG": "1", "LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1",
+               "DEBUG": "1", "LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1", "MEDIAINTEL_ENV": "development",
+               "MEDIAINTEL_THROTTLE_UPLOAD": "1000000/min", "MEDIAINTEL_THROTTLE_USER": "1000000/min",
                "BENCH_SPAWN_PROBE": "1" if a.spawn_probe else "0"}
         for backend in a.storage.split(","):
             if backend == "local":

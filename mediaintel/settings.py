@@ -1,24 +1,36 @@
 """Django settings, all from the environment (12-factor).
 
-Unset variables fall back to the embedded stack of ``MEDIAINTEL_PROFILE`` (see
-``mediaintel.devstack``), so a fresh checkout runs with no configuration at all.
+Unset service URLs fall back to the embedded stack of ``MEDIAINTEL_PROFILE`` (see
+``mediaintel.devstack``). The defaults are production ones: ``DEBUG`` off, HTTPS only, and a
+``SECRET_KEY`` that must be set. ``MEDIAINTEL_ENV=development`` (what ``make run`` sets) allows
+plain HTTP and generates a private secret under ``var/<profile>/``; it does not turn DEBUG on.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
+
 from mediaintel import devstack
-from mediaintel.env import env_bool, env_float, env_int, env_list, env_str, parse_database_url
+from mediaintel.env import dev_secret_key, env_bool, env_float, env_int, env_list, env_str, parse_database_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 PROFILE = devstack.profile()
 
-DEBUG = env_bool("DEBUG", PROFILE.name != "run" or env_str("MEDIAINTEL_ENV", "dev") == "dev")
-SECRET_KEY = env_str("SECRET_KEY", "dev-insecure-" + "x" * 50 if DEBUG else "")
+MEDIAINTEL_ENV = env_str("MEDIAINTEL_ENV", "production")
+if MEDIAINTEL_ENV not in ("production", "development"):
+    raise ImproperlyConfigured(f"MEDIAINTEL_ENV must be 'production' (the default) or 'development', "
+                               f"not {MEDIAINTEL_ENV!r}")
+DEVELOPMENT = MEDIAINTEL_ENV == "development"
+DEBUG = env_bool("DEBUG", False)  # tracebacks in pages only when asked for, even in development
+SECRET_KEY = env_str("SECRET_KEY").strip()
+if not SECRET_KEY and DEVELOPMENT:
+    SECRET_KEY = dev_secret_key(env_str("MEDIAINTEL_SECRET_KEY_FILE", str(PROFILE.home / "secret-key")))
 if not SECRET_KEY:
-    raise RuntimeError("SECRET_KEY must be set when DEBUG is off")
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
+    raise ImproperlyConfigured("SECRET_KEY must be set: the settings are production ones unless "
+                               "MEDIAINTEL_ENV=development (which `make run` sets) is given")
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
@@ -217,20 +229,20 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
                       "LOCATION": env_str("MEDIAINTEL_CACHE_URL", REDIS_URL), "KEY_PREFIX": "mediaintel-cache"}}
 MEDIAINTEL_GPU_WORKERS = env_bool("MEDIAINTEL_GPU_WORKERS", False)
 
-# ----------------------------------------------------------------- security (production)
-SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
-CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
-SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
-SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
-SECURE_HSTS_PRELOAD = not DEBUG
+# ----------------------------------------------------------------- security (HTTPS unless development)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEVELOPMENT)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEVELOPMENT)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEVELOPMENT)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEVELOPMENT else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEVELOPMENT
+SECURE_HSTS_PRELOAD = not DEVELOPMENT
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
 # ----------------------------------------------------------------- logging
-LOG_FORMAT = env_str("MEDIAINTEL_LOG_FORMAT", "text" if DEBUG else "json")
+LOG_FORMAT = env_str("MEDIAINTEL_LOG_FORMAT", "text" if DEBUG or DEVELOPMENT else "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -3,6 +3,8 @@
 import os
 
 os.environ.setdefault("MEDIAINTEL_PROFILE", "test")
+os.environ.setdefault("MEDIAINTEL_ENV", "development")  # plain HTTP to live servers on 127.0.0.1
+os.environ.setdefault("SECRET_KEY", "test-only-" + "k3y-" * 12)
 os.environ.setdefault("DEBUG", "1")
 # the suite makes many requests as one user and one address; tests of throttling set low rates themselves
 for _scope in ("ANON", "USER", "SEARCH", "SIMILAR", "UPLOAD"):

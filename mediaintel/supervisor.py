@@ -49,6 +49,15 @@ def _admin_credentials(env: dict[str, str], home: Path) -> tuple[str, str, str]:
     return user, pw, token
 
 
+def child_env(stack_env: dict[str, str], base: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of every child: the stack's URLs, and development mode unless the operator
+    chose otherwise (``MEDIAINTEL_ENV=development``: plain HTTP on 127.0.0.1 and a generated
+    secret kept in ``var/<profile>/secret-key``, mode 600; DEBUG stays off unless ``DEBUG=1``)."""
+    base = dict(os.environ if base is None else base)
+    return {**base, **stack_env, "MEDIAINTEL_ENV": base.get("MEDIAINTEL_ENV", "development"),
+            "DJANGO_SETTINGS_MODULE": "mediaintel.settings", "PYTHONUNBUFFERED": "1"}
+
+
 def main() -> int:
     p = devstack.profile(os.environ.get("MEDIAINTEL_PROFILE", "run"))
     t0 = time.monotonic()
@@ -57,7 +66,7 @@ def main() -> int:
     except devstack.StackError as e:
         _say(f"cannot start the stack: {e}")
         return 1
-    env = {**os.environ, **stack_env, "DJANGO_SETTINGS_MODULE": "mediaintel.settings", "PYTHONUNBUFFERED": "1"}
+    env = child_env(stack_env)
     _manage(env, "migrate", "--no-input", "-v", "0")
     _manage(env, "collectstatic", "--no-input", "-v", "0")
     user, pw, token = _admin_credentials(env, p.home)
