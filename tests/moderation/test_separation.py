@@ -162,7 +162,7 @@ def test_grounds_written_before_the_fix_are_redacted_by_the_migration(people):
                                 ground="Moderator mod2: reject (harassment/threat) — n")
     auto = Decision.objects.create(asset=asset, outcome="approve", automated_detection=True,
                                    automated_decision=True, ground="Moderator-free automated ground")
-    mig = importlib.import_module("apps.moderation.migrations.0003_separation_of_duties")
+    mig = importlib.import_module("apps.moderation.migrations.0005_separation_of_duties")
     mig.redact_grounds(global_apps, None)
     d.refresh_from_db()
     auto.refresh_from_db()
