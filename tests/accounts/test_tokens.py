@@ -187,3 +187,26 @@ def test_plain_tokens_of_the_old_table_are_hashed_by_the_migration():
         cur.execute("SELECT count(*) FROM authtoken_token")
         assert cur.fetchone()[0] == 0
         cur.execute("DROP TABLE authtoken_token")
+
+
+def test_the_admin_lists_tokens_without_secrets_and_revokes_them(capsys):
+    from django.test import Client
+
+    from apps.accounts.models import ApiToken
+
+    call_command("createuser", "root", "--role", "admin")
+    capsys.readouterr()
+    call_command("createuser", "mo", "--role", "uploader")
+    secret = _token(capsys.readouterr().out)
+    row = ApiToken.objects.get(user__username="mo")
+    c = Client()
+    c.force_login(get_user_model().objects.get(username="root"))
+    listing = c.get("/admin/accounts/apitoken/").content.decode()
+    assert row.prefix in listing and secret not in listing and row.digest not in listing
+    detail = c.get(f"/admin/accounts/apitoken/{row.pk}/change/").content.decode()
+    assert secret not in detail and row.digest not in detail
+    r = c.post("/admin/accounts/apitoken/", {"action": "revoke", "_selected_action": [str(row.pk)]})
+    assert r.status_code == 302
+    assert _client(secret).get("/api/v1/assets/").json()["error"]["code"] == "token_revoked"
+    ev = AuditEvent.objects.get(verb="token.revoked", target_id=str(row.pk))
+    assert ev.actor_label == "root"
