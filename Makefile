@@ -13,7 +13,7 @@ REQ_HASH = $(shell cat requirements/*.txt | sha256sum | cut -c1-12)
 .PHONY: run test install system venv stop status lint bench clean-stack
 
 run: install
-	$(PY) -m mediaintel.supervisor
+	MEDIAINTEL_ENV=$${MEDIAINTEL_ENV:-development} $(PY) -m mediaintel.supervisor
 
 test: install
 	@set -a; eval "$$($(PY) -m mediaintel.devstack up --profile test)"; set +a; \

@@ -396,18 +396,19 @@ def main(argv: list[str] | None = None) -> int:
         from django.contrib.auth import get_user_model
         from django.contrib.auth.models import Group
         from django.core.files.storage import FileSystemStorage
-        from rest_framework.authtoken.models import Token
 
+        from apps.accounts.services import create_token
         from apps.assets.models import MediaAsset
         from apps.assets.storage import DurableFileSystemStorage
 
         user = get_user_model().objects.create_user("bench", password=uuid.uuid4().hex)
         user.groups.add(Group.objects.get(name="uploader"))
-        token = Token.objects.create(user=user).key
+        token = create_token(user, actor=None, name="bench")[1]
         db = settings.DATABASES["default"]
         env = {**os.environ, "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{test_db}",
                "MEDIAINTEL_MEDIA_ROOT": str(work / "api-store"), "MEDIAINTEL_TMP_DIR": str(work / "upload-tmp"),
-               "DEBUG": "1", "LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1",
+               "DEBUG": "1", "LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1", "MEDIAINTEL_ENV": "development",
+               "MEDIAINTEL_THROTTLE_UPLOAD": "1000000/min", "MEDIAINTEL_THROTTLE_USER": "1000000/min",
                "BENCH_SPAWN_PROBE": "1" if a.spawn_probe else "0"}
         for backend in a.storage.split(","):
             if backend == "local":

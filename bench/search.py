@@ -282,7 +282,8 @@ def prepare_database() -> None:
     with psycopg.connect(admin, autocommit=True) as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB_NAME]).fetchone():
             conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "mediaintel.settings"}
+    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "mediaintel.settings",
+           "MEDIAINTEL_ENV": "development"}
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
 
 
@@ -291,7 +292,9 @@ def setup_django(redis_db: int) -> None:
 
     broker = devstack.profile("test").broker_url.rsplit("/", 1)[0] + f"/{redis_db}"
     os.environ.update(DATABASE_URL=bench_url(), BROKER_URL=broker, REDIS_URL=broker,
-                      DJANGO_SETTINGS_MODULE="mediaintel.settings", DEBUG="1")
+                      DJANGO_SETTINGS_MODULE="mediaintel.settings", DEBUG="1", MEDIAINTEL_ENV="development",
+                      MEDIAINTEL_THROTTLE_SEARCH="1000000/min", MEDIAINTEL_THROTTLE_SIMILAR="1000000/min",
+                      MEDIAINTEL_THROTTLE_USER="1000000/min")
     import django
 
     django.setup()

@@ -135,7 +135,8 @@ def stack_env(work: Path) -> dict[str, str]:
            "DATABASE_URL": f"postgres://postgres@127.0.0.1:{p.pg_port}/{DB}",
            "BROKER_URL": f"redis://127.0.0.1:{p.redis_port}/5", "MEDIAINTEL_MEDIA_ROOT": str(work / "media"),
            "MEDIAINTEL_WORKER_CACHE": str(work / "cache"), "MEDIAINTEL_PRELOAD": "all", "DEBUG": "1",
-           "PYTHONUNBUFFERED": "1"}
+           "PYTHONUNBUFFERED": "1", "MEDIAINTEL_ENV": "development", "MEDIAINTEL_THROTTLE_UPLOAD": "1000000/min",
+           "MEDIAINTEL_THROTTLE_USER": "1000000/min"}
     import redis
 
     redis.Redis.from_url(env["BROKER_URL"]).flushdb()

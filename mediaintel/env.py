@@ -49,3 +49,31 @@ def parse_database_url(url: str) -> dict[str, object]:
         "CONN_MAX_AGE": env_int("DATABASE_CONN_MAX_AGE", 60),
         "CONN_HEALTH_CHECKS": True,
     }
+
+
+def dev_secret_key(path: os.PathLike[str] | str) -> str:
+    """The development secret kept in ``path`` (mode 600), generated on first use.
+
+    Creation is atomic (a private temp file linked into place), so processes starting together
+    all read the same key. Development only: production sets ``SECRET_KEY``.
+    """
+    import contextlib
+    import secrets
+    import tempfile
+    from pathlib import Path
+
+    p = Path(path)
+    try:
+        return p.read_text().strip()
+    except FileNotFoundError:
+        pass
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=".secret-key-")  # created with mode 600
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(50) + "\n")
+        with contextlib.suppress(FileExistsError):  # another process won the race: use its key
+            os.link(tmp, p)
+    finally:
+        os.unlink(tmp)
+    return p.read_text().strip()

@@ -1,24 +1,36 @@
 """Django settings, all from the environment (12-factor).
 
-Unset variables fall back to the embedded stack of ``MEDIAINTEL_PROFILE`` (see
-``mediaintel.devstack``), so a fresh checkout runs with no configuration at all.
+Unset service URLs fall back to the embedded stack of ``MEDIAINTEL_PROFILE`` (see
+``mediaintel.devstack``). The defaults are production ones: ``DEBUG`` off, HTTPS only, and a
+``SECRET_KEY`` that must be set. ``MEDIAINTEL_ENV=development`` (what ``make run`` sets) allows
+plain HTTP and generates a private secret under ``var/<profile>/``; it does not turn DEBUG on.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
+
 from mediaintel import devstack
-from mediaintel.env import env_bool, env_float, env_int, env_list, env_str, parse_database_url
+from mediaintel.env import dev_secret_key, env_bool, env_float, env_int, env_list, env_str, parse_database_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 PROFILE = devstack.profile()
 
-DEBUG = env_bool("DEBUG", PROFILE.name != "run" or env_str("MEDIAINTEL_ENV", "dev") == "dev")
-SECRET_KEY = env_str("SECRET_KEY", "dev-insecure-" + "x" * 50 if DEBUG else "")
+MEDIAINTEL_ENV = env_str("MEDIAINTEL_ENV", "production")
+if MEDIAINTEL_ENV not in ("production", "development"):
+    raise ImproperlyConfigured(f"MEDIAINTEL_ENV must be 'production' (the default) or 'development', "
+                               f"not {MEDIAINTEL_ENV!r}")
+DEVELOPMENT = MEDIAINTEL_ENV == "development"
+DEBUG = env_bool("DEBUG", False)  # tracebacks in pages only when asked for, even in development
+SECRET_KEY = env_str("SECRET_KEY").strip()
+if not SECRET_KEY and DEVELOPMENT:
+    SECRET_KEY = dev_secret_key(env_str("MEDIAINTEL_SECRET_KEY_FILE", str(PROFILE.home / "secret-key")))
 if not SECRET_KEY:
-    raise RuntimeError("SECRET_KEY must be set when DEBUG is off")
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
+    raise ImproperlyConfigured("SECRET_KEY must be set: the settings are production ones unless "
+                               "MEDIAINTEL_ENV=development (which `make run` sets) is given")
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
@@ -30,13 +42,13 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "rest_framework",
-    "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
     "storages",
     "apps.core",
+    "apps.accounts",
     "apps.audit",
     "apps.assets",
     "apps.pipeline",
@@ -47,6 +59,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "apps.core.middleware.RequestIdMiddleware",
+    "apps.core.middleware.RequestSizeLimitMiddleware",
     "apps.core.metrics.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -141,22 +154,39 @@ MEDIAINTEL_LIMITS = {
     "max_pixels": env_int("MEDIAINTEL_MAX_PIXELS", 80_000_000),
     "max_frames": env_int("MEDIAINTEL_MAX_FRAMES", 4 * 3600 * 60),
     "max_text_bytes": env_int("MEDIAINTEL_MAX_TEXT_BYTES", 20 * 1024 * 1024),
+    # the whole request body (all files and fields of a multipart request together)
+    "max_request_bytes": env_int("MEDIAINTEL_MAX_REQUEST_BYTES",
+                                 env_int("MEDIAINTEL_MAX_BYTES", 4 * 1024**3) + 16 * 1024 * 1024),
     "probe_timeout_s": env_float("MEDIAINTEL_PROBE_TIMEOUT", 30.0),
     "probe_memory_mb": env_int("MEDIAINTEL_PROBE_MEMORY_MB", 1024),
 }
 
 MEDIAINTEL_PROBE_PREFORK = env_bool("MEDIAINTEL_PROBE_PREFORK", True)
+MEDIAINTEL_API_MAX_LIMIT = env_int("MEDIAINTEL_API_MAX_LIMIT", 500)  # ?limit= above this is clamped
 
 # ----------------------------------------------------------------- DRF
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "apps.accounts.auth.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "apps.core.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
+    "DEFAULT_THROTTLE_CLASSES": ["apps.core.throttling.AnonRateThrottle", "apps.core.throttling.UserRateThrottle",
+                                 "apps.core.throttling.ScopedRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env_str("MEDIAINTEL_THROTTLE_ANON", "60/min"),
+        "user": env_str("MEDIAINTEL_THROTTLE_USER", "1200/min"),
+        # each sends a worker task and holds a web worker while it waits
+        "search": env_str("MEDIAINTEL_THROTTLE_SEARCH", "30/min"),
+        "similar": env_str("MEDIAINTEL_THROTTLE_SIMILAR", "10/min"),
+        "upload": env_str("MEDIAINTEL_THROTTLE_UPLOAD", "600/min"),
+    },
+    # the client address for throttling: REMOTE_ADDR unless behind that many trusted proxies
+    # (then the matching X-Forwarded-For entry); never a header the client alone controls
+    "NUM_PROXIES": env_int("MEDIAINTEL_NUM_PROXIES", 0),
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "apps.core.errors.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer",
@@ -183,19 +213,29 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+# API tokens (apps.accounts): stored as SHA-256 digests, shown once, expiring
+MEDIAINTEL_TOKEN_LIFETIME_DAYS = env_int("MEDIAINTEL_TOKEN_LIFETIME_DAYS", 90)
+MEDIAINTEL_TOKEN_MAX_DAYS = env_int("MEDIAINTEL_TOKEN_MAX_DAYS", 366)
+# console/admin sign-in: failures counted per (username, client address) in the cache
+MEDIAINTEL_LOGIN_MAX_FAILURES = env_int("MEDIAINTEL_LOGIN_MAX_FAILURES", 5)
+MEDIAINTEL_LOGIN_WINDOW = env_int("MEDIAINTEL_LOGIN_WINDOW", 900)
+
 # ----------------------------------------------------------------- Celery
 BROKER_URL = env_str("BROKER_URL", env_str("REDIS_URL", PROFILE.broker_url))
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", "") or None
 REDIS_URL = env_str("REDIS_URL", BROKER_URL if BROKER_URL.startswith("redis") else PROFILE.broker_url)
+# one cache shared by every web process (throttle and sign-in counters must be)
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                      "LOCATION": env_str("MEDIAINTEL_CACHE_URL", REDIS_URL), "KEY_PREFIX": "mediaintel-cache"}}
 MEDIAINTEL_GPU_WORKERS = env_bool("MEDIAINTEL_GPU_WORKERS", False)
 
-# ----------------------------------------------------------------- security (production)
-SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
-CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
-SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
-SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
-SECURE_HSTS_PRELOAD = not DEBUG
+# ----------------------------------------------------------------- security (HTTPS unless development)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEVELOPMENT)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEVELOPMENT)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEVELOPMENT)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEVELOPMENT else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEVELOPMENT
+SECURE_HSTS_PRELOAD = not DEVELOPMENT
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 # Probes and scrapes come over plain HTTP from inside the cluster/host, never through the TLS proxy.
 SECURE_REDIRECT_EXEMPT = [r"^livez$", r"^readyz$", r"^healthz$", r"^metrics$"]
@@ -203,7 +243,7 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
 # ----------------------------------------------------------------- logging
-LOG_FORMAT = env_str("MEDIAINTEL_LOG_FORMAT", "text" if DEBUG else "json")
+LOG_FORMAT = env_str("MEDIAINTEL_LOG_FORMAT", "text" if DEBUG or DEVELOPMENT else "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

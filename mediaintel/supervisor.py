@@ -31,17 +31,31 @@ def _manage(env: dict[str, str], *args: str, capture: bool = False) -> str:
 
 
 def _admin_credentials(env: dict[str, str], home: Path) -> tuple[str, str, str]:
-    """The demo admin (created once; its password is kept under var/<profile>/)."""
+    """The demo admin (created once; its password is kept under var/<profile>/, mode 600) and a
+    fresh API token for this run: tokens are stored hashed, so each start mints one (``--replace``
+    revokes the previous run's) and prints it."""
     cred = home / "admin-credentials"
     if cred.exists():
-        user, pw, token = cred.read_text().split()
-        return user, pw, token
-    pw = secrets.token_urlsafe(9)
-    out = _manage(env, "createuser", "admin", "--role", "admin", "--password", pw, capture=True)
-    token = next(line.split("=", 1)[1] for line in out.splitlines() if line.startswith("token="))
-    cred.write_text(f"admin {pw} {token}\n")
+        user, pw = cred.read_text().split()[:2]
+    else:
+        user, pw = "admin", secrets.token_urlsafe(9)
+        _manage(env, "createuser", user, "--role", "admin", "--password", pw, "--no-token", capture=True)
+        fd = os.open(cred, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(f"{user} {pw}\n")
     cred.chmod(0o600)
-    return "admin", pw, token
+    out = _manage(env, "tokens", "create", user, "--name", "make-run", "--days", "30", "--replace", capture=True)
+    token = next(line.split("=", 1)[1] for line in out.splitlines() if line.startswith("token="))
+    return user, pw, token
+
+
+def child_env(stack_env: dict[str, str], base: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of every child: the stack's URLs, and development mode unless the operator
+    chose otherwise (``MEDIAINTEL_ENV=development``: plain HTTP on 127.0.0.1 and a generated
+    secret kept in ``var/<profile>/secret-key``, mode 600; DEBUG stays off unless ``DEBUG=1``)."""
+    base = dict(os.environ if base is None else base)
+    return {**base, **stack_env, "MEDIAINTEL_ENV": base.get("MEDIAINTEL_ENV", "development"),
+            "DJANGO_SETTINGS_MODULE": "mediaintel.settings", "PYTHONUNBUFFERED": "1"}
 
 
 def main() -> int:
@@ -52,7 +66,7 @@ def main() -> int:
     except devstack.StackError as e:
         _say(f"cannot start the stack: {e}")
         return 1
-    env = {**os.environ, **stack_env, "DJANGO_SETTINGS_MODULE": "mediaintel.settings", "PYTHONUNBUFFERED": "1"}
+    env = child_env(stack_env)
     _manage(env, "migrate", "--no-input", "-v", "0")
     _manage(env, "collectstatic", "--no-input", "-v", "0")
     user, pw, token = _admin_credentials(env, p.home)

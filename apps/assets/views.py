@@ -55,6 +55,10 @@ class AssetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Dest
             return UploadSerializer
         return AssetDetailSerializer if self.action == "retrieve" else AssetSerializer
 
+    def get_throttles(self) -> list[Any]:
+        self.throttle_scope = "upload" if self.action == "create" else None  # uploads: their own rate too
+        return super().get_throttles()
+
     def get_permissions(self) -> list[Any]:
         perms = super().get_permissions()
         if self.action == "create":

@@ -22,7 +22,6 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import BaseParser, FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -32,6 +31,7 @@ from apps.assets.models import MediaAsset
 from apps.audit.models import AuditEvent
 from apps.audit.services import Actor, record, verify
 from apps.core.errors import ApiError
+from apps.core.pagination import LimitOffsetPagination
 from apps.core.roles import MODERATOR, IsAdmin, IsModerator, has_role
 from apps.moderation import banks, policy_io, services, webhooks
 from apps.moderation import serializers as s

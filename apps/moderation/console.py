@@ -448,33 +448,36 @@ def _reasons(item: ReviewItem) -> list[dict[str, Any]]:
              "color": color_for(c.code)} for i, c in enumerate(cats)]
 
 
+def _claim_context(item: ReviewItem, user: Any) -> dict[str, Any]:
+    """Who holds the item, as the page shows it: ``mine``, ``held_by`` (another moderator),
+    ``own`` (the viewer uploaded it: they may look, never claim or decide), ``can_claim``."""
+    now = timezone.now()
+    held = item.state == ReviewState.CLAIMED and item.claim_expires_at is not None and item.claim_expires_at > now
+    mine = held and item.claimed_by_id == user.pk
+    own = item.asset.uploader_id is not None and item.asset.uploader_id == user.pk
+    return {"mine": mine, "held_by": item.claimed_by if held and not mine else None, "own": own,
+            "can_claim": item.state in PENDING and not held and not own,
+            "renew_seconds": int(max(30, settings.MEDIAINTEL_REVIEW_CLAIM_TTL / 3))}
+
+
 @require_GET
 @moderator_required
 def item_page(request: HttpRequest, pk: Any) -> HttpResponse:
-    """Opening an item claims it; another moderator's claim makes the page read-only."""
-    item = get_object_or_404(ReviewItem, pk=pk)
+    """Show an item. Opening it never claims it (link previews and prefetchers GET pages): the
+    Claim button (``c``) does, and so does deciding; another moderator's claim makes it read-only."""
+    get_object_or_404(ReviewItem, pk=pk)
     flt = QueueFilter.from_query(request.GET)
-    mine = False
-    if item.state in PENDING:
-        try:
-            services.claim(item.pk, request.user)
-            mine = True
-        except ModerationError as e:
-            if e.code == "not_found":
-                raise Http404("no such review item") from e
-    item = ReviewItem.objects.select_related("asset", "claimed_by", "policy_version__policy").get(pk=item.pk)
+    item = ReviewItem.objects.select_related("asset", "claimed_by", "policy_version__policy").get(pk=pk)
     asset = item.asset
     now = timezone.now()
     ctx = {
-        "item": item, "asset": asset, "flt": flt, "mine": mine,
-        "held_by": item.claimed_by if (not mine and item.state == ReviewState.CLAIMED) else None,
+        "item": item, "asset": asset, "flt": flt, **_claim_context(item, request.user),
         "priority": priority(item, now), "position": _position(item, flt),
         "next_url": _nav(item, flt, 1), "prev_url": _nav(item, flt, -1), "queue_url": _queue_url(flt),
         "reasons": _reasons(item), "item_categories": [(c, color_for(c)) for c in item.categories],
         "decisions": Decision.objects.filter(asset=asset).select_related("moderator", "policy_version__policy"),
         "other_items": ReviewItem.objects.filter(asset=asset).exclude(pk=item.pk).order_by("-created_at"),
         "history": asset_history(asset.pk),
-        "renew_seconds": int(max(30, settings.MEDIAINTEL_REVIEW_CLAIM_TTL / 3)),
         **_evidence(asset),
     }
     return render(request, "console/review_item.html", ctx)
@@ -536,20 +539,32 @@ def release(request: HttpRequest, pk: Any) -> HttpResponse:
 
 @require_POST
 @moderator_required
+def claim(request: HttpRequest, pk: Any) -> HttpResponse:
+    """The explicit Claim action: hold the item for ``MEDIAINTEL_REVIEW_CLAIM_TTL`` seconds."""
+    flt = QueueFilter.from_query(request.POST)
+    try:
+        services.claim(pk, request.user)
+    except ModerationError as e:
+        if e.code == "not_found":
+            raise Http404("no such review item") from e
+        messages.error(request, f"Not claimed: {e}")
+    return redirect(_item_url(pk, flt))
+
+
+@require_POST
+@moderator_required
 def renew(request: HttpRequest, pk: Any) -> HttpResponse:
-    """Renew the page's claim (htmx, while the page stays open); the fragment shows the claim."""
-    item = get_object_or_404(ReviewItem, pk=pk)
-    mine = False
-    if item.state in PENDING:
-        try:
-            services.claim(item.pk, request.user)  # extends our own claim
-            mine = True
-        except ModerationError:
-            pass
-    item = ReviewItem.objects.select_related("claimed_by").get(pk=item.pk)
+    """Renew the page's claim (htmx, while the page stays open); the fragment shows the claim.
+
+    Only a claim the moderator still holds is extended: renewing never claims a released item.
+    """
+    get_object_or_404(ReviewItem, pk=pk)
+    if ReviewItem.objects.filter(pk=pk, state=ReviewState.CLAIMED, claimed_by=request.user).exists():
+        with contextlib.suppress(ModerationError):
+            services.claim(pk, request.user)  # extends our own claim
+    item = ReviewItem.objects.select_related("claimed_by", "asset").get(pk=pk)
     return render(request, "console/_claim_status.html", {
-        "item": item, "mine": mine, "renew_seconds": int(max(30, settings.MEDIAINTEL_REVIEW_CLAIM_TTL / 3)),
-        "held_by": item.claimed_by if (not mine and item.state == ReviewState.CLAIMED) else None})
+        "item": item, "flt": QueueFilter.from_query(request.POST), **_claim_context(item, request.user)})
 
 
 def _uuids(values: Iterable[str]) -> list[uuid.UUID]:

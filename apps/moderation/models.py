@@ -163,7 +163,7 @@ class AppealState(models.TextChoices):
 
 
 class Appeal(UUIDModel):
-    """The uploader contests a decision; a different moderator decides."""
+    """The uploader contests a decision; a different moderator decides. At most one open appeal per decision."""
 
     decision = models.ForeignKey(Decision, on_delete=models.CASCADE, related_name="appeals")
     appellant = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="appeals")
@@ -177,6 +177,8 @@ class Appeal(UUIDModel):
 
     class Meta:
         ordering = ["created_at"]
+        constraints = [models.UniqueConstraint(fields=["decision"], condition=models.Q(state="open"),
+                                               name="one_open_appeal_per_decision")]
 
     def __str__(self) -> str:
         return f"appeal of {self.decision_id} [{self.state}]"

@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -170,9 +170,28 @@ def _decide(asset: MediaAsset, outcome: str, *, reason_codes: list[str], moderat
     return d
 
 
+# ------------------------------------------------------------------ separation of duties
+def ensure_not_own(user: Any, *, uploader_id: Any = None, appellant_id: Any = None) -> None:
+    """Refuse a moderation act on one's own upload or one's own appeal (``own_content``, 403).
+
+    The one check of separation of duties: :func:`claim`, :func:`decide` and :func:`decide_appeal`
+    call it, so the API, the console, bulk actions and commands all refuse alike. It holds for
+    admins and superusers too.
+    """
+    pk = getattr(user, "pk", None)
+    if pk is None:
+        return
+    if uploader_id is not None and uploader_id == pk:
+        raise ModerationError("you cannot decide on your own upload; another moderator must", "own_content", 403)
+    if appellant_id is not None and appellant_id == pk:
+        raise ModerationError("you cannot decide your own appeal; another moderator must", "own_content", 403)
+
+
 # ------------------------------------------------------------------ human review
 def claim(item_id: Any, user: Any, ttl: float | None = None) -> ReviewItem:
     """Claim for ``user`` (conditional UPDATE: two moderators can never hold one item)."""
+    uploader = ReviewItem.objects.filter(pk=item_id).values_list("asset__uploader_id", flat=True).first()
+    ensure_not_own(user, uploader_id=uploader)
     now = timezone.now()
     ttl = ttl if ttl is not None else settings.MEDIAINTEL_REVIEW_CLAIM_TTL
     free = Q(state__in=[ReviewState.OPEN, ReviewState.ESCALATED]) | Q(state=ReviewState.CLAIMED,
@@ -214,6 +233,7 @@ def decide(item_id: Any, user: Any, outcome: str, *, reason_codes: list[str] | N
             pk=item_id).first()
         if item is None:
             raise ModerationError("no such review item", "not_found", 404)
+        ensure_not_own(user, uploader_id=item.asset.uploader_id)
         if item.state != ReviewState.CLAIMED or item.claimed_by_id != user.pk or (
                 item.claim_expires_at and item.claim_expires_at < timezone.now()):
             raise ModerationError("claim the item before deciding (your claim may have expired)", "not_claimed")
@@ -224,11 +244,19 @@ def decide(item_id: Any, user: Any, outcome: str, *, reason_codes: list[str] | N
         if outcome == Outcome.ESCALATE:
             item.severity = item.severity + 10  # escalated items go to the top of the queue
         item.save()
-        ground = (f"Moderator {user.get_username()}: {outcome} ({', '.join(codes) or 'no category'})"
-                  + (f" — {note}" if note else ""))
+        ground = human_ground(outcome, codes, note)
         return _decide(item.asset, outcome, reason_codes=codes, moderator=user, pv=item.policy_version,
                        automated_detection=True, automated_decision=False, ground=ground, note=note, item=item,
                        actor=Actor.user(user))
+
+
+def human_ground(outcome: str, codes: list[str], note: str) -> str:
+    """The statement of reasons of a human decision, as the uploader reads it.
+
+    It never names the moderator: who decided is kept in ``Decision.moderator`` and the audit
+    trail, which only moderators and admins can read.
+    """
+    return f"A moderator: {outcome} ({', '.join(codes) or 'no category'})" + (f" — {note}" if note else "")
 
 
 def expire_claims() -> int:
@@ -243,12 +271,17 @@ def open_appeal(decision: Decision, user: Any, reason: str) -> Appeal:
         raise ModerationError("only the uploader can appeal a decision on their asset", "forbidden", 403)
     if not reason.strip():
         raise ModerationError("say why the decision is wrong", "invalid", 400)
+    duplicate = ModerationError("this decision already has an open appeal", "duplicate", 409)
     if Appeal.objects.filter(decision=decision, state=AppealState.OPEN).exists():
-        raise ModerationError("this decision already has an open appeal", "duplicate", 409)
-    with transaction.atomic():
-        a = Appeal.objects.create(decision=decision, appellant=user, reason=reason.strip()[:5000])
-        record("appeal.opened", target_type="asset", target_id=decision.asset_id, actor=Actor.user(user),
-               payload={"appeal": str(a.pk), "decision": str(decision.pk)})
+        raise duplicate
+    try:
+        with transaction.atomic():
+            # the partial unique index ``one_open_appeal_per_decision`` settles concurrent appeals
+            a = Appeal.objects.create(decision=decision, appellant=user, reason=reason.strip()[:5000])
+            record("appeal.opened", target_type="asset", target_id=decision.asset_id, actor=Actor.user(user),
+                   payload={"appeal": str(a.pk), "decision": str(decision.pk)})
+    except IntegrityError:
+        raise duplicate from None
     return a
 
 
@@ -260,6 +293,7 @@ def decide_appeal(appeal_id: Any, moderator: Any, *, upheld: bool, note: str = "
             pk=appeal_id)
         if a.state != AppealState.OPEN:
             raise ModerationError("the appeal is already decided", "decided")
+        ensure_not_own(moderator, uploader_id=a.decision.asset.uploader_id, appellant_id=a.appellant_id)
         if a.decision.moderator_id == moderator.pk:
             raise ModerationError("an appeal must be decided by a different moderator", "same_moderator", 403)
         a.state, a.upheld, a.decided_by, a.note, a.decided_at = (

@@ -60,6 +60,8 @@ def validated(ser: drf_serializers.Serializer, request: Request) -> Any:
 class SearchView(APIView):
     """Find moments in the library by meaning, words, or both."""
 
+    throttle_scope = "search"  # a worker embeds the query while this web worker waits
+
     @extend_schema(
         operation_id="search",
         parameters=[SearchQuerySerializer],
@@ -89,6 +91,7 @@ class SimilarView(APIView):
     """Look-alike search: similar images and keyframes, near-duplicates."""
 
     parser_classes = [MultiPartParser, FormParser, JSONParser]
+    throttle_scope = "similar"  # a worker analyses the image while this web worker waits
 
     @extend_schema(
         operation_id="search_similar",

@@ -194,13 +194,13 @@ class Gunicorn:
 def server(transactional_db, tmp_path):
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
-    from rest_framework.authtoken.models import Token
 
+    from apps.accounts.services import create_token
     from tests.conftest import worker_env
 
     user = get_user_model().objects.create_user("bigup", password="pw-bigup")
     user.groups.add(Group.objects.get(name="uploader"))
-    token = Token.objects.create(user=user).key
+    token = create_token(user, actor=None, name="test")[1]
     media_root, upload_tmp = tmp_path / "media", tmp_path / "upload-tmp"
     media_root.mkdir()
     upload_tmp.mkdir()

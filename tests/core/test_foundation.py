@@ -97,9 +97,15 @@ def test_pgvector_hnsw_cosine_query_through_the_orm():
     assert "textchunk_hnsw_cosine" in plan
 
 
+def _without_test_settings() -> dict[str, str]:
+    """This process's environment less what ``settings_test`` put there (development mode, a key)."""
+    return {k: v for k, v in os.environ.items() if k not in ("MEDIAINTEL_ENV", "SECRET_KEY", "DEBUG")}
+
+
 def test_check_deploy_is_clean_with_production_settings():
-    env = {**os.environ, "DEBUG": "0", "SECRET_KEY": "p" * 60 + "-Zq8#", "ALLOWED_HOSTS": "media.example.org",
-           "MEDIAINTEL_PROFILE": "test", "DJANGO_SETTINGS_MODULE": "mediaintel.settings"}
+    env = {**_without_test_settings(), "DEBUG": "0", "SECRET_KEY": "p" * 60 + "-Zq8#",
+           "ALLOWED_HOSTS": "media.example.org", "MEDIAINTEL_PROFILE": "test",
+           "DJANGO_SETTINGS_MODULE": "mediaintel.settings"}
     r = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
                        cwd=ROOT, env=env, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
@@ -107,8 +113,8 @@ def test_check_deploy_is_clean_with_production_settings():
 
 
 def test_settings_refuse_to_start_without_secret_in_production():
-    env = {**os.environ, "DEBUG": "0", "MEDIAINTEL_PROFILE": "run", "DJANGO_SETTINGS_MODULE": "mediaintel.settings"}
-    env.pop("SECRET_KEY", None)
+    env = {**_without_test_settings(), "DEBUG": "0", "MEDIAINTEL_PROFILE": "run",
+           "DJANGO_SETTINGS_MODULE": "mediaintel.settings"}
     r = subprocess.run([sys.executable, "-c", "import django; django.setup()"], cwd=ROOT, env=env,
                        capture_output=True, text=True)
     assert r.returncode != 0 and "SECRET_KEY must be set" in r.stderr

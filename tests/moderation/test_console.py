@@ -262,10 +262,32 @@ def test_queue_is_ordered_by_severity_plus_age_and_filters_with_counts(isolated_
 
 
 # ------------------------------------------------------------------ claims
-def test_opening_an_item_claims_it_and_a_second_moderator_sees_it_held(isolated_storage, mod, mod2):
+def claim(c: Client, item: ReviewItem, **kw: Any) -> Any:
+    """Press the page's Claim button (a CSRF-protected POST)."""
+    url = f"/console/review/items/{item.pk}/"
+    return csrf_post(c, f"{url}claim/", kw, page=url)
+
+
+def test_opening_an_item_does_not_claim_it(isolated_storage, mod):
+    """Link previews and prefetchers GET pages: only the explicit Claim action (POST) claims."""
+    item = review_for(text_asset())
+    c = client_for(mod, csrf=True)
+    html = c.get(f"/console/review/items/{item.pk}/").content.decode()
+    item.refresh_from_db()
+    assert item.state == "open" and item.claimed_by is None
+    assert not AuditEvent.objects.filter(verb="review.claimed").exists()
+    assert f'action="/console/review/items/{item.pk}/claim/"' in html and "Claim" in html
+    assert c.get(f"/console/review/items/{item.pk}/claim/").status_code == 405  # GET never claims
+    assert c.post(f"/console/review/items/{item.pk}/claim/").status_code == 403  # no CSRF token
+    assert ReviewItem.objects.get(pk=item.pk).state == "open"
+
+
+def test_claiming_an_item_holds_it_and_a_second_moderator_sees_it_held(isolated_storage, mod, mod2):
     item = review_for(text_asset())
     first = client_for(mod)
-    html = first.get(f"/console/review/items/{item.pk}/").content.decode()
+    r = claim(first, item)
+    assert r.status_code == 302 and r.url == f"/console/review/items/{item.pk}/"
+    html = first.get(r.url).content.decode()
     item.refresh_from_db()
     assert item.state == "claimed" and item.claimed_by == mod and item.claim_expires_at > timezone.now()
     assert "You are reviewing this item" in html and '<fieldset >' in html.replace("<fieldset  >", "<fieldset >")
@@ -275,6 +297,8 @@ def test_opening_an_item_claims_it_and_a_second_moderator_sees_it_held(isolated_
     html2 = second.get(f"/console/review/items/{item.pk}/").content.decode()
     assert '<b class="holder">mia</b> is reviewing this item until' in html2
     assert "<fieldset disabled>" in html2 and 'data-mine="0"' in html2
+    r = claim(second, item)
+    assert "Not claimed: the item is claimed by another moderator" in second.get(r.url).content.decode()
     item.refresh_from_db()
     assert item.claimed_by == mod  # still held by the first
     # the second moderator's decision is refused, and nothing changes
@@ -284,26 +308,31 @@ def test_opening_an_item_claims_it_and_a_second_moderator_sees_it_held(isolated_
     assert not Decision.objects.filter(moderator=mod2).exists()
     assert "Not decided" in second.get(r.url).content.decode()
 
-    # release (the page's beacon on leaving) gives it back; then the second one gets it
+    # release (the page's beacon on leaving) gives it back; then the second one can claim it
     r = csrf_post(first, f"/console/review/items/{item.pk}/release/", {"beacon": "1"})
     assert r.status_code == 204 and ReviewItem.objects.get(pk=item.pk).state == "open"
     second.get(f"/console/review/items/{item.pk}/")
+    assert ReviewItem.objects.get(pk=item.pk).state == "open"
+    claim(second, item)
     assert ReviewItem.objects.get(pk=item.pk).claimed_by == mod2
     # an expired claim is free for the taking
     ReviewItem.objects.filter(pk=item.pk).update(claim_expires_at=timezone.now() - timedelta(seconds=1))
-    first.get(f"/console/review/items/{item.pk}/")
+    claim(first, item)
     assert ReviewItem.objects.get(pk=item.pk).claimed_by == mod
 
 
 def test_renew_extends_the_claim_and_reports_a_lost_one(isolated_storage, mod, mod2):
     item = review_for(text_asset())
     c = client_for(mod)
-    c.get(f"/console/review/items/{item.pk}/")
+    claim(c, item)
     ReviewItem.objects.filter(pk=item.pk).update(claim_expires_at=timezone.now() + timedelta(seconds=20))
     r = csrf_post(c, f"/console/review/items/{item.pk}/renew/", {}, HTTP_HX_REQUEST="true")
     assert r.status_code == 200 and "You are reviewing this item" in r.content.decode()
     assert ReviewItem.objects.get(pk=item.pk).claim_expires_at > timezone.now() + timedelta(minutes=5)
     services.release(item.pk, mod)
+    # renewing never claims an item that is not ours any more
+    r = csrf_post(c, f"/console/review/items/{item.pk}/renew/", {}, HTTP_HX_REQUEST="true")
+    assert ReviewItem.objects.get(pk=item.pk).state == "open" and "You are reviewing" not in r.content.decode()
     services.claim(item.pk, mod2)
     r = csrf_post(c, f"/console/review/items/{item.pk}/renew/", {}, HTTP_HX_REQUEST="true")
     assert "noah" in r.content.decode() and "You can look, but not decide" in r.content.decode()
@@ -319,7 +348,7 @@ def test_decisions_need_csrf_and_a_reason_to_reject(isolated_storage, mod):
     r = csrf_post(c, f"/console/review/items/{first.pk}/decide/", {"outcome": "reject"},
                   page=f"/console/review/items/{first.pk}/")
     assert r.status_code == 302 and r.url == f"/console/review/items/{first.pk}/"
-    assert ReviewItem.objects.get(pk=first.pk).state == "claimed"
+    assert ReviewItem.objects.get(pk=first.pk).state == "open"  # a refused decision claims nothing
     assert "a rejection needs at least one reason" in c.get(r.url).content.decode()
 
     r = csrf_post(c, f"/console/review/items/{first.pk}/decide/",
@@ -435,7 +464,7 @@ def test_item_page_shows_video_evidence(isolated_storage, mod):
     # the reason picker preselects the item's categories; history lists the asset's events
     for code in item.categories:
         assert re.search(rf'value="{re.escape(code)}" checked', html)
-    assert "review.created" in html and "review.claimed" in html and "policy-engine" in html
+    assert "review.created" in html and "policy-engine" in html
 
 
 def test_item_page_highlights_flagged_spans_in_a_text_document(isolated_storage, mod):

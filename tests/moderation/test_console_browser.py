@@ -88,6 +88,12 @@ def test_moderator_rejects_a_pipeline_review_item_with_one_key(browser, live_ser
     assert row.count() == 1
     row.locator("a.open").click()
     page.wait_for_url(f"**/console/review/items/{item.pk}/")
+    # opening the page claims nothing; `c` (the Claim button) does
+    assert "Nobody is reviewing this item" in page.locator("#claim-status").inner_text()
+    assert ReviewItem.objects.get(pk=item.pk).state == "open"
+    page.locator("body").click(position={"x": 5, "y": 300})
+    page.keyboard.press("c")
+    page.wait_for_selector("#claim-status.claim-mine")
     assert "You are reviewing this item" in page.locator("#claim-status").inner_text()
     item.refresh_from_db()
     assert item.state == "claimed" and item.claimed_by.username == "mia"
@@ -132,6 +138,8 @@ def test_second_moderator_sees_the_item_held_until_the_first_leaves(browser, liv
 
     a = login(browser, live_server, "mia")
     a.goto(live_server.url + url)
+    a.click("#claim-status [data-claim]")
+    a.wait_for_selector("#claim-status.claim-mine")
     assert "You are reviewing this item" in a.locator("#claim-status").inner_text()
 
     b = login(browser, live_server, "noah")
@@ -150,6 +158,8 @@ def test_second_moderator_sees_the_item_held_until_the_first_leaves(browser, liv
     a.wait_for_url(f"{live_server.url}/console/review/")
     wait_for(lambda: ReviewItem.objects.get(pk=item.pk).state == "open", timeout=10, what="release on leaving")
     b.reload()
+    b.click("#claim-status [data-claim]")
+    b.wait_for_selector("#claim-status.claim-mine")
     assert "You are reviewing this item" in b.locator("#claim-status").inner_text()
     assert ReviewItem.objects.get(pk=item.pk).claimed_by.username == "noah"
     b.keyboard.press("a")

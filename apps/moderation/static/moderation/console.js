@@ -23,6 +23,7 @@
     var form = document.getElementById("decide-form");
     var errorBox = document.getElementById("decide-error");
     var mine = root.dataset.mine === "1";
+    var decidable = root.dataset.decidable === "1";  // held by us, or free (deciding claims it)
     var leaving = false;
 
     function reveal(el) {
@@ -107,7 +108,7 @@
     }
 
     function decide(outcome) {
-      if (!form || !mine || leaving) return;  // one decision per page
+      if (!form || !decidable || leaving) return;  // one decision per page
       var button = form.querySelector('button[name=outcome][value="' + outcome + '"]');
       if (!button || button.disabled) return;
       if (outcome === "reject" && !hasReason()) { needReason(); return; }
@@ -120,6 +121,9 @@
       if (OUTCOME_KEYS[k]) {
         ev.preventDefault();
         decide(OUTCOME_KEYS[k]);
+      } else if (k === "c" && root.querySelector("[data-claim]")) {
+        ev.preventDefault();
+        root.querySelector("[data-claim]").click();
       } else if (k === "j" && root.dataset.next) {
         ev.preventDefault();
         window.location.href = root.dataset.next;
@@ -138,7 +142,7 @@
       }
     });
 
-    // Release on leaving (not after deciding); a page restored from the back/forward cache reloads to claim again.
+    // Release on leaving (not after deciding); a page restored from the back/forward cache reloads to show the claim.
     if (mine) {
       var release = root.querySelector("[data-release]");
       if (release) release.addEventListener("click", function () { leaving = true; });
