@@ -272,11 +272,16 @@ CELERY_WORKER_PROC_ALIVE_TIMEOUT = env_float("MEDIAINTEL_CHILD_START_TIMEOUT", 1
 CELERY_IMPORTS = [f"workers.tasks.{m}" for m in ("maintenance", "decode", "transcribe", "ocr", "detect", "embed",
                                                  "moderate", "search", "webhooks")]
 MEDIAINTEL_WORKER_CACHE = env_str("MEDIAINTEL_WORKER_CACHE", str(PROFILE.home / "worker-cache"))
+# Each beat message expires when the next one is due, so ticks never pile up while workers are
+# down (a worker would discard them anyway as stale). Expiry is absolute: hosts need synced clocks.
 CELERY_BEAT_SCHEDULE = {
-    "release-pending": {"task": "mediaintel.pipeline.release_pending", "schedule": 2.0},
-    "reap-stalled": {"task": "mediaintel.pipeline.reap_stalled", "schedule": 5.0},
-    "sample-queue-depths": {"task": "mediaintel.maintenance.sample_queue_depths", "schedule": 15.0},
-    "webhook-sweep": {"task": "mediaintel.webhooks.sweep", "schedule": 15.0},
+    name: {"task": task, "schedule": every, "options": {"expires": every}}
+    for name, task, every in (
+        ("release-pending", "mediaintel.pipeline.release_pending", 2.0),
+        ("reap-stalled", "mediaintel.pipeline.reap_stalled", 5.0),
+        ("sample-queue-depths", "mediaintel.maintenance.sample_queue_depths", 15.0),
+        ("webhook-sweep", "mediaintel.webhooks.sweep", 15.0),
+    )
 }
 MEDIAINTEL_MAX_BACKLOG = env_int("MEDIAINTEL_MAX_BACKLOG", 20000)
 MEDIAINTEL_REVIEW_CLAIM_TTL = env_float("MEDIAINTEL_REVIEW_CLAIM_TTL", 900.0)
