@@ -186,7 +186,11 @@ SPECTACULAR_SETTINGS = {
 # ----------------------------------------------------------------- Celery
 BROKER_URL = env_str("BROKER_URL", env_str("REDIS_URL", PROFILE.broker_url))
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", "") or None
-REDIS_URL = env_str("REDIS_URL", BROKER_URL if BROKER_URL.startswith("redis") else PROFILE.broker_url)
+# Search's Redis (query-vector replies and cache): REDIS_URL, else the broker when it is Redis
+# (redis://, rediss://, unix://, or kombu's sentinel://), else none (search degrades, saying so).
+REDIS_URL = env_str("REDIS_URL", BROKER_URL if BROKER_URL.startswith(("redis", "unix://", "sentinel://")) else "")
+# Sentinel URLs (broker or REDIS_URL): the monitored master's name.
+REDIS_SENTINEL_MASTER = env_str("MEDIAINTEL_REDIS_SENTINEL_MASTER", "mymaster")
 MEDIAINTEL_GPU_WORKERS = env_bool("MEDIAINTEL_GPU_WORKERS", False)
 
 # ----------------------------------------------------------------- security (production)
@@ -260,6 +264,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_timeout": 30,
     "socket_connect_timeout": 5,
     "health_check_interval": 10,
+    **({"master_name": REDIS_SENTINEL_MASTER} if BROKER_URL.startswith("sentinel://") else {}),
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Celery's Django fixup closes every database connection before and after each task unless this
