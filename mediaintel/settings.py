@@ -277,6 +277,10 @@ CELERY_WORKER_PROC_ALIVE_TIMEOUT = env_float("MEDIAINTEL_CHILD_START_TIMEOUT", 1
 CELERY_IMPORTS = [f"workers.tasks.{m}" for m in ("maintenance", "decode", "transcribe", "ocr", "detect", "embed",
                                                  "moderate", "search", "webhooks")]
 MEDIAINTEL_WORKER_CACHE = env_str("MEDIAINTEL_WORKER_CACHE", str(PROFILE.home / "worker-cache"))
+# Local copies of remote (S3) originals on each worker host (workers/blobcache.py): LRU-bounded.
+MEDIAINTEL_WORKER_CACHE_MAX_BYTES = env_int("MEDIAINTEL_WORKER_CACHE_MAX_BYTES", 20 * 1024**3)
+MEDIAINTEL_WORKER_CACHE_MAX_AGE = env_float("MEDIAINTEL_WORKER_CACHE_MAX_AGE", 24 * 3600.0)
+MEDIAINTEL_WORKER_CACHE_SWEEP = env_float("MEDIAINTEL_WORKER_CACHE_SWEEP", 300.0)
 # Each beat message expires when the next one is due, so ticks never pile up while workers are
 # down (a worker would discard them anyway as stale). Expiry is absolute: hosts need synced clocks.
 CELERY_BEAT_SCHEDULE = {
@@ -286,6 +290,7 @@ CELERY_BEAT_SCHEDULE = {
         ("reap-stalled", "mediaintel.pipeline.reap_stalled", 5.0),
         ("sample-queue-depths", "mediaintel.maintenance.sample_queue_depths", 15.0),
         ("webhook-sweep", "mediaintel.webhooks.sweep", 15.0),
+        ("sweep-blob-caches", "mediaintel.maintenance.sweep_blob_caches", MEDIAINTEL_WORKER_CACHE_SWEEP),
     )
 }
 MEDIAINTEL_MAX_BACKLOG = env_int("MEDIAINTEL_MAX_BACKLOG", 20000)

@@ -52,6 +52,7 @@ TASK_QUEUES: dict[str, str] = {
     "mediaintel.pipeline.reap_stalled": "maintenance",
     "mediaintel.maintenance.ping": "maintenance",
     "mediaintel.maintenance.sample_queue_depths": "maintenance",
+    "mediaintel.maintenance.sweep_blob_caches": "maintenance",
     "mediaintel.webhooks.deliver": "moderate",
     "mediaintel.webhooks.sweep": "maintenance",
     "mediaintel.moderation.bank_scan": "maintenance",
