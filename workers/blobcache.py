@@ -10,15 +10,15 @@ Invariants:
   ``flock`` by its writer), then linked into place with ``os.link``, which never replaces an
   existing entry: of two processes fetching one blob the first link wins, the other discards
   its copy. Entries are immutable (content-addressed).
-* **Never evicted while in use on this host.** A process using an entry holds a shared
-  ``flock`` on it until :meth:`BlobCache.release` (a task's end: the ``task_postrun`` signal).
+* **Never evicted while in use on this host.** A task using an entry holds a shared ``flock``
+  on it until :meth:`BlobCache.release` (its end: the ``task_postrun`` signal, in its thread).
   Eviction takes an exclusive non-blocking ``flock`` first and skips what it cannot lock. A
   reader that locked an entry being unlinked at that moment sees ``st_nlink == 0`` and fetches
   again, so :meth:`BlobCache.path` never returns a path that is gone.
 * **Bounded.** Each use touches the entry's mtime; :meth:`BlobCache.evict` (after every fetch
   and on the periodic sweep) removes entries unused for ``max_age`` seconds, then the least
   recently used until the total is at most ``max_bytes`` (entries in use count but stay).
-  Downloads whose writer died (its lock is gone) are removed. One evictor at a time per host
+  Downloads whose writer died (unlocked, untouched for a minute) are removed. One evictor at a time per host
   (``.evict.lock``); others skip.
 * **Cleaned when assets go.** :meth:`BlobCache.drop_unreferenced` removes entries whose sha256
   no asset references; the ``sweep_blob_caches`` beat task broadcasts it to every worker
@@ -59,9 +59,13 @@ class Entry:
 class BlobCache:
     """One cache directory; one instance per process (it holds this process's shared locks)."""
 
-    def __init__(self, root: str | os.PathLike[str], max_bytes: int, max_age: float) -> None:
+    def __init__(self, root: str | os.PathLike[str], max_bytes: int, max_age: float,
+                 dead_download_after: float = 60.0) -> None:
         self.root, self.max_bytes, self.max_age = Path(root), int(max_bytes), float(max_age)
-        self._held: dict[str, int] = {}  # sha256 → fd holding LOCK_SH
+        # a download is judged dead only when unlocked *and* untouched this long: between creating
+        # its file and locking it, a live writer holds no lock yet
+        self.dead_download_after = float(dead_download_after)
+        self._held: dict[tuple[int, str], int] = {}  # (thread, sha256) → fd holding LOCK_SH
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ use
@@ -73,16 +77,17 @@ class BlobCache:
         if not SHA256.fullmatch(sha256):
             raise ValueError(f"not a sha256: {sha256!r}")
         target = self.root / sha256
+        key = (threading.get_ident(), sha256)
         fetched = False
         with self._lock:
-            if sha256 in self._held:
+            if key in self._held:
                 _touch(target)
                 return str(target)
             self.root.mkdir(parents=True, exist_ok=True)
             for _ in range(5):
                 fd = self._open_locked(target)
                 if fd is not None:
-                    self._held[sha256] = fd
+                    self._held[key] = fd
                     _touch(target)
                     break
                 self._download(target, fetch)
@@ -94,10 +99,15 @@ class BlobCache:
         return str(target)
 
     def release(self) -> None:
-        """Drop this process's shared locks: its entries may be evicted from now on."""
+        """Drop the calling thread's shared locks (its task ended): those entries may go from now on.
+
+        Per thread, so a thread pool's tasks release only their own; prefork children and the
+        solo pool run one task at a time anyway."""
+        me = threading.get_ident()
         with self._lock:
-            held, self._held = self._held, {}
-        for fd in held.values():
+            mine = [k for k in self._held if k[0] == me]
+            fds = [self._held.pop(k) for k in mine]
+        for fd in fds:
             os.close(fd)
 
     def _open_locked(self, target: Path) -> int | None:
@@ -212,8 +222,13 @@ class BlobCache:
             os.close(fd)  # a reader blocked on LOCK_SH now sees st_nlink == 0 and fetches again
 
     def _remove_dead_downloads(self) -> int:
-        n = 0
+        n, now = 0, time.time()
         for p in self.root.glob(f"{TMP_PREFIX}*"):
+            try:
+                if now - p.stat().st_mtime < self.dead_download_after:
+                    continue
+            except FileNotFoundError:
+                continue
             if self._remove_unused(p):  # its writer's exclusive lock is gone: the writer died
                 n += 1
         return n

@@ -177,7 +177,7 @@ def test_a_download_whose_writer_died_is_removed_but_a_live_one_is_kept(tmp_path
                               stdout=subprocess.PIPE, text=True)
     try:
         assert writer.stdout.readline().strip() == "writing"
-        cache = BlobCache(tmp_path, max_bytes=0, max_age=0)
+        cache = BlobCache(tmp_path, max_bytes=0, max_age=0, dead_download_after=0)
         assert cache.evict()["stale_downloads"] == 0
         assert [n for n in _files(tmp_path) if n.startswith(TMP_PREFIX)]  # still being written: kept
         assert not (tmp_path / ("a" * 64)).exists()  # and never visible as an entry
@@ -212,3 +212,29 @@ def test_only_sha256_names_are_accepted(tmp_path, bad):
     with pytest.raises(ValueError):
         BlobCache(tmp_path, 1, 1).path(bad, lambda out: None)
     assert not tmp_path.exists() or _files(tmp_path) == []
+
+
+def test_a_task_releases_only_the_entries_its_own_thread_holds(tmp_path):
+    import threading
+
+    cache = BlobCache(tmp_path, max_bytes=0, max_age=0)
+    (s1, d1), (s2, d2) = _blob(1, 1000), _blob(2, 1000)
+    other_holds, other_may_end = threading.Event(), threading.Event()
+
+    def other_task():
+        cache.path(s2, _fetcher(d2))
+        other_holds.set()
+        other_may_end.wait(30)
+        cache.release()
+
+    t = threading.Thread(target=other_task)
+    t.start()
+    assert other_holds.wait(30)
+    cache.path(s1, _fetcher(d1))
+    cache.release()  # this thread's task ends; the other's still runs
+    cache.evict()
+    assert _files(tmp_path) == [s2]
+    other_may_end.set()
+    t.join(30)
+    cache.evict()
+    assert _files(tmp_path) == []
