@@ -130,3 +130,13 @@ def test_query_vectors_through_a_sentinel_broker(sentinel, start_worker):
     start_worker(role="search", concurrency=1, name="search-sentinel", env=_env(dead, **env))
     out = _web_embed(_env(dead, **env))
     assert out == {"ok": True, "dims": 384, "cached": "", "redis_url": sentinel}
+
+
+def test_manage_check_warns_when_search_has_no_redis():
+    def check(**env: str) -> str:
+        r = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, capture_output=True, text=True,
+                           env=_env(_dead_port(), **env), timeout=120)
+        return r.stdout + r.stderr
+
+    assert "search.W001" in check(BROKER_URL=AMQP_URL)
+    assert "search.W001" not in check(BROKER_URL=AMQP_URL, REDIS_URL=_test_redis_url())
