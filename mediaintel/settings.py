@@ -223,10 +223,17 @@ MEDIAINTEL_LOGIN_WINDOW = env_int("MEDIAINTEL_LOGIN_WINDOW", 900)
 # ----------------------------------------------------------------- Celery
 BROKER_URL = env_str("BROKER_URL", env_str("REDIS_URL", PROFILE.broker_url))
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", "") or None
-REDIS_URL = env_str("REDIS_URL", BROKER_URL if BROKER_URL.startswith("redis") else PROFILE.broker_url)
+# Search's Redis (query-vector replies and cache): REDIS_URL, else the broker when it is Redis
+# (redis://, rediss://, unix://, or kombu's sentinel://), else none (search degrades, saying so).
+REDIS_URL = env_str("REDIS_URL", BROKER_URL if BROKER_URL.startswith(("redis", "unix://", "sentinel://")) else "")
+# Sentinel URLs (broker or REDIS_URL): the monitored master's name.
+REDIS_SENTINEL_MASTER = env_str("MEDIAINTEL_REDIS_SENTINEL_MASTER", "mymaster")
 # one cache shared by every web process (throttle and sign-in counters must be)
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                      "LOCATION": env_str("MEDIAINTEL_CACHE_URL", REDIS_URL), "KEY_PREFIX": "mediaintel-cache"}}
+# (without any Redis — RabbitMQ broker, no REDIS_URL — each process counts on its own: documented)
+_CACHE_URL = env_str("MEDIAINTEL_CACHE_URL", REDIS_URL if REDIS_URL.startswith("redis") else "")
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _CACHE_URL,
+                      "KEY_PREFIX": "mediaintel-cache"} if _CACHE_URL else
+          {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 MEDIAINTEL_GPU_WORKERS = env_bool("MEDIAINTEL_GPU_WORKERS", False)
 
 # ----------------------------------------------------------------- security (HTTPS unless development)
@@ -309,6 +316,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_timeout": 30,
     "socket_connect_timeout": 5,
     "health_check_interval": 10,
+    **({"master_name": REDIS_SENTINEL_MASTER} if BROKER_URL.startswith("sentinel://") else {}),
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Celery's Django fixup closes every database connection before and after each task unless this
@@ -326,11 +334,21 @@ MEDIAINTEL_WORKER_CACHE = env_str("MEDIAINTEL_WORKER_CACHE", str(PROFILE.home / 
 # after a clean stop (mediaintel/beat.py).
 MEDIAINTEL_BEAT_LOCK_TTL = env_float("MEDIAINTEL_BEAT_LOCK_TTL", 30.0)
 CELERY_BEAT_SCHEDULER = "mediaintel.beat:LockedScheduler"
+# Local copies of remote (S3) originals on each worker host (workers/blobcache.py): LRU-bounded.
+MEDIAINTEL_WORKER_CACHE_MAX_BYTES = env_int("MEDIAINTEL_WORKER_CACHE_MAX_BYTES", 20 * 1024**3)
+MEDIAINTEL_WORKER_CACHE_MAX_AGE = env_float("MEDIAINTEL_WORKER_CACHE_MAX_AGE", 24 * 3600.0)
+MEDIAINTEL_WORKER_CACHE_SWEEP = env_float("MEDIAINTEL_WORKER_CACHE_SWEEP", 300.0)
+# Each beat message expires when the next one is due, so ticks never pile up while workers are
+# down (a worker would discard them anyway as stale). Expiry is absolute: hosts need synced clocks.
 CELERY_BEAT_SCHEDULE = {
-    "release-pending": {"task": "mediaintel.pipeline.release_pending", "schedule": 2.0},
-    "reconcile": {"task": "mediaintel.pipeline.reconcile", "schedule": 5.0},
-    "sample-queue-depths": {"task": "mediaintel.maintenance.sample_queue_depths", "schedule": 15.0},
-    "webhook-sweep": {"task": "mediaintel.webhooks.sweep", "schedule": 15.0},
+    name: {"task": task, "schedule": every, "options": {"expires": every}}
+    for name, task, every in (
+        ("release-pending", "mediaintel.pipeline.release_pending", 2.0),
+        ("reconcile", "mediaintel.pipeline.reconcile", 5.0),
+        ("sample-queue-depths", "mediaintel.maintenance.sample_queue_depths", 15.0),
+        ("webhook-sweep", "mediaintel.webhooks.sweep", 15.0),
+        ("sweep-blob-caches", "mediaintel.maintenance.sweep_blob_caches", MEDIAINTEL_WORKER_CACHE_SWEEP),
+    )
 }
 MEDIAINTEL_MAX_BACKLOG = env_int("MEDIAINTEL_MAX_BACKLOG", 20000)
 MEDIAINTEL_REVIEW_CLAIM_TTL = env_float("MEDIAINTEL_REVIEW_CLAIM_TTL", 900.0)

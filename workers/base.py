@@ -18,15 +18,12 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import signal
 import socket
-import tempfile
 import threading
 import time
 import traceback
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from celery import Task
@@ -133,21 +130,15 @@ class StageContext:
                        engine_version=self.run.engine_version, rows=rows)
 
     def media_path(self) -> str:
-        """A local path to the original bytes (the blob itself for local storage, else a cached copy)."""
+        """A local path to the original bytes: the blob itself for local storage, else a copy in the
+        host's bounded blob cache that stays on disk until this task ends (workers/blobcache.py)."""
         from apps.assets import storage
+        from workers import blobcache
 
         local = storage.local_path(self.asset.storage_key)
         if local and os.path.exists(local):
             return local
-        cache = Path(settings.MEDIAINTEL_WORKER_CACHE) / "blobs"
-        cache.mkdir(parents=True, exist_ok=True)
-        target = cache / self.asset.sha256
-        if not target.exists():
-            fd, tmp = tempfile.mkstemp(dir=cache)
-            with os.fdopen(fd, "wb") as out, storage.open_blob(self.asset.storage_key) as src:
-                shutil.copyfileobj(src, out, 1024 * 1024)
-            os.replace(tmp, target)
-        return str(target)
+        return blobcache.media_path(self.asset.sha256, self.asset.storage_key)
 
 
 class _Heartbeat(threading.Thread):

@@ -54,6 +54,7 @@ TASK_QUEUES: dict[str, str] = {
     "mediaintel.pipeline.reap_stalled": "maintenance",
     "mediaintel.maintenance.ping": "maintenance",
     "mediaintel.maintenance.sample_queue_depths": "maintenance",
+    "mediaintel.maintenance.sweep_blob_caches": "maintenance",
     # outgoing HTTP only: a slow receiver never delays moderation, and the reverse
     "mediaintel.webhooks.deliver": "webhooks",
     "mediaintel.webhooks.sweep": "maintenance",

@@ -6,3 +6,6 @@ class SearchConfig(AppConfig):
 
     name = "apps.search"
     label = "search"
+
+    def ready(self) -> None:
+        from apps.search import checks  # noqa: F401  (registers the system checks)

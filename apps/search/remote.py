@@ -4,8 +4,10 @@ A query text (or an uploaded image) is sent as a Celery task on the ``search`` q
 pipeline stage runs there, so queries never wait behind ingestion), where the same engine that
 built the index embeds it; the worker pushes its answer onto a Redis
 reply list that the web process waits on with ``BLPOP`` and a short timeout. No Celery result
-backend is involved. Query vectors are cached twice: in this process (LRU) and in Redis (the
-worker writes the cache entry itself, so a query whose answer came too late is warm next time).
+backend is involved. That Redis is ``settings.REDIS_URL``: the broker when it is Redis, else
+configured on its own (with RabbitMQ as the broker search needs it; unset, search degrades and
+says so). Query vectors are cached twice: in this process (LRU) and in Redis (the worker writes
+the cache entry itself, so a query whose answer came too late is warm next time).
 
 When no worker answers in time the caller gets :class:`RemoteUnavailable` and degrades
 (semantic search falls back to full-text search).
@@ -103,12 +105,16 @@ _clients: dict[str, Any] = {}
 
 
 def _redis(timeout: float) -> Any:
-    import redis
+    """A client of ``settings.REDIS_URL`` (plain or Sentinel); :class:`RemoteUnavailable` when unset."""
+    from apps.core.redis_client import RedisNotConfigured, client
 
     url = settings.REDIS_URL
     key = f"{url}|{timeout:.1f}"
     if key not in _clients:
-        _clients[key] = redis.Redis.from_url(url, socket_connect_timeout=1.0, socket_timeout=timeout + 2.0)
+        try:
+            _clients[key] = client(url=url, socket_connect_timeout=1.0, socket_timeout=timeout + 2.0)
+        except RedisNotConfigured as e:
+            raise RemoteUnavailable(str(e), code="redis_not_configured") from None
     return _clients[key]
 
 

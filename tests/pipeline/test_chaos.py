@@ -63,19 +63,26 @@ def ingest_all(tmp_path: Path, faults: dict[str, Any] | None = None) -> list[Med
     return [ingest_text(tmp_path, t, name=f"doc{i}.txt", faults=faults) for i, t in enumerate(TEXTS)]
 
 
-def wait_all(assets: list[MediaAsset], statuses: set[str], timeout: float, tick: Any = None) -> None:
-    """Wait until every asset's status is in ``statuses``; on timeout fail with every stage's state."""
+def wait_all(assets: list[MediaAsset], statuses: set[str], timeout: float, tick: Any = None) -> float:
+    """Wait until every asset's status is in ``statuses`` (returns the seconds it took); on timeout
+    fail with every stage's state."""
     ids = [a.pk for a in assets]
     settled = db_safe(lambda: set(MediaAsset.objects.filter(pk__in=ids).values_list("status", flat=True))
                       <= statuses)
     tick = db_safe(tick) if tick else None
-    deadline = time.monotonic() + timeout
+    t0 = time.monotonic()
     while not settled():
-        if time.monotonic() > deadline:
+        if time.monotonic() - t0 > timeout:
             pytest.fail(f"after {timeout:.0f}s not every asset is in {statuses}:\n{stage_table(ids)}")
         if tick:
             tick()
         time.sleep(0.25)
+    return time.monotonic() - t0
+
+
+def report(scenario: str, seconds: float) -> None:
+    """Recovery time, printed for docs/operations.md (run with ``-s``)."""
+    print(f"\n[recovery] {scenario}: every asset ready {seconds:.1f}s after the fault ended")
 
 
 def stage_table(ids: list[Any]) -> str:
@@ -139,7 +146,8 @@ def test_postgres_restart_and_killed_pool_children_mid_run_end_ready_exactly_onc
     for child in pool_children(w):  # two pool children SIGKILLed mid-stage
         child.send_signal(signal.SIGKILL)
     restart_postgres(pg)  # then a 2-4 s database outage, as a failover or minor upgrade
-    wait_all(assets, {"ready", "failed"}, timeout=150, tick=beat)
+    report("pool children SIGKILLed + PostgreSQL restarted", wait_all(assets, {"ready", "failed"}, timeout=150,
+                                                                        tick=beat))
     assert_exactly_once(assets, beat)
     assert not DeadLetter.objects.exists()
 
@@ -153,7 +161,8 @@ def test_queued_messages_survive_a_30s_database_outage(start_worker, beat, pg, i
     time.sleep(30)
     devstack.pg_up(pg)
     connection.close()
-    wait_all(assets, {"ready", "failed"}, timeout=120, tick=beat)
+    report("30 s database outage, messages taken meanwhile", wait_all(assets, {"ready", "failed"}, timeout=120,
+                                                                      tick=beat))
     runs = StageRun.objects.filter(asset__in=assets, stage="text_extract")
     assert {r.attempts for r in runs} == {1}, "an outage of the database must not count as an attempt"
     assert_exactly_once(assets, beat)
@@ -166,7 +175,7 @@ def test_database_unreachable_mid_stage_gives_the_stage_back_uncounted(start_wor
     wait_for(lambda: StageRun.objects.filter(asset__in=assets, stage="text_embed", status="running").count() == 2,
              timeout=90, what="two stages running")
     restart_postgres(pg, outage=30)
-    wait_all(assets, {"ready", "failed"}, timeout=150, tick=beat)
+    report("30 s database outage mid-stage", wait_all(assets, {"ready", "failed"}, timeout=150, tick=beat))
     assert_exactly_once(assets, beat)
     assert not DeadLetter.objects.exists()
 
@@ -179,7 +188,8 @@ def test_sigkill_of_the_worker_main_process_mid_run_is_recovered(start_worker, b
     os.kill(victim.proc.pid, signal.SIGKILL)  # the main process alone: its children are orphaned
     time.sleep(1)
     start_worker(name="rescuer", concurrency=2)
-    wait_all(assets, {"ready", "failed"}, timeout=150, tick=beat)
+    report("worker main process SIGKILLed, another worker up", wait_all(assets, {"ready", "failed"}, timeout=150,
+                                                                        tick=beat))
     assert_exactly_once(assets, beat)
 
 
@@ -227,7 +237,8 @@ def test_beat_down_for_a_minute_then_back_recovers_without_a_manual_step(start_w
         time.sleep(60)
         assert StageRun.objects.get(asset=orphan, stage="text_embed").status == "running"  # stranded, for now
         beat = _beat_process(tmp_path)  # beat is back
-        wait_all([orphan, long], {"ready", "failed"}, timeout=150)
+        report("beat down 60 s (a worker died meanwhile), beat back",
+               wait_all([orphan, long], {"ready", "failed"}, timeout=150))
     finally:
         os.killpg(beat.pid, signal.SIGTERM)
         beat.wait(20)

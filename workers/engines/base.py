@@ -18,6 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+# The error contract is shared with the web tier's probe: the same classes, re-exported.
+from mediaprobe.errors import EngineError as EngineError
+from mediaprobe.errors import PermanentEngineError as PermanentEngineError
+from mediaprobe.errors import TransientEngineError as TransientEngineError
+
 if TYPE_CHECKING:
     import numpy as np
     from PIL import Image
@@ -25,18 +30,6 @@ if TYPE_CHECKING:
     ImageInput = Image.Image | np.ndarray
 
 T = TypeVar("T")
-
-
-class EngineError(Exception):
-    """Base class for engine failures."""
-
-
-class PermanentEngineError(EngineError):
-    """Input or configuration that will never succeed (corrupt media, missing weights)."""
-
-
-class TransientEngineError(EngineError):
-    """A failure worth retrying (resource exhaustion, I/O hiccup)."""
 
 
 class EngineUnavailable(PermanentEngineError):

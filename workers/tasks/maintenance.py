@@ -1,8 +1,14 @@
-"""Periodic maintenance (beat): release held-back stages, reconcile every non-final stage."""
+"""Periodic maintenance (beat): release held-back stages, reconcile every non-final stage, sweep blob caches."""
 
 from __future__ import annotations
 
+import logging
+
+from celery.worker.control import control_command
+
 from mediaintel.celery import app
+
+SWEEP_BLOB_CACHE = "mediaintel_sweep_blob_cache"
 
 
 @app.task(name="mediaintel.pipeline.release_pending", ignore_result=True)
@@ -41,3 +47,22 @@ def sample_queue_depths() -> dict[str, int]:
     depths = queue_depths()
     logging.getLogger("mediaintel.queues").info("queue depths", extra={"depths": depths})
     return depths
+
+
+@app.task(name="mediaintel.maintenance.sweep_blob_caches", ignore_result=True)
+def sweep_blob_caches() -> None:
+    """Ask every worker (a broadcast: each host has its own cache) to sweep its blob cache."""
+    app.control.broadcast(SWEEP_BLOB_CACHE, reply=False)
+
+
+@control_command(name=SWEEP_BLOB_CACHE)
+def sweep_blob_cache(state: object) -> dict[str, object]:
+    """Remote control command, run in each worker's main process: drop cached copies of deleted
+    assets' blobs and enforce the cache bounds (workers/blobcache.py)."""
+    from workers import blobcache
+
+    try:
+        return {"ok": blobcache.sweep()}
+    except Exception as e:  # a sweep never takes the worker down; the next one retries
+        logging.getLogger("mediaintel.blobcache").exception("blob cache sweep failed")
+        return {"error": f"{type(e).__name__}: {e}"}

@@ -24,9 +24,9 @@ REPLY_TTL = 60
 
 
 def _redis() -> Any:
-    import redis
+    from apps.core.redis_client import client
 
-    return redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2.0, socket_timeout=10.0)
+    return client(socket_connect_timeout=2.0, socket_timeout=10.0)  # settings.REDIS_URL, plain or Sentinel
 
 
 def _reply(reply_to: str, body: dict[str, Any]) -> None:

@@ -1,0 +1,58 @@
+"""The import rules of docs/architecture.md, checked on the source (every import, lazy ones too).
+
+* web code (``apps/``, ``mediaintel/``) never imports ``workers.engines`` (the web image has no
+  numpy/torch) — except the stdlib-only ``workers.engines.catalog``;
+* ``mediaprobe/`` (shared by web and workers) imports only the standard library, PyAV and Pillow.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+WEB_DIRS = ("apps", "mediaintel")
+ALLOWED_ENGINE_MODULES = {"workers.engines.catalog"}
+
+
+def _imports(path: Path) -> Iterator[tuple[int, str]]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield node.lineno, alias.name
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            yield node.lineno, node.module
+            for alias in node.names:  # ``from workers.engines import decode``
+                yield node.lineno, f"{node.module}.{alias.name}"
+
+
+def _sources(*dirs: str) -> Iterator[Path]:
+    for d in dirs:
+        yield from (p for p in (ROOT / d).rglob("*.py") if "migrations" not in p.parts)
+
+
+def test_web_code_never_imports_worker_engines():
+    offenders = [
+        f"{p.relative_to(ROOT)}:{line}: {name}"
+        for p in _sources(*WEB_DIRS)
+        for line, name in _imports(p)
+        if name.startswith("workers.engines.") and not any(
+            name == ok or name.startswith(ok + ".") for ok in ALLOWED_ENGINE_MODULES)
+    ]
+    assert not offenders, "web code imports worker engines (no numpy/torch in the web image):\n" + "\n".join(
+        offenders)
+
+
+def test_the_shared_media_package_imports_only_stdlib_av_and_pillow():
+    allowed = set(sys.stdlib_module_names) | {"av", "PIL", "mediaprobe", "__future__"}
+    offenders = [
+        f"{p.relative_to(ROOT)}:{line}: {name}"
+        for p in _sources("mediaprobe")
+        for line, name in _imports(p)
+        if name.split(".")[0] not in allowed
+    ]
+    assert not offenders, "\n".join(offenders)
