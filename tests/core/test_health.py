@@ -44,11 +44,15 @@ def test_livez_answers_without_any_io(client, settings, tmp_path, django_assert_
 
 
 def test_readyz_reports_each_dependency(client, settings, isolated_storage):
+    import redis
+
+    redis.Redis.from_url(settings.BROKER_URL).flushdb()  # no message waits for a consumer
     r = client.get(reverse("readyz"))
     assert r.status_code == 200, r.content
     body = r.json()
     assert body["status"] == "ok" and body["failing"] == []
-    assert set(body["checks"]) == {"database", "broker", "storage"}
+    # the dependencies, and the pipeline's non-critical check registered by its app
+    assert set(body["checks"]) == {"database", "broker", "storage", "queues"} and body["warnings"] == []
     assert body["checks"]["database"]["pgvector"].startswith("0.8")
     assert all(c["ok"] and "ms" in c for c in body["checks"].values())
 
@@ -91,7 +95,7 @@ def test_readiness_and_healthz_never_write_to_local_storage(client, isolated_sto
 
 
 def test_healthz_is_readyz(client, settings, isolated_storage):
-    assert set(client.get(reverse("healthz")).json()["checks"]) == {"database", "broker", "storage"}
+    assert set(client.get(reverse("healthz")).json()["checks"]) == {"database", "broker", "storage", "queues"}
     settings.BROKER_URL = CLOSED_BROKER
     r = client.get(reverse("healthz"))
     assert r.status_code == 503 and r.json()["failing"] == ["broker"]
