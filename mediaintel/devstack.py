@@ -59,12 +59,14 @@ class Profile:
         return self.home / "media"
 
 
+#: Default ports lie below Linux's ephemeral range (32768-60999): a port inside it can be held at
+#: any moment by some client's outgoing connection, and PostgreSQL or Redis would fail to bind.
 PROFILES = {
-    "run": Profile("run", int(os.environ.get("MEDIAINTEL_PG_PORT", 55432)),
-                   int(os.environ.get("MEDIAINTEL_REDIS_PORT", 56379)),
+    "run": Profile("run", int(os.environ.get("MEDIAINTEL_PG_PORT", 25432)),
+                   int(os.environ.get("MEDIAINTEL_REDIS_PORT", 26379)),
                    int(os.environ.get("MEDIAINTEL_WEB_PORT", 8000))),
-    "test": Profile("test", int(os.environ.get("MEDIAINTEL_TEST_PG_PORT", 55433)),
-                    int(os.environ.get("MEDIAINTEL_TEST_REDIS_PORT", 56380)), 8001),
+    "test": Profile("test", int(os.environ.get("MEDIAINTEL_TEST_PG_PORT", 25433)),
+                    int(os.environ.get("MEDIAINTEL_TEST_REDIS_PORT", 26380)), 8001),
 }
 
 

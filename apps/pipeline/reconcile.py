@@ -9,7 +9,8 @@ source of truth — and acts:
 * ``running`` with a lapsed lease (no heartbeat for ``MEDIAINTEL_STAGE_LEASE`` s): its worker
   is gone. With attempts left it becomes ``retrying`` and is re-sent; on its last attempt it
   ends ``dead`` with a DeadLetter that says "worker lost" (never re-sent forever).
-* ``retrying`` whose next attempt is overdue by a lease: the delayed message is lost; re-send.
+* ``retrying`` whose next attempt is overdue by a lease while its queue is empty: the delayed
+  message is lost; re-send (and not again before ``MEDIAINTEL_STAGE_REDISPATCH_AFTER``).
 * ``queued`` for longer than ``MEDIAINTEL_STAGE_REDISPATCH_AFTER`` s while its broker queue is
   empty: nothing can deliver it any more; re-send. (A non-empty queue is a backlog, not a loss:
   once it drains, what is still ``queued`` is re-sent.)
@@ -133,10 +134,20 @@ def _lapsed_leases(now: datetime, lease: timedelta, report: Report, dry_run: boo
 
 
 def _overdue_retries(now: datetime, lease: timedelta, report: Report, dry_run: bool) -> None:
-    for run in StageRun.objects.filter(status=StageStatus.RETRYING, next_attempt_at__lt=now - lease).only(*_FIELDS):
-        _act(report, run, "resend", "retry overdue")
+    """A retry due more than a lease ago and not claimed, with its queue empty: its delayed message
+    is gone (a worker holding it died). Re-sent, then left alone for the re-dispatch bound."""
+    runs = list(StageRun.objects.filter(status=StageStatus.RETRYING, next_attempt_at__lt=now - lease)
+                .only(*_FIELDS)[:1000])
+    if not runs:
+        return
+    depths = queue_depths()
+    again = now + timedelta(seconds=settings.MEDIAINTEL_STAGE_REDISPATCH_AFTER)
+    for run in runs:
+        if depths.get(run.queue, -1) != 0:  # a backlog: the retry waits its turn
+            continue
+        _act(report, run, "resend", "retry overdue, queue empty")
         if not dry_run and StageRun.objects.filter(pk=run.pk, status=StageStatus.RETRYING).update(
-                next_attempt_at=now):
+                next_attempt_at=again):
             _send(run)
 
 

@@ -91,3 +91,13 @@ def test_postgres_starts_and_stops_from_a_mode_700_checkout_with_spaces(private_
         shutil.rmtree(system_var, ignore_errors=True)
     assert down.returncode == 0, down.stderr
     assert not devstack.port_open(pg_port) and not devstack.port_open(redis_port)
+
+
+def test_default_ports_are_outside_the_ephemeral_range():
+    """A listening port inside the ephemeral range can be taken by any outgoing connection first."""
+    if any(k in os.environ for k in ("MEDIAINTEL_PG_PORT", "MEDIAINTEL_REDIS_PORT", "MEDIAINTEL_TEST_PG_PORT",
+                                     "MEDIAINTEL_TEST_REDIS_PORT")):
+        pytest.skip("ports are overridden from the environment")
+    low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    for p in devstack.PROFILES.values():
+        assert not any(low <= port <= high for port in (p.pg_port, p.redis_port, p.web_port)), p

@@ -172,7 +172,7 @@ def test_numpy_and_torch_are_absent_from_the_web_environment(web_venv):
                         "apps.search.remote, mediaintel.wsgi, sys; print('numpy' in sys.modules)"],
                        capture_output=True, text=True, cwd=ROOT,
                        env={"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "mediaintel.settings_test",
-                            "MEDIAINTEL_TEST_PG_PORT": os.environ.get("MEDIAINTEL_TEST_PG_PORT", "55433")})
+                            "MEDIAINTEL_TEST_PG_PORT": os.environ.get("MEDIAINTEL_TEST_PG_PORT", "25433")})
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "False"
 

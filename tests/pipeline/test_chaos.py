@@ -67,8 +67,12 @@ def wait_all(assets: list[MediaAsset], statuses: set[str], timeout: float, tick:
     """Wait until every asset's status is in ``statuses`` (returns the seconds it took); on timeout
     fail with every stage's state."""
     ids = [a.pk for a in assets]
-    settled = db_safe(lambda: set(MediaAsset.objects.filter(pk__in=ids).values_list("status", flat=True))
-                      <= statuses)
+    def all_settled() -> bool:
+        found = list(MediaAsset.objects.filter(pk__in=ids).values_list("status", flat=True))
+        assert len(found) == len(ids), "assets vanished from the database"
+        return set(found) <= statuses
+
+    settled = db_safe(all_settled)
     tick = db_safe(tick) if tick else None
     t0 = time.monotonic()
     while not settled():

@@ -170,3 +170,16 @@ def test_a_running_worker_announces_the_queues_it_consumes(start_worker):
     assert row.queues == ["search"] and row.seen_at > timezone.now() - timedelta(seconds=30)
     w.stop()
     assert not WorkerPresence.objects.filter(name=row.name).exists()  # a warm shutdown says goodbye
+
+
+def test_an_overdue_retry_is_resent_once_per_bound_and_never_behind_a_backlog(tmp_path, isolated_storage, broker):
+    asset = ingest_text(tmp_path, "Words about the bridge.")
+    run = stage(asset, "text_extract")
+    StageRun.objects.filter(pk=run.pk).update(status="retrying", attempts=1,
+                                              next_attempt_at=_ago(settings.MEDIAINTEL_STAGE_LEASE + 5))
+    assert broker.llen("decode") == 1  # the queue is busy (its first message is still there): a backlog
+    assert reconcile().actions == []
+    broker.delete("decode")  # the delayed message died with the worker holding it
+    assert [a.action for a in reconcile().actions] == ["resend"] and broker.llen("decode") == 1
+    broker.delete("decode")
+    assert reconcile().actions == []  # not again before the re-dispatch bound
