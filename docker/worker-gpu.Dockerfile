@@ -1,8 +1,10 @@
 # syntax=docker/dockerfile:1
-# MediaIntel GPU worker: queues of `python -m workers --role gpu` (transcribe, detect, embed).
+# MediaIntel GPU worker: queues of `python -m workers --role gpu` (transcribe, detect, embed, search).
 # torch 2.14.1 from requirements/workers.txt is a CUDA 13 build (it brings its own nvidia-* wheels);
 # the CUDA 13 + cuDNN runtime base also puts cuBLAS/cuDNN on the system library path for
-# ctranslate2 (faster-whisper). Needs an NVIDIA driver for CUDA 13 (>= 580) and the NVIDIA
+# ctranslate2 (faster-whisper) and onnxruntime-gpu (requirements/gpu.txt: NudeNet, open_nsfw,
+# RapidOCR on the CUDAExecutionProvider; it replaces workers.txt's CPU onnxruntime).
+# One process per GPU: `--gpu 0` is the one device the container reserves (docker/compose.yaml). Needs an NVIDIA driver for CUDA 13 (>= 580) and the NVIDIA
 # Container Toolkit on the host.
 # Ubuntu 24.04 ships Python 3.12; the project pins 3.11, so Python 3.11 is a uv-managed
 # (python-build-standalone) interpreter in /opt/python with the venv in /opt/venv.
@@ -50,11 +52,15 @@ RUN groupadd --system --gid 10001 mediaintel \
 
 WORKDIR /app
 COPY requirements/ requirements/
-RUN uv pip install --python /opt/venv/bin/python -r requirements/workers.txt
+RUN uv pip install --python /opt/venv/bin/python -r requirements/workers.txt \
+ && uv pip uninstall --python /opt/venv/bin/python onnxruntime \
+ && uv pip install --python /opt/venv/bin/python --no-deps -r requirements/gpu.txt \
+ && /opt/venv/bin/python -c "import onnxruntime as o; p = o.get_available_providers(); \
+assert 'CUDAExecutionProvider' in p, p"
 
 COPY . .
 RUN install -d -o mediaintel -g mediaintel -m 0750 /var/lib/mediaintel /var/lib/mediaintel/media \
       /var/lib/mediaintel/run /var/lib/mediaintel/worker-cache /var/lib/mediaintel/models
 
 USER mediaintel
-CMD ["python", "-m", "workers", "--role", "gpu"]
+CMD ["python", "-m", "workers", "--role", "gpu", "--gpu", "0"]

@@ -235,6 +235,11 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", 
                       "KEY_PREFIX": "mediaintel-cache"} if _CACHE_URL else
           {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 MEDIAINTEL_GPU_WORKERS = env_bool("MEDIAINTEL_GPU_WORKERS", False)
+#: Device the worker's models are asked to use: auto (CUDA when the engine's runtime can use it), cpu,
+#: or cuda (CPU with one warning per engine where CUDA is unusable: workers/engines/device.py).
+MEDIAINTEL_DEVICE = env_str("MEDIAINTEL_DEVICE", "auto").strip().lower() or "auto"
+if MEDIAINTEL_DEVICE not in ("auto", "cpu", "cuda"):
+    raise ImproperlyConfigured(f"MEDIAINTEL_DEVICE must be auto, cpu or cuda, not {MEDIAINTEL_DEVICE!r}")
 
 # ----------------------------------------------------------------- security (HTTPS unless development)
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEVELOPMENT)

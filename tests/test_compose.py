@@ -16,7 +16,7 @@ from workers import routing
 ROOT = Path(__file__).resolve().parent.parent
 DOCKER = ROOT / "docker"
 COMPOSE = DOCKER / "compose.yaml"
-CPU_ONLY = DOCKER / "compose.cpu-only.yaml"
+REQUIREMENTS = ROOT / "requirements"
 WORKERS = {"worker-cpu": "cpu", "worker-gpu": "gpu"}
 APP_SERVICES = ("migrate", "web", "worker-cpu", "worker-gpu", "beat")
 
@@ -40,11 +40,11 @@ def _command(svc: dict[str, Any]) -> list[str]:
     return shlex.split(cmd) if isinstance(cmd, str) else [str(c) for c in cmd]
 
 
-def _queues(svc: dict[str, Any]) -> tuple[str, ...]:
+def _queues(svc: dict[str, Any], label: str = "mediaintel.queues") -> tuple[str, ...]:
     labels = svc.get("labels", {})
     if isinstance(labels, list):  # ["key=value", ...] form
         labels = dict(item.split("=", 1) for item in labels)
-    return tuple(q.strip() for q in labels["mediaintel.queues"].split(",") if q.strip())
+    return tuple(q.strip() for q in labels[label].split(",") if q.strip())
 
 
 def _env(svc: dict[str, Any]) -> dict[str, str]:
@@ -71,38 +71,76 @@ def test_services_exist(services: dict[str, Any]) -> None:
         assert name in services, name
 
 
-@pytest.mark.parametrize(("service", "role"), sorted(WORKERS.items()))
-def test_worker_role_and_queues_match_routing(services: dict[str, Any], service: str, role: str) -> None:
-    svc = services[service]
-    cmd = _command(svc)
-    assert cmd[:3] == ["python", "-m", "workers"], cmd
-    assert cmd[cmd.index("--role") + 1] == role
-    assert _queues(svc) == routing.queues_for_role(role, gpu_workers=True)
-    assert _env(svc)["MEDIAINTEL_GPU_WORKERS"] == "true"
+def test_default_topology_is_cpu_only(services: dict[str, Any]) -> None:
+    """Without a profile only worker-cpu runs, so it must consume every queue by default."""
+    cpu = services["worker-cpu"]
+    assert "profiles" not in cpu
+    cmd = _command(cpu)
+    assert cmd[:3] == ["python", "-m", "workers"] and cmd[cmd.index("--role") + 1] == "cpu"
+    assert _queues(cpu) == routing.queues_for_role("cpu", gpu_workers=False) == routing.QUEUES
+    for name in APP_SERVICES:
+        assert _env(services[name])["MEDIAINTEL_GPU_WORKERS"] == "${MEDIAINTEL_GPU_WORKERS:-false}", name
+
+
+def test_gpu_profile_topology_matches_routing(services: dict[str, Any]) -> None:
+    """With the gpu profile (and MEDIAINTEL_GPU_WORKERS=true) the two workers split the queues as routing says."""
+    cpu, gpu = services["worker-cpu"], services["worker-gpu"]
+    assert _queues(cpu, "mediaintel.queues-with-gpu") == routing.queues_for_role("cpu", gpu_workers=True)
+    cmd = _command(gpu)
+    assert cmd[:3] == ["python", "-m", "workers"] and cmd[cmd.index("--role") + 1] == "gpu"
+    assert _queues(gpu) == routing.queues_for_role("gpu", gpu_workers=True)
+    assert set(_queues(cpu, "mediaintel.queues-with-gpu")) | set(_queues(gpu)) == set(routing.QUEUES)
 
 
 def test_worker_dockerfile_defaults_to_its_role(services: dict[str, Any]) -> None:
     for service, role in WORKERS.items():
         text = _instructions(_dockerfile(services[service]))
-        assert f'CMD ["python", "-m", "workers", "--role", "{role}"]' in text
+        assert f'CMD ["python", "-m", "workers", "--role", "{role}"' in text
         assert "requirements/workers.txt" in text
 
 
-def test_workers_cover_every_queue(services: dict[str, Any]) -> None:
-    consumed = set()
-    for service in WORKERS:
-        consumed |= set(_queues(services[service]))
-    assert consumed == set(routing.QUEUES)
-
-
-def test_gpu_worker_reserves_nvidia_gpu(services: dict[str, Any]) -> None:
-    devices = services["worker-gpu"]["deploy"]["resources"]["reservations"]["devices"]
-    assert any(d.get("driver") == "nvidia" and "gpu" in d.get("capabilities", []) for d in devices)
+def test_gpu_worker_is_opt_in_and_reserves_one_nvidia_gpu(services: dict[str, Any]) -> None:
+    gpu = services["worker-gpu"]
+    assert gpu["profiles"] == ["gpu"], "worker-gpu must only start with --profile gpu"
+    assert all("profiles" not in svc for name, svc in services.items() if name != "worker-gpu")
+    (device,) = gpu["deploy"]["resources"]["reservations"]["devices"]
+    assert device["driver"] == "nvidia" and "gpu" in device["capabilities"]
+    assert "count" not in device and len(device["device_ids"]) == 1, "one service per GPU"
+    cmd = _command(gpu)
+    assert cmd[cmd.index("--gpu") + 1] == "0", "the one reserved device is index 0 in the container"
+    assert _env(gpu)["MEDIAINTEL_DEVICE"] == "cuda"
     assert "deploy" not in services["worker-cpu"]
-    text = _instructions(_dockerfile(services["worker-gpu"]))
+    assert _env(services["worker-cpu"])["MEDIAINTEL_DEVICE"] == "cpu"
+    text = _instructions(_dockerfile(gpu))
     assert re.search(r"^ARG CUDA_IMAGE=nvidia/cuda:13\.", text, re.M)
     assert "MEDIAINTEL_DEVICE=cuda" in text
     assert "uv python install 3.11" in text
+
+
+def _pins(path: Path) -> dict[str, str]:
+    pins = {}
+    for line in path.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if "==" in line:
+            name, version = line.split("==", 1)
+            pins[name.strip().lower()] = version.strip()
+    return pins
+
+
+def test_gpu_image_installs_onnxruntime_gpu_instead_of_onnxruntime(services: dict[str, Any]) -> None:
+    """Both wheels install the `onnxruntime` module: the GPU image must end with the CUDA one only."""
+    gpu_pins = _pins(REQUIREMENTS / "gpu.txt")
+    assert set(gpu_pins) == {"onnxruntime-gpu"}
+    assert "onnxruntime" in _pins(REQUIREMENTS / "workers.txt")
+    for name in ("base.txt", "workers.txt", "dev.txt"):
+        assert "onnxruntime-gpu" not in _pins(REQUIREMENTS / name), name
+    text = _instructions(_dockerfile(services["worker-gpu"]))
+    order = ("-r requirements/workers.txt", "uninstall --python /opt/venv/bin/python onnxruntime",
+             "--no-deps -r requirements/gpu.txt", "CUDAExecutionProvider")
+    steps = [text.index(step) for step in order]
+    assert steps == sorted(steps), "install workers.txt, remove onnxruntime, add onnxruntime-gpu, check its provider"
+    cpu_text = _instructions(_dockerfile(services["worker-cpu"]))
+    assert "gpu.txt" not in cpu_text and "onnxruntime-gpu" not in cpu_text
 
 
 def _instructions(path: Path) -> str:
@@ -174,9 +212,7 @@ def test_app_services_wait_for_migrate(services: dict[str, Any]) -> None:
     assert _command(services["beat"])[:4] == ["celery", "-A", "mediaintel", "beat"]
 
 
-def test_cpu_only_override_routes_everything_to_cpu() -> None:
-    override = _load(CPU_ONLY)["services"]
-    assert override["worker-gpu"]["profiles"], "worker-gpu must be switched off"
-    cpu = override["worker-cpu"]
-    assert _env(cpu)["MEDIAINTEL_GPU_WORKERS"] == "false"
-    assert _queues(cpu) == routing.queues_for_role("cpu", gpu_workers=False)
+def test_gpu_settings_are_documented_in_env_example() -> None:
+    text = (DOCKER / "env.example").read_text()
+    for key in ("COMPOSE_PROFILES=gpu", "MEDIAINTEL_GPU_WORKERS=true", "MEDIAINTEL_GPU_DEVICE="):
+        assert key in text, key

@@ -38,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault("MEDIAINTEL_DEVICE", "cuda")
         a.concurrency = a.concurrency or 1
 
+    if a.role == "gpu":  # before settings load: settings.MEDIAINTEL_DEVICE reaches the engines
+        os.environ.setdefault("MEDIAINTEL_DEVICE", "cuda")
+
     import django
 
     django.setup()
@@ -46,8 +49,6 @@ def main(argv: list[str] | None = None) -> int:
     from mediaintel.celery import app
     from workers.routing import queues_for_role
 
-    if a.role == "gpu":
-        os.environ.setdefault("MEDIAINTEL_DEVICE", "cuda")
     if a.role == "search":  # interactive: the first query must not wait for a model to load
         os.environ.setdefault("MEDIAINTEL_PRELOAD", "text_embed")
     queues = queues_for_role(a.role, gpu_workers=settings.MEDIAINTEL_GPU_WORKERS)

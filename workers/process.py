@@ -34,14 +34,22 @@ def limit_threads() -> int:
     return n
 
 
+def _device() -> str:
+    from django.conf import settings
+
+    return settings.MEDIAINTEL_DEVICE
+
+
+#: Same arguments as the tasks pass, so a preloaded engine is the one the first task gets.
 PRELOADERS = {
     "transcribe": lambda: __import__("workers.tasks.transcribe", fromlist=["x"]).transcriber(),
     "ocr": lambda: __import__("workers.engines.ocr", fromlist=["x"]).get_ocr(
-        lang=os.environ.get("MEDIAINTEL_OCR_LANG", "eng")),
-    "detect": lambda: __import__("workers.engines.detect", fromlist=["x"]).get_nudity_detector(),
-    "nsfw": lambda: __import__("workers.engines.nsfw", fromlist=["x"]).get_classifier(),
-    "tags": lambda: __import__("workers.engines.image_embed", fromlist=["x"]).get_embedder(),
-    "text_embed": lambda: __import__("workers.engines.text_embed", fromlist=["x"]).get_text_embedder(),
+        lang=os.environ.get("MEDIAINTEL_OCR_LANG", "eng"), device=_device()),
+    "detect": lambda: __import__("workers.engines.detect", fromlist=["x"]).get_nudity_detector(device=_device()),
+    "nsfw": lambda: __import__("workers.engines.nsfw", fromlist=["x"]).get_classifier(device=_device()),
+    "tags": lambda: __import__("workers.engines.image_embed", fromlist=["x"]).get_embedder(device=_device()),
+    "text_embed": lambda: __import__("workers.engines.text_embed", fromlist=["x"]).get_text_embedder(
+        device=_device()),
     "text_flags": lambda: __import__("workers.engines.text_moderation", fromlist=["x"]).get_text_moderator(),
 }
 

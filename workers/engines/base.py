@@ -47,16 +47,14 @@ class EngineInfo:
 
 
 def pick_device() -> str:
-    """``cuda`` when a GPU is usable and not disabled by ``MEDIAINTEL_DEVICE``, else ``cpu``."""
-    wanted = os.environ.get("MEDIAINTEL_DEVICE", "auto").lower()
-    if wanted in {"cpu", "cuda"}:
-        return wanted
-    try:
-        import torch
+    """The device asked for when a caller passes none: ``MEDIAINTEL_DEVICE`` (``auto``/``cpu``/``cuda``), else ``auto``.
 
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    except Exception:  # torch absent or broken: CPU
-        return "cpu"
+    A request, not a decision: engines turn it into the device they use with
+    :func:`workers.engines.device.resolve_device` (CPU, with one warning, when CUDA is unusable).
+    The task layer passes ``settings.MEDIAINTEL_DEVICE`` explicitly; this default serves benches and
+    direct use.
+    """
+    return os.environ.get("MEDIAINTEL_DEVICE", "auto").strip().lower() or "auto"
 
 
 def weights_fingerprint(path: str | os.PathLike[str], *, chunk: int = 1 << 20) -> str:

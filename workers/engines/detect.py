@@ -35,6 +35,7 @@ from workers.engines.base import (
     to_rgb_array,
     weights_fingerprint,
 )
+from workers.engines.device import resolve_device
 
 if TYPE_CHECKING:
     from workers.engines.base import ImageInput
@@ -146,18 +147,9 @@ def engine_info(
     return EngineInfo(
         name=name,
         version=engine_version(f"{path.stem}-{fp}", **params),
-        device=device or pick_device(),
+        device=device or "cpu",
         params={**params, "weights": str(path)},
     )
-
-
-def _ort_has_cuda() -> bool:
-    try:
-        import onnxruntime
-
-        return "CUDAExecutionProvider" in onnxruntime.get_available_providers()
-    except ImportError:
-        return False
 
 
 @contextlib.contextmanager
@@ -185,11 +177,18 @@ class YoloDetector:
         device: str | None = None,
         labels: Sequence[str] | None = None,
     ) -> None:
-        """``labels``: class names to use when the weights carry none (ONNX without metadata)."""
+        """``labels``: class names to use when the weights carry none (ONNX without metadata).
+
+        ``device``: ``auto``/``cpu``/``cuda``; CUDA needs torch's CUDA (Ultralytics places tensors
+        with it) and, for ``.onnx`` weights, onnxruntime's CUDA provider; else CPU with one warning.
+        ``info.device`` is the device used.
+        """
         path = _existing(weights, name)
-        self.device = device or pick_device()
-        if self.device == "cuda" and path.suffix.lower() == ".onnx" and not _ort_has_cuda():
-            self.device = "cpu"  # onnxruntime without CUDA: Ultralytics would run it on CPU anyway
+        wanted = device or pick_device()
+        engine = f"{name} detector ({path.name})"
+        self.device = resolve_device(wanted, engine=engine, runtime="torch")
+        if self.device == "cuda" and path.suffix.lower() == ".onnx":
+            self.device = resolve_device(wanted, engine=engine, runtime="onnxruntime")
         self.imgsz, self.conf, self.iou, self.max_det = imgsz, conf, iou, max_det
         self._lock = threading.Lock()
         yolo = _import_yolo()

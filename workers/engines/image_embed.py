@@ -34,6 +34,7 @@ from workers.engines.base import (
     to_rgb_array,
     weights_fingerprint,
 )
+from workers.engines.device import resolve_device
 
 if TYPE_CHECKING:
     from workers.engines.base import ImageInput
@@ -121,7 +122,7 @@ def engine_info(
     return EngineInfo(
         name="image_embed",
         version=_file_version(name, path, **params),
-        device=device or pick_device(),
+        device=resolve_device(device or pick_device(), engine="image_embed", runtime="torch"),
         params={**params, "model": name, "weights": str(path)},
     )
 
@@ -142,7 +143,7 @@ class ImageEmbedder:
 
         path = resolve_weights(weights)
         self.model_name = model_name or os.environ.get(MODEL_ENV, DEFAULT_MODEL)
-        self.device = device or pick_device()
+        self.device = resolve_device(device or pick_device(), engine="image_embed", runtime="torch")
         self.top_k, self.min_score = top_k, min_score
         try:
             model = EfficientNet.from_name(self.model_name)
@@ -253,7 +254,7 @@ class ClipEmbedder:
         device: str | None = None,
     ) -> None:
         name, path = clip_config(model_name, weights)
-        self.device = device or pick_device()
+        self.device = resolve_device(device or pick_device(), engine="clip", runtime="torch")
         try:
             import open_clip
 

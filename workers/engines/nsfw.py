@@ -26,6 +26,7 @@ from workers.engines.base import (
     to_rgb_array,
     weights_fingerprint,
 )
+from workers.engines.device import onnx_providers, onnx_session_device, resolve_device
 
 if TYPE_CHECKING:
     from workers.engines.base import ImageInput
@@ -57,27 +58,26 @@ def resolve_weights(weights: str | os.PathLike[str] | None = None) -> Path:
 
 
 def engine_info(weights: str | os.PathLike[str] | None = None, device: str | None = None) -> EngineInfo:
-    """Identity of the engine for these weights, without loading it (cheap; no onnxruntime import)."""
+    """Identity of the engine for these weights, without loading it (``device``: the one it runs on)."""
     path = resolve_weights(weights)
     return EngineInfo(
         name=NAME,
         version=engine_version(f"opennsfw-{weights_fingerprint(path)}", jpeg=True),
-        device=device or pick_device(),
+        device=device or "cpu",
         params={"weights": str(path), "jpeg_reencode": True},
     )
 
 
 class NsfwClassifier:
-    """open_nsfw scorer on one onnxruntime session (CUDA provider when asked for and installed)."""
+    """open_nsfw scorer on one onnxruntime session: the CUDA provider when CUDA is asked for (or
+    ``auto``) and usable, else CPU with one warning; ``info.device`` is the device the session uses."""
 
     def __init__(self, weights: str | os.PathLike[str] | None = None, device: str | None = None) -> None:
         import onnxruntime as ort
 
         path = resolve_weights(weights)
-        wanted = device or pick_device()
-        providers = ["CPUExecutionProvider"]
-        if wanted == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
-            providers.insert(0, "CUDAExecutionProvider")
+        wanted = resolve_device(device or pick_device(), engine=NAME, runtime="onnxruntime")
+        providers = onnx_providers(wanted)
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         try:
@@ -89,8 +89,8 @@ class NsfwClassifier:
             raise PermanentEngineError(f"{path}: expected input N x 224 x 224 x 3, got {inp.shape}")
         self._input = inp.name
         self._lock = threading.Lock()
-        device_used = "cuda" if self._session.get_providers()[0] == "CUDAExecutionProvider" else "cpu"
-        self.info = engine_info(path, device_used)
+        self.device = onnx_session_device(self._session, wanted, engine=NAME)
+        self.info = engine_info(path, self.device)
 
     def score(self, images: Sequence[ImageInput], batch_size: int = DEFAULT_BATCH) -> list[float]:
         """NSFW probability (0..1) for each image, in order."""
@@ -116,7 +116,7 @@ def _load(weights: str, device: str) -> NsfwClassifier:
 def get_classifier(
     weights: str | os.PathLike[str] | None = None, device: str | None = None
 ) -> NsfwClassifier:
-    """The process-wide classifier for these weights/device (loaded on first use)."""
+    """The process-wide classifier for these weights and requested device (loaded on first use)."""
     return _load(str(resolve_weights(weights)), device or pick_device())
 
 

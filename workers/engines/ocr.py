@@ -29,8 +29,10 @@ from workers.engines.base import (
     EngineUnavailable,
     PermanentEngineError,
     cached_engine,
+    pick_device,
     weights_fingerprint,
 )
+from workers.engines.device import onnx_session_device, resolve_device
 
 ImageInput = Image.Image | np.ndarray | str | Path
 Box = tuple[int, int, int, int]
@@ -340,10 +342,11 @@ class LayeredOcr:
     frames included: worth it for meme-heavy libraries or on GPU workers.
     """
 
-    def __init__(self, lang: str = "eng", *, good_confidence: float = 0.8) -> None:
+    def __init__(self, lang: str = "eng", *, good_confidence: float = 0.8, device: str | None = None) -> None:
         self.tesseract = TesseractOcr(lang)
         self.good_confidence = good_confidence
         self._rapid: RapidOcr | None = None
+        self._rapid_device = device
         self.info = EngineInfo(name="tesseract+rapidocr",
                                version=f"{self.tesseract.info.version}+rapidocr-fallback@{good_confidence}",
                                device="cpu", params={"lang": lang})
@@ -353,7 +356,7 @@ class LayeredOcr:
         if first.text and first.confidence >= self.good_confidence:
             return first
         if self._rapid is None:
-            self._rapid = RapidOcr()
+            self._rapid = RapidOcr(device=self._rapid_device)
         second = self._rapid.read(image)
         return second if second.text and second.confidence > first.confidence else first
 
@@ -366,9 +369,13 @@ class RapidOcr:
 
     Reads scene text, rotated and stylised text that Tesseract misses; ~10× slower on CPU.
     ``params`` are passed to ``rapidocr.RapidOCR(params=...)`` (e.g. custom model paths).
+    ``device``: ``auto``/``cpu``/``cuda``; CUDA turns on onnxruntime's CUDA provider for the three
+    models when usable, else CPU with one warning. ``info.device`` is the device the sessions use
+    (not part of ``version``: the same models and thresholds give the same text).
     """
 
-    def __init__(self, *, min_confidence: float = 0.5, params: dict[str, Any] | None = None) -> None:
+    def __init__(self, *, min_confidence: float = 0.5, params: dict[str, Any] | None = None,
+                 device: str | None = None) -> None:
         try:
             import rapidocr
             from rapidocr import RapidOCR
@@ -380,7 +387,8 @@ class RapidOcr:
         # wide images up to ≥736 px on the short side: 3-5× slower, no better here.
         defaults = {"Global.log_level": "error", "Global.text_score": min_confidence,
                     "Det.limit_type": "max", "Det.limit_side_len": 960}
-        merged = {**defaults, **(params or {})}
+        wanted = resolve_device(device or pick_device(), engine="rapidocr", runtime="onnxruntime")
+        merged = {**defaults, **(params or {}), "EngineConfig.onnxruntime.use_cuda": wanted == "cuda"}
         try:
             self._engine = RapidOCR(params=merged)
         except Exception as exc:  # missing/undownloadable models surface as assorted errors
@@ -389,14 +397,33 @@ class RapidOcr:
         models = Path(rapidocr.__file__).parent / "models"
         onnx = sorted(models.glob("*.onnx"))
         fingerprint = "-".join(weights_fingerprint(p)[:6] for p in onnx) or "custom"
-        config = {k: v for k, v in sorted(merged.items()) if k != "Global.log_level"}
+        used = self._session_device(wanted)
+        config = {k: v for k, v in sorted(merged.items())
+                  if k not in {"Global.log_level", "EngineConfig.onnxruntime.use_cuda"}}
         config_hash = hashlib.sha256(repr(config).encode()).hexdigest()[:6]
         self.info = EngineInfo(
             name="rapidocr",
             version=f"{rapidocr_version}-{fingerprint}-{config_hash}",
-            device="cpu",
+            device=used,
             params={"models": [p.name for p in onnx], **config},
         )
+
+    def _session_device(self, wanted: str) -> str:
+        """The device the detection model's onnxruntime session runs on (``wanted`` if not inspectable).
+
+        On CUDA the detection model is loaded now (rapidocr loads lazily) so a provider that fails to
+        start is seen, and warned about, at load time rather than recorded as ``cuda``.
+        """
+        if wanted == "cuda" and hasattr(self._engine, "_load_det_model"):
+            try:
+                self._engine._load_det_model()
+            except Exception as exc:  # same contract as loading the engine
+                raise EngineUnavailable(f"rapidocr failed to load its detection model: {exc}") from exc
+        session = getattr(getattr(self._engine, "text_det", None), "session", None)
+        session = getattr(session, "session", session)  # rapidocr wraps the InferenceSession
+        if session is None or not hasattr(session, "get_providers"):
+            return wanted
+        return onnx_session_device(session, wanted, engine="rapidocr")
 
     def read(self, image: ImageInput) -> OcrResult:
         """Recognize text lines in ``image`` (top-to-bottom, left-to-right)."""
@@ -427,22 +454,24 @@ OCR_ENGINES = ("tesserocr", "pytesseract", "auto", "rapidocr", "layered")
 
 
 @cached_engine
-def _load_ocr(lang: str, engine: str) -> TesseractOcr | RapidOcr | LayeredOcr:
+def _load_ocr(lang: str, engine: str, device: str | None = None) -> TesseractOcr | RapidOcr | LayeredOcr:
     if engine == "rapidocr":
-        return RapidOcr()
+        return RapidOcr(device=device)
     if engine == "layered":
-        return LayeredOcr(lang)
+        return LayeredOcr(lang, device=device)
     return TesseractOcr(lang, backend=engine)  # type: ignore[arg-type]
 
 
-def get_ocr(lang: str = "eng", engine: str | None = None) -> TesseractOcr | RapidOcr | LayeredOcr:
+def get_ocr(lang: str = "eng", engine: str | None = None,
+            device: str | None = None) -> TesseractOcr | RapidOcr | LayeredOcr:
     """The process-wide OCR engine: ``engine`` (default ``$MEDIAINTEL_OCR_ENGINE`` or ``tesserocr``)
     is ``tesserocr``/``pytesseract``/``auto`` (Tesseract backends, ``lang`` applies) or ``rapidocr``.
+    ``device`` applies to RapidOCR (alone or as the layered fallback); Tesseract runs on the CPU.
     """
     engine = (engine or os.environ.get("MEDIAINTEL_OCR_ENGINE") or "tesserocr").lower()
     if engine not in OCR_ENGINES:
         raise EngineUnavailable(f"unknown OCR engine {engine!r}; use one of {', '.join(OCR_ENGINES)}")
-    return _load_ocr(lang, engine)
+    return _load_ocr(lang, engine, device if engine in {"rapidocr", "layered"} else None)
 
 
 # --------------------------------------------------------------------------- over time

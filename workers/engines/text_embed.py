@@ -25,6 +25,7 @@ from workers.engines.base import (
     pick_device,
     weights_fingerprint,
 )
+from workers.engines.device import resolve_device
 
 __all__ = [
     "TextChunk",
@@ -61,7 +62,7 @@ class TextEmbedder:
             from sentence_transformers import SentenceTransformer
         except ImportError as exc:
             raise EngineUnavailable("sentence-transformers is not installed") from exc
-        self.device = device or pick_device()
+        self.device = resolve_device(device or pick_device(), engine="text-embed", runtime="torch")
         try:
             self._model = SentenceTransformer(str(path), device=self.device, local_files_only=True)
         except (OSError, ValueError, RuntimeError) as exc:

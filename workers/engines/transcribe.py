@@ -41,6 +41,7 @@ from workers.engines.base import (
     pick_device,
     weights_fingerprint,
 )
+from workers.engines.device import resolve_device, warn_fallback
 
 __all__ = [
     "SAMPLE_RATE",
@@ -350,16 +351,19 @@ class FasterWhisperEngine(_WhisperEngine):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         path = resolve_ct2_model(model)
         model_id = BUNDLED_ALIASES.get(str(model), path.name)
-        requested = device
-        device = device or pick_device()
+        device = resolve_device(device or pick_device(), engine="faster-whisper", runtime="ctranslate2")
         try:
             self._model = self._load(path, device, compute_type, cpu_threads)
         except (RuntimeError, OSError, ValueError) as exc:
-            if requested or device == "cpu":
-                raise PermanentEngineError(f"cannot load faster-whisper model {path} on {device}: {exc}") from exc
-            log.warning("faster-whisper cannot use %s (%s); falling back to cpu", device, exc)
-            device = "cpu"
-            self._model = self._load(path, device, None, cpu_threads)
+            if device == "cpu":
+                raise PermanentEngineError(f"cannot load faster-whisper model {path} on cpu: {exc}") from exc
+            # a device is visible but the CUDA/cuBLAS/cuDNN libraries are not: CPU, like no GPU at all
+            warn_fallback("faster-whisper", f"loading on cuda failed ({exc})")
+            device, compute_type = "cpu", None
+            try:
+                self._model = self._load(path, device, None, cpu_threads)
+            except (RuntimeError, OSError, ValueError) as exc2:
+                raise PermanentEngineError(f"cannot load faster-whisper model {path} on cpu: {exc2}") from exc2
         self.device = device
         self.compute_type = compute_type or ("float16" if device == "cuda" else "int8")
         self.multilingual = bool(self._model.model.is_multilingual)
@@ -436,7 +440,7 @@ class OpenAIWhisperEngine(_WhisperEngine):
             raise EngineUnavailable("openai-whisper is not installed") from exc
         if cpu_threads > 0:
             torch.set_num_threads(cpu_threads)  # process-wide: workers run one engine per process
-        self.device = device or pick_device()
+        self.device = resolve_device(device or pick_device(), engine="openai-whisper", runtime="torch")
         try:
             self._model = whisper.load_model(str(path), device=self.device)
         except (RuntimeError, KeyError, TypeError, ValueError) as exc:

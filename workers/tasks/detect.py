@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
+
 from apps.insights import models as im
 from workers.base import StageContext
 from workers.engines.base import EngineUnavailable
@@ -20,9 +22,10 @@ def detect(ctx: StageContext) -> dict[str, Any]:
     images = [f.image for f in frames]
     rows: list[dict[str, Any]] = []
     summary: dict[str, Any] = {"frames": len(frames)}
-    detectors = {"nudity": get_nudity_detector}
+    device = settings.MEDIAINTEL_DEVICE
+    detectors = {"nudity": lambda: get_nudity_detector(device=device)}
     try:
-        objects = get_object_detector()
+        objects = get_object_detector(device=device)
         detectors["objects"] = lambda: objects
     except EngineUnavailable as e:
         summary["objects"] = f"skipped: {e}"
@@ -43,7 +46,7 @@ def nsfw(ctx: StageContext) -> dict[str, Any]:
     from workers.engines.nsfw import get_classifier
 
     frames = frames_for(ctx)
-    engine = get_classifier()
+    engine = get_classifier(device=settings.MEDIAINTEL_DEVICE)
     scores = engine.score([f.image for f in frames])
     rows = [{"score": float(s), "keyframe_index": f.index, "start": f.time, "end": f.time}
             for f, s in zip(frames, scores, strict=True)]

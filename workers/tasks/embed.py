@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
+
 from apps.insights import models as im
 from workers.base import StageContext
 from workers.tasks import stage_task
@@ -17,7 +19,7 @@ def tags(ctx: StageContext) -> dict[str, Any]:
     from workers.engines.image_embed import get_embedder
 
     frames = frames_for(ctx)
-    engine = get_embedder()
+    engine = get_embedder(device=settings.MEDIAINTEL_DEVICE)
     analyses = engine.analyze([f.image for f in frames])
     tag_rows, emb_rows = [], []
     for f, a in zip(frames, analyses, strict=True):
@@ -75,7 +77,7 @@ def text_embed(ctx: StageContext) -> dict[str, Any]:
     from workers.engines.text_embed import get_text_embedder
 
     chunks = searchable_texts(ctx)
-    engine = get_text_embedder()
+    engine = get_text_embedder(device=settings.MEDIAINTEL_DEVICE)
     vectors = engine.embed([c["text"] for c in chunks]) if chunks else []
     detected = chunk_languages(chunks)
     for c, v in zip(chunks, vectors, strict=True):

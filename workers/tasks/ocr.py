@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from django.conf import settings
+
 from apps.insights import models as im
 from workers.base import StageContext
 from workers.tasks import stage_task
@@ -32,7 +34,7 @@ def ocr(ctx: StageContext) -> dict[str, Any]:
     """Tesseract per frame; identical text on consecutive keyframes becomes one time range."""
     from workers.engines.ocr import get_ocr, merge_over_time
 
-    engine = get_ocr(lang=os.environ.get("MEDIAINTEL_OCR_LANG", "eng"))
+    engine = get_ocr(lang=os.environ.get("MEDIAINTEL_OCR_LANG", "eng"), device=settings.MEDIAINTEL_DEVICE)
     frames = frames_for(ctx)
     results = [(f, engine.read(f.image)) for f in frames]
     rows: list[dict[str, Any]] = []

@@ -47,7 +47,7 @@ def embed_query(texts: list[str], reply_to: str, cache_keys: list[str] | None = 
 
     t0 = time.perf_counter()
     try:
-        vectors = get_text_embedder().embed(list(texts))
+        vectors = get_text_embedder(device=settings.MEDIAINTEL_DEVICE).embed(list(texts))
     except Exception as e:
         log.exception("query embedding failed")
         _reply(reply_to, {"ok": False, "error": f"{type(e).__name__}: {e}"})
@@ -85,7 +85,7 @@ def analyse_image(blob_key: str, reply_to: str) -> None:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         image = load_image(path, max_pixels=settings.MEDIAINTEL_LIMITS["max_pixels"])
-        analysis = get_embedder().analyze([image])[0]
+        analysis = get_embedder(device=settings.MEDIAINTEL_DEVICE).analyze([image])[0]
         h = compute(image)
     except Exception as e:
         from workers.engines.base import PermanentEngineError

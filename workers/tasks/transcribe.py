@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from django.conf import settings
 from django.core.files.storage import default_storage
 
 from apps.insights import models as im
@@ -20,7 +21,7 @@ def transcriber() -> Any:
     model = os.environ.get("MEDIAINTEL_WHISPER_WEIGHTS") or os.environ.get("MEDIAINTEL_WHISPER_MODEL", "base")
     from workers.process import threads_per_child
 
-    return get_transcriber(backend, model, cpu_threads=threads_per_child())
+    return get_transcriber(backend, model, cpu_threads=threads_per_child(), device=settings.MEDIAINTEL_DEVICE)
 
 
 def _load_wav(key: str) -> Any:
