@@ -121,11 +121,12 @@ class Web:
 def web(web_venv: Path, start_worker: Any, isolated_storage: Path, django_user_model: Any) -> Iterator[Web]:
     """gunicorn from the base.txt environment on a free port, with a token of an uploader+moderator."""
     from django.contrib.auth.models import Group
-    from rest_framework.authtoken.models import Token
+
+    from apps.accounts.services import create_token
 
     user = django_user_model.objects.create_user("web-tier", password="x")
     user.groups.add(*Group.objects.filter(name__in=["uploader", "moderator"]))
-    token = Token.objects.create(user=user).key
+    _, token = create_token(user, actor=None, name="web-tier")
 
     port = _free_port()
     log = ROOT / "var" / "test" / "web-tier-gunicorn.log"
