@@ -10,6 +10,7 @@ from django.shortcuts import render
 from rest_framework.exceptions import ValidationError
 
 from apps.assets.models import Kind, ModerationState
+from apps.core.models import is_uuid
 from apps.core.roles import MODERATOR, has_role
 from apps.search import services
 from apps.search.filters import Filters
@@ -31,7 +32,7 @@ def search_page(request: HttpRequest) -> HttpResponse:
                            "body": None, "errors": [], "similar": None}
     similar_id = request.GET.get("similar", "").strip()
     if similar_id:
-        asset = services.visible_assets(request.user).filter(pk=similar_id).first() if _is_uuid(similar_id) else None
+        asset = services.visible_assets(request.user).filter(pk=similar_id).first() if is_uuid(similar_id) else None
         if asset is None:
             ctx["errors"] = ["No such asset."]
         else:
@@ -61,11 +62,3 @@ def search_page(request: HttpRequest) -> HttpResponse:
     return render(request, template, ctx)
 
 
-def _is_uuid(value: str) -> bool:
-    import uuid
-
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True

@@ -3,23 +3,15 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.assets.models import MediaAsset
 from apps.audit.services import Actor, record
+from apps.core.models import is_uuid
 from apps.pipeline import plans, reprocess
 from workers.routing import STAGE_QUEUES
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
 
 
 class Command(BaseCommand):
@@ -38,7 +30,7 @@ class Command(BaseCommand):
                dry_run: bool, **_: Any) -> None:
         qs = MediaAsset.objects.all()
         if asset:
-            bad = [a for a in asset if not _is_uuid(a)]
+            bad = [a for a in asset if not is_uuid(a)]
             if bad:
                 raise CommandError(f"not an asset id (a UUID): {', '.join(bad)}")
             qs = qs.filter(pk__in=asset)
