@@ -28,6 +28,7 @@ from apps.pipeline.models import DeadLetter, StageRun
 from apps.pipeline.reprocess import Selection
 from apps.pipeline.reprocess import run as reprocess_run
 from mediaintel import devstack
+from tests.assets.s3 import SeaweedS3, seaweedfs_fixture  # noqa: F401  (the session fixture `seaweedfs`)
 from tests.conftest import ROOT, WorkerProcess, wait_for, worker_env
 from tests.pipeline.helpers import ingest_text
 
@@ -182,6 +183,25 @@ def test_database_unreachable_mid_stage_gives_the_stage_back_uncounted(start_wor
     report("30 s database outage mid-stage", wait_all(assets, {"ready", "failed"}, timeout=150, tick=beat))
     assert_exactly_once(assets, beat)
     assert not DeadLetter.objects.exists()
+
+
+def test_blob_store_unreachable_gives_stages_back_uncounted(seaweedfs: SeaweedS3, start_worker, beat, settings,
+                                                           tmp_path):
+    settings.STORAGES = {**settings.STORAGES, "default": seaweedfs.storage()}
+    assets = ingest_all(tmp_path)  # originals in S3; no worker yet
+    seaweedfs.stop()
+    try:
+        start_worker(concurrency=2, env={**seaweedfs.env(), "MEDIAINTEL_WORKER_CACHE": str(tmp_path / "cache")})
+        wait_for(lambda: StageRun.objects.filter(asset__in=assets, stage="text_extract",
+                                                 error_message__startswith="infrastructure unavailable").exists(),
+                 timeout=90, what="a stage given back because the blob store is out")
+        time.sleep(15)
+    finally:
+        seaweedfs.start()
+    report("blob store (S3) out ~20 s", wait_all(assets, {"ready", "failed"}, timeout=150, tick=beat))
+    runs = StageRun.objects.filter(asset__in=assets, stage="text_extract")
+    assert {r.attempts for r in runs} == {1}, "an outage of the blob store must not count as an attempt"
+    assert_exactly_once(assets, beat)
 
 
 def test_sigkill_of_the_worker_main_process_mid_run_is_recovered(start_worker, beat, isolated_storage, tmp_path):
