@@ -22,7 +22,7 @@ from django.utils import timezone
 from apps.assets import storage
 from apps.assets.models import MediaAsset, Source
 from apps.assets.probe import probe_file
-from apps.assets.sniff import Rejected, sanitize_filename, sniff
+from apps.assets.sniff import Rejected, check_declared, sanitize_filename, sniff
 from apps.audit.services import Actor, record
 
 log = logging.getLogger(__name__)
@@ -81,10 +81,13 @@ def _text_checks(path: str) -> dict[str, Any]:
 
 def ingest_path(path: str, *, sha256: str, size: int, filename: str = "", title: str = "",
                 external_id: str = "", metadata: dict[str, Any] | None = None, uploader: Any = None,
-                source: str = Source.API, kind_hint: str | None = None, move: bool = False) -> IngestResult:
+                source: str = Source.API, kind_hint: str | None = None, move: bool = False,
+                declared_type: str = "") -> IngestResult:
     """Ingest the local file at ``path`` whose hash and size are already known.
 
-    With ``move=True`` the file is consumed (moved into storage or deleted).
+    With ``move=True`` the file is consumed (moved into storage or deleted). ``declared_type``
+    is the client's Content-Type for the file: like the name's extension it never decides the
+    type, but a file declared as binary media whose bytes are text is refused (415).
     """
     actor = Actor.user(uploader) if uploader is not None else Actor.system(f"ingest:{source}")
     clean_name = sanitize_filename(filename)
@@ -96,6 +99,7 @@ def ingest_path(path: str, *, sha256: str, size: int, filename: str = "", title:
         if size > max_bytes:
             raise Rejected(413, "too_large", f"The file exceeds the limit of {max_bytes} bytes.")
         sniffed = sniff(path, clean_name)
+        check_declared(sniffed, clean_name, declared_type)
         if kind_hint and sniffed.kind != kind_hint:
             raise Rejected(415, "wrong_kind", f"Expected {kind_hint}, but the content is {sniffed.kind} "
                                               f"({sniffed.mime}).")

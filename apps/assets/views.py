@@ -120,10 +120,10 @@ class AssetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Dest
             result = ingest_path(
                 path, sha256=up.sha256, size=up.size, filename=up.name or "", title=ser.validated_data.get("title", ""),
                 external_id=ser.validated_data.get("external_id", ""), metadata=ser.validated_data.get("metadata"),
-                uploader=request.user, move=True,
+                uploader=request.user, move=True, declared_type=getattr(up, "content_type", "") or "",
             )
         except Rejected as e:
-            raise ApiError(e.message, code=e.code, status_code=e.status) from None
+            raise ApiError(e.message, code=e.code, status_code=e.status, detail=e.detail) from None
         finally:
             up.close()
         body = {**AssetSerializer(result.asset).data, "duplicate": result.duplicate}
