@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from celery.worker.control import control_command
+
 from mediaintel.celery import app
 
 
@@ -34,3 +36,11 @@ def sample_queue_depths() -> dict[str, int]:
     depths = queue_depths()
     logging.getLogger("mediaintel.queues").info("queue depths", extra={"depths": depths})
     return depths
+
+
+@control_command(args=[("sha256s", list)], signature="<sha256s>")
+def mediaintel_evict_blobs(state, sha256s: list[str]) -> dict[str, int]:
+    """Broadcast by asset deletion: every worker drops its cached copies of deleted contents."""
+    from apps.assets.storage import evict_cached
+
+    return {"evicted": evict_cached(list(sha256s or []))}
