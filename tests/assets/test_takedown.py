@@ -117,6 +117,21 @@ def refused_inserts():
         c.execute("DROP FUNCTION test_refuse_insert()")
 
 
+@pytest.fixture
+def refused_selects():
+    """The asset table is unreadable for this connection (revoked in PostgreSQL itself)."""
+    table = MediaAsset._meta.db_table
+    with connection.cursor() as c:
+        c.execute("CREATE ROLE test_no_assets")
+        c.execute("GRANT ALL ON SCHEMA public TO test_no_assets")
+        c.execute("SET ROLE test_no_assets")
+    yield table
+    with connection.cursor() as c:
+        c.execute("RESET ROLE")
+        c.execute("REVOKE ALL ON SCHEMA public FROM test_no_assets")
+        c.execute("DROP ROLE test_no_assets")
+
+
 def test_a_failed_row_write_after_the_blob_write_leaves_no_blob(refused_inserts):
     up = _client("up1", "uploader")
     f = io.BytesIO(b"bytes whose row never commits\n")
@@ -167,3 +182,8 @@ def test_gc_keeps_young_files_of_ingests_in_flight(capsys):
 def test_gc_exits_non_zero_with_a_message_on_bad_arguments():
     with pytest.raises(CommandError, match="min-age"):
         call_command("gc", "--min-age", "-1")
+
+
+def test_gc_refuses_with_a_message_when_the_asset_table_cannot_be_read(refused_selects):
+    with pytest.raises(CommandError, match="cannot read the assets"):
+        call_command("gc", "--dry-run")

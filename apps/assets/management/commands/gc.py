@@ -17,6 +17,7 @@ from typing import Any
 
 from django.core.files.storage import default_storage
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError
 
 from apps.assets import storage
 from apps.assets.models import MediaAsset
@@ -34,8 +35,11 @@ class Command(BaseCommand):
         if min_age < 0:
             raise CommandError("--min-age must be zero or more seconds.")
         cutoff = time.time() - min_age
-        shas = set(MediaAsset.objects.values_list("sha256", flat=True))
-        keys = set(MediaAsset.objects.values_list("storage_key", flat=True))
+        try:
+            shas = set(MediaAsset.objects.values_list("sha256", flat=True))
+            keys = set(MediaAsset.objects.values_list("storage_key", flat=True))
+        except DatabaseError as e:  # without the asset rows nothing can be called an orphan
+            raise CommandError(f"cannot read the assets from the database: {e}".strip()) from None
         found: list[tuple[str, str, int, Any]] = []  # (where, name, bytes, delete)
         errors: list[str] = []
 
