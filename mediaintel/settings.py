@@ -164,6 +164,11 @@ MEDIAINTEL_LIMITS = {
 MEDIAINTEL_PROBE_PREFORK = env_bool("MEDIAINTEL_PROBE_PREFORK", True)
 MEDIAINTEL_API_MAX_LIMIT = env_int("MEDIAINTEL_API_MAX_LIMIT", 500)  # ?limit= above this is clamped
 
+# User content served from a separate origin (e.g. https://usercontent.example.net, not a
+# subdomain sharing cookies): /api/v1/assets/<id>/content then redirects to a signed URL there.
+MEDIAINTEL_CONTENT_ORIGIN = env_str("MEDIAINTEL_CONTENT_ORIGIN", "")
+MEDIAINTEL_CONTENT_URL_TTL = env_int("MEDIAINTEL_CONTENT_URL_TTL", 3600)
+
 # ----------------------------------------------------------------- DRF
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

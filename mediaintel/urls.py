@@ -6,6 +6,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from apps.accounts.login import ThrottledLoginView
+from apps.assets.views import signed_content
 from apps.core.health import livez, readyz
 from apps.core.metrics import metrics_view
 
@@ -15,6 +16,7 @@ urlpatterns = [
     path("healthz", readyz, name="healthz"),  # the readiness check under its old name
     path("metrics", metrics_view, name="metrics"),
     path("api/v1/", include("mediaintel.api")),
+    path("content/<str:token>", signed_content, name="asset-signed-content"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),

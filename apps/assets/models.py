@@ -1,4 +1,10 @@
-"""MediaAsset: one row per distinct content (sha256), whatever its name or uploader."""
+"""MediaAsset: one row per uploader and distinct content (sha256), over one shared content-addressed blob.
+
+Two uploaders of the same bytes each get their own asset (their own name, title, metadata and
+moderation state); neither learns that the other exists. The blob and the files derived from
+the content (``derived/<sha>``) are stored once and removed when no asset references them.
+Unowned assets (ingested by a command) are unique by content.
+"""
 
 from __future__ import annotations
 
@@ -36,7 +42,7 @@ class Source(models.TextChoices):
 
 class MediaAsset(UUIDModel):
     kind = models.CharField(max_length=8, choices=Kind.choices, db_index=True)
-    sha256 = models.CharField(max_length=64, unique=True)
+    sha256 = models.CharField(max_length=64, db_index=True)
     size = models.BigIntegerField()
     mime_type = models.CharField(max_length=100)
     filename = models.CharField(max_length=255, blank=True)
@@ -68,6 +74,12 @@ class MediaAsset(UUIDModel):
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["kind", "status", "-created_at"])]
+        constraints = [
+            models.UniqueConstraint(fields=["sha256", "uploader"], condition=models.Q(uploader__isnull=False),
+                                    name="asset_content_per_uploader"),
+            models.UniqueConstraint(fields=["sha256"], condition=models.Q(uploader__isnull=True, source="command"),
+                                    name="asset_content_unowned"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.title or self.filename or self.sha256[:12]}"

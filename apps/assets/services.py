@@ -1,7 +1,9 @@
 """The ingest service: validate, store once by content, record, start the pipeline.
 
 Used by the upload API and the ``ingest`` command alike. A rejected file leaves no blob,
-no row and no temp file behind; the same bytes twice give one blob and one asset.
+no row and no temp file behind; the same bytes twice from one uploader give one asset, from
+two uploaders two assets (each sees only their own) over one blob. A failure after the blob
+was written removes a blob nothing references; ``manage.py gc`` finds whatever a crash left.
 """
 
 from __future__ import annotations
@@ -17,12 +19,13 @@ from typing import IO, Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.assets import storage
 from apps.assets.models import MediaAsset, Source
 from apps.assets.probe import probe_file
-from apps.assets.sniff import Rejected, sanitize_filename, sniff
+from apps.assets.sniff import Rejected, check_declared, sanitize_filename, sniff
 from apps.audit.services import Actor, record
 
 log = logging.getLogger(__name__)
@@ -81,25 +84,30 @@ def _text_checks(path: str) -> dict[str, Any]:
 
 def ingest_path(path: str, *, sha256: str, size: int, filename: str = "", title: str = "",
                 external_id: str = "", metadata: dict[str, Any] | None = None, uploader: Any = None,
-                source: str = Source.API, kind_hint: str | None = None, move: bool = False) -> IngestResult:
+                source: str = Source.API, kind_hint: str | None = None, move: bool = False,
+                declared_type: str = "") -> IngestResult:
     """Ingest the local file at ``path`` whose hash and size are already known.
 
-    With ``move=True`` the file is consumed (moved into storage or deleted).
+    With ``move=True`` the file is consumed (moved into storage or deleted). ``declared_type``
+    is the client's Content-Type for the file: like the name's extension it never decides the
+    type, but a file declared as binary media whose bytes are text is refused (415).
     """
     actor = Actor.user(uploader) if uploader is not None else Actor.system(f"ingest:{source}")
     clean_name = sanitize_filename(filename)
     try:
-        existing = MediaAsset.objects.filter(sha256=sha256).first()
+        existing = _own_copy(sha256, uploader, source)
         if existing is not None:
             return IngestResult(existing, duplicate=True)
         max_bytes = settings.MEDIAINTEL_LIMITS["max_bytes"]
         if size > max_bytes:
             raise Rejected(413, "too_large", f"The file exceeds the limit of {max_bytes} bytes.")
         sniffed = sniff(path, clean_name)
+        check_declared(sniffed, clean_name, declared_type)
         if kind_hint and sniffed.kind != kind_hint:
             raise Rejected(415, "wrong_kind", f"Expected {kind_hint}, but the content is {sniffed.kind} "
                                               f"({sniffed.mime}).")
         info = _text_checks(path) if sniffed.kind == "text" else probe_file(path, sniffed.kind)
+        had_blob = storage.blob_exists(storage.blob_key(sha256))
         key = storage.put_blob(sha256, path, move=move)
         fields = {f: info.get(f) for f in PROBE_FIELDS if info.get(f) is not None}
         try:
@@ -115,8 +123,15 @@ def ingest_path(path: str, *, sha256: str, size: int, filename: str = "", title:
                                 "filename": clean_name, "source": source})
                 _start_pipeline_on_commit(asset)
         except IntegrityError:
-            # a concurrent upload of the same bytes won: the blob is shared, answer with its asset
-            return IngestResult(MediaAsset.objects.get(sha256=sha256), duplicate=True)
+            # a concurrent upload of the same bytes by the same uploader won: answer with its asset
+            won = _own_copy(sha256, uploader, source)
+            if won is None:
+                raise
+            return IngestResult(won, duplicate=True)
+        except BaseException:
+            if not had_blob:
+                _drop_unreferenced_blob(key)
+            raise
         return IngestResult(asset, duplicate=False)
     except Rejected as e:
         record("asset.rejected", target_type="upload", target_id=sha256, actor=actor,
@@ -125,6 +140,22 @@ def ingest_path(path: str, *, sha256: str, size: int, filename: str = "", title:
     finally:
         if move and os.path.exists(path):
             os.unlink(path)
+
+
+def _own_copy(sha256: str, uploader: Any, source: str) -> MediaAsset | None:
+    """The asset of these bytes that this uploader (or, unowned, a command) already has: never another's."""
+    qs = MediaAsset.objects.filter(sha256=sha256)
+    qs = qs.filter(uploader=uploader) if uploader is not None else qs.filter(uploader__isnull=True, source=source)
+    return qs.first()
+
+
+def _drop_unreferenced_blob(key: str) -> None:
+    """Remove a blob this ingest wrote when no row references it (best effort: ``gc`` is the backstop)."""
+    try:
+        if not MediaAsset.objects.filter(storage_key=key).exists():
+            storage.delete_blob(key)
+    except Exception:  # the database or storage is down: gc will find the orphan
+        log.warning("could not remove the unreferenced blob %s", key, exc_info=True)
 
 
 def ingest_stream(stream: IO[bytes], **kwargs: Any) -> IngestResult:
@@ -159,12 +190,34 @@ def _start_pipeline_on_commit(asset: MediaAsset) -> None:
 
 
 def delete_asset(asset: MediaAsset, *, actor: Actor) -> None:
-    """Remove an asset, its derived rows (cascade) and its blob when nothing else references it."""
+    """Remove an asset, its derived rows (cascade) and, once no asset holds the same content, every byte of it.
+
+    That is the blob, every file derived from the content (keyframe JPEGs, the 16 kHz audio
+    track, the extracted text: ``derived/<sha>/``) on the configured storage backend, and the
+    copies in worker caches (a broadcast to every worker; ``manage.py gc`` on a worker host
+    removes copies a worker missed). Storage is cleaned after the commit; a failure there
+    leaves orphans for ``gc``, never a row without its bytes.
+    """
     key, sha, pk = asset.storage_key, asset.sha256, asset.pk
     with transaction.atomic():
         record("asset.deleted", target_type="asset", target_id=pk, actor=actor,
                payload={"sha256": sha, "kind": asset.kind, "title": asset.title, "at": timezone.now()})
         asset.delete()
-        still_used = MediaAsset.objects.filter(storage_key=key).exists()
-        if not still_used:
-            transaction.on_commit(lambda: storage.delete_blob(key))
+        if not MediaAsset.objects.filter(Q(storage_key=key) | Q(sha256=sha)).exists():
+            transaction.on_commit(lambda: purge_content(sha, key))
+
+
+def purge_content(sha256: str, key: str) -> None:
+    """Delete the blob, the derived files and worker-cache copies of content no asset references."""
+    storage.delete_blob(key)
+    storage.delete_derived(sha256)
+    _evict_from_worker_caches([sha256])
+
+
+def _evict_from_worker_caches(shas: list[str]) -> None:
+    try:
+        from mediaintel.celery import app
+
+        app.control.broadcast("mediaintel_evict_blobs", arguments={"sha256s": shas})
+    except Exception:  # no broker: workers' copies are left to `manage.py gc` on their hosts
+        log.warning("could not ask workers to evict %d cached blob(s)", len(shas), exc_info=True)

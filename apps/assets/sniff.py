@@ -16,11 +16,12 @@ HEAD = 64 * 1024
 class Rejected(Exception):
     """A file that must not enter the library; ``status`` is the HTTP status, ``code`` a stable reason."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, detail: dict | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.detail = detail
 
 
 @dataclass(frozen=True)
@@ -176,6 +177,39 @@ def sniff(path: str | Path, filename: str = "") -> Sniffed:
         raise Rejected(422, "polyglot", f"The {container} file also contains {what}; polyglot files are refused.")
     kind, mime, ext = ALLOWED[container]
     return Sniffed(kind=kind, mime=mime, ext=ext)
+
+
+# Declared types (file extension or Content-Type) that name binary media: such a file whose
+# bytes are text (a script, a page) is refused with both types named.
+_BINARY_EXTENSIONS = {
+    "video": {"mp4", "m4v", "mov", "qt", "mkv", "webm", "avi", "wmv", "flv", "mpg", "mpeg", "3gp", "ts", "mts"},
+    "audio": {"mp3", "wav", "flac", "ogg", "oga", "opus", "m4a", "aac", "wma", "aif", "aiff"},
+    "image": {"jpg", "jpeg", "jpe", "png", "gif", "webp", "bmp", "tif", "tiff", "heic", "heif", "avif"},
+}
+_TEXTUAL_MEDIA_TYPES = {"image/svg+xml"}
+
+
+def declared_binary(filename: str, content_type: str = "") -> str | None:
+    """What the client declared, when it names binary media (``".mp4" name``, ``video/mp4``), else None."""
+    ext = Path(filename).suffix.lower().lstrip(".")
+    for family, exts in _BINARY_EXTENSIONS.items():
+        if ext in exts:
+            return f'{family} (the name ends in ".{ext}")'
+    ctype = content_type.split(";", 1)[0].strip().lower()
+    if ctype.split("/", 1)[0] in _BINARY_EXTENSIONS and ctype not in _TEXTUAL_MEDIA_TYPES:
+        return f"{ctype.split('/', 1)[0]} (Content-Type {ctype})"
+    return None
+
+
+def check_declared(sniffed: Sniffed, filename: str, content_type: str = "") -> None:
+    """Refuse (415) a file declared as binary media whose bytes are text or script."""
+    if sniffed.kind != "text":
+        return
+    declared = declared_binary(filename, content_type)
+    if declared is not None:
+        raise Rejected(415, "type_mismatch", f"The file is declared as {declared} but its content is text "
+                                             f"({sniffed.mime}); it was not accepted.",
+                       detail={"declared": declared, "detected": sniffed.mime})
 
 
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]+")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import IO, Any
 
 from django.core.files import File
@@ -49,6 +51,46 @@ def _fsync(path: str) -> None:
 
 def blob_key(sha256: str) -> str:
     return f"blobs/{sha256[:2]}/{sha256[2:4]}/{sha256}"
+
+
+def derived_prefix(sha256: str) -> str:
+    """Folder of the files derived from a content (``workers.tasks.decode.derived_key`` writes there)."""
+    return f"derived/{sha256[:2]}/{sha256}"
+
+
+def blob_exists(key: str) -> bool:
+    return default_storage.exists(key)
+
+
+def walk(prefix: str) -> Iterator[tuple[str, int]]:
+    """``(key, size)`` of every file under ``prefix`` (local directories and S3 prefixes alike)."""
+    try:
+        dirs, files = default_storage.listdir(prefix)
+    except FileNotFoundError:
+        return
+    for name in files:
+        key = f"{prefix}/{name}"
+        try:
+            size = default_storage.size(key)
+        except FileNotFoundError:
+            continue
+        yield key, size
+    for d in dirs:
+        yield from walk(f"{prefix}/{d}")
+
+
+def delete_derived(sha256: str) -> list[str]:
+    """Delete every file derived from a content; returns their keys."""
+    gone = []
+    for key, _size in list(walk(derived_prefix(sha256))):
+        default_storage.delete(key)
+        gone.append(key)
+    root = local_path(derived_prefix(sha256))
+    if root and os.path.isdir(root):
+        import shutil
+
+        shutil.rmtree(root, ignore_errors=True)
+    return gone
 
 
 class _TempFile(File):
@@ -140,3 +182,23 @@ def local_path(key: str) -> str | None:
         return default_storage.path(key)
     except NotImplementedError:
         return None
+
+
+_SHA = re.compile(r"[0-9a-f]{64}")
+
+
+def worker_cache_dir() -> Path:
+    """Where a worker keeps local copies of remote blobs (workers/blobcache.py, same layout)."""
+    from django.conf import settings
+
+    return Path(settings.MEDIAINTEL_WORKER_CACHE) / "blobs"
+
+
+def cached_copies() -> Iterator[tuple[str, Path, int]]:
+    """``(sha256, path, size)`` of every blob copy in this host's worker cache."""
+    root = worker_cache_dir()
+    if not root.is_dir():
+        return
+    for p in root.iterdir():
+        if _SHA.fullmatch(p.name) and p.is_file():
+            yield p.name, p, p.stat().st_size

@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import os
-import re
 from typing import Any
+from urllib.parse import urlsplit
 
+from django.conf import settings
+from django.core import signing
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotModified,
+    HttpResponseRedirect,
+    JsonResponse,
+    StreamingHttpResponse,
+)
+from django.urls import reverse
+from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
@@ -17,6 +28,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.assets import content as content_policy
 from apps.assets import storage
 from apps.assets.filters import AssetFilter
 from apps.assets.models import IdempotencyRecord, MediaAsset
@@ -25,11 +37,11 @@ from apps.assets.services import ingest_path
 from apps.assets.sniff import Rejected
 from apps.assets.upload import RawFileParser
 from apps.audit.services import Actor, record
-from apps.core.errors import ApiError
+from apps.core.errors import ApiError, error_body
 from apps.core.roles import MODERATOR, IsAdmin, IsModerator, IsUploader, has_role
 from apps.pipeline.serializers import ReprocessSerializer
 
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_CONTENT_SALT = "mediaintel.assets.content"
 STREAM_CHUNK = 256 * 1024
 
 
@@ -112,10 +124,10 @@ class AssetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Dest
             result = ingest_path(
                 path, sha256=up.sha256, size=up.size, filename=up.name or "", title=ser.validated_data.get("title", ""),
                 external_id=ser.validated_data.get("external_id", ""), metadata=ser.validated_data.get("metadata"),
-                uploader=request.user, move=True,
+                uploader=request.user, move=True, declared_type=getattr(up, "content_type", "") or "",
             )
         except Rejected as e:
-            raise ApiError(e.message, code=e.code, status_code=e.status) from None
+            raise ApiError(e.message, code=e.code, status_code=e.status, detail=e.detail) from None
         finally:
             up.close()
         body = {**AssetSerializer(result.asset).data, "duplicate": result.duplicate}
@@ -188,40 +200,84 @@ class AssetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Dest
 
     @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY,
                               206: OpenApiResponse(description="Partial content"),
+                              302: OpenApiResponse(description="Redirect to the content origin (when configured)"),
+                              304: OpenApiResponse(description="Not modified"),
                               416: OpenApiResponse(description="Range not satisfiable")},
                    parameters=[OpenApiParameter("Range", OpenApiTypes.STR, OpenApiParameter.HEADER)])
     @action(detail=True, methods=["get"], url_path="content")
     def content(self, request: Request, pk: str | None = None) -> HttpResponse:
-        """Stream the original bytes; honours a single ``Range: bytes=a-b``."""
+        """The original bytes, inert (see ``apps.assets.content``); honours a single ``Range: bytes=a-b``.
+
+        With ``MEDIAINTEL_CONTENT_ORIGIN`` set, answers a redirect to a short-lived signed URL
+        on that separate origin instead of serving the bytes on the application's own.
+        """
         asset = self.get_object()
-        size = storage.blob_size(asset.storage_key)
-        start, end, partial = 0, size - 1, False
-        header = request.headers.get("Range", "")
-        if header:
-            m = _RANGE.match(header.strip())
-            if not m or (not m.group(1) and not m.group(2)):
-                return _unsatisfiable(size)
-            if m.group(1):
-                start = int(m.group(1))
-                end = min(int(m.group(2)), size - 1) if m.group(2) else size - 1
-            else:
-                start = max(size - int(m.group(2)), 0)
-            if start > end or start >= size:
-                return _unsatisfiable(size)
-            partial = True
-        length = end - start + 1
-        resp = StreamingHttpResponse(storage.open_range(asset.storage_key, start, length, STREAM_CHUNK),
-                                     status=206 if partial else 200, content_type=asset.mime_type)
-        resp["Content-Length"] = str(length)
-        resp["Accept-Ranges"] = "bytes"
-        resp["ETag"] = f'"{asset.sha256}"'
-        resp["Content-Disposition"] = f'inline; filename="{os.path.basename(asset.filename) or asset.sha256}"'
-        if partial:
-            resp["Content-Range"] = f"bytes {start}-{end}/{size}"
+        if settings.MEDIAINTEL_CONTENT_ORIGIN:
+            resp = HttpResponseRedirect(signed_content_url(asset))
+            resp["Cache-Control"] = "private, no-store"
+            return resp
+        return serve_content(request, asset)
+
+
+def signed_content_url(asset: MediaAsset) -> str:
+    """An absolute URL of the asset's bytes on the content origin, valid ``MEDIAINTEL_CONTENT_URL_TTL`` seconds."""
+    token = signing.dumps(str(asset.pk), salt=_CONTENT_SALT)
+    return settings.MEDIAINTEL_CONTENT_ORIGIN.rstrip("/") + reverse("asset-signed-content", args=[token])
+
+
+def signed_content(request: HttpRequest, token: str) -> HttpResponse:
+    """Bytes for a signed URL, answered only on the content origin's host (404 anywhere else)."""
+    origin = settings.MEDIAINTEL_CONTENT_ORIGIN
+    if not origin or request.get_host().lower() != (urlsplit(origin).netloc or "").lower():
+        return _not_found()
+    try:
+        pk = signing.loads(token, salt=_CONTENT_SALT, max_age=settings.MEDIAINTEL_CONTENT_URL_TTL)
+    except signing.BadSignature:
+        return _not_found()
+    asset = MediaAsset.objects.filter(pk=pk).first()
+    if asset is None:
+        return _not_found()
+    return serve_content(request, asset)
+
+
+def serve_content(request: HttpRequest, asset: MediaAsset) -> HttpResponse:
+    """Stream an asset's bytes with the inert headers of :mod:`apps.assets.content` on every status."""
+    etag = f'"{asset.sha256}"'
+    if etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
+        resp: HttpResponse = HttpResponseNotModified()
+        resp["ETag"] = etag
+        content_policy.guard(resp)
         return resp
+    size = storage.blob_size(asset.storage_key)
+    try:
+        rng = content_policy.parse_range(request.headers.get("Range", ""), size)
+    except content_policy.Unsatisfiable:
+        return _unsatisfiable(size)
+    start, end = rng if rng is not None else (0, size - 1)
+    length = end - start + 1
+    serving = content_policy.serving_for(asset)
+    resp = StreamingHttpResponse(storage.open_range(asset.storage_key, start, length, STREAM_CHUNK),
+                                 status=206 if rng is not None else 200, content_type=serving.content_type)
+    resp["Content-Length"] = str(length)
+    resp["Accept-Ranges"] = "bytes"
+    resp["ETag"] = etag
+    resp["Cache-Control"] = "private, max-age=3600"
+    resp["Content-Disposition"] = content_disposition_header(
+        not serving.inline, os.path.basename(asset.filename) or asset.sha256)
+    if rng is not None:
+        resp["Content-Range"] = f"bytes {start}-{end}/{size}"
+    content_policy.guard(resp)
+    return resp
+
+
+def _not_found() -> HttpResponse:
+    resp = JsonResponse(error_body("not_found", "No such content."), status=404)
+    content_policy.guard(resp)
+    return resp
 
 
 def _unsatisfiable(size: int) -> HttpResponse:
     resp = HttpResponse(status=416)
     resp["Content-Range"] = f"bytes */{size}"
+    content_policy.guard(resp)
     return resp

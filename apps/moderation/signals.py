@@ -11,7 +11,7 @@ from apps.insights import models as im
 from apps.moderation.models import HashBank
 from apps.moderation.taxonomy import NUDITY_LABELS, TEXT_CATEGORIES, WEAPON_LABELS
 
-URL = re.compile(r"\b(?:https?://|www\.)\S+|\b[\w.-]+\.(?:com|net|org|io|ru|xyz|biz|info)\b", re.I)
+URL = re.compile(r"\b(?:https?://|www\.)\S+|(?<![\w.-])[\w.-]+\.(?:com|net|org|io|ru|xyz|biz|info)\b", re.I)
 
 
 def _row(category: str, score: float, source: str, insight: Any, **evidence: Any) -> dict[str, Any]:

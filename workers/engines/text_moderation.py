@@ -190,18 +190,25 @@ def _fold_pattern(s: str) -> str:
 
 
 def _literal(s: str, relaxed: bool = False) -> str:
+    """Regex for a literal part of a pattern; letter runs and word gaps are possessive.
+
+    Vowels also match ``*`` (``f*ck``) and gaps match any non-letters, ``*`` included, so
+    adjacent runs (a vowel, a vowel, a gap) could split a run of ``*`` every possible way:
+    exponential backtracking (40 asterisks never finished). Possessive runs take what they can
+    and never give it back, which costs only pathological spellings such as ``y**`` for "you".
+    """
     out = []
     for c, group in itertools.groupby(_fold_pattern(s)):
         n = len(list(group))
         if c.isalnum():
-            atom = f"[{c}*]" if c in _VOWELS else re.escape(c)
-            out.append(atom + ("+" if n == 1 else f"{{{n},}}"))
+            atom = _atom_class(c)
+            out.append(atom + ("++" if n == 1 else f"{{{n},}}+"))
         elif c.isspace():
-            out.append(r"[\W_]*" if relaxed else r"[\W_]+")
+            out.append(r"[\W_]*+" if relaxed else r"[\W_]++")
         elif c == "'":
             out.append("'?")
         elif c == "-":
-            out.append(r"[\W_]*")
+            out.append(r"[\W_]*+")
         elif c == "*":
             out.append(r"[^\W_]*")
         else:
@@ -217,7 +224,8 @@ def compile_pattern(pattern: str, *, relaxed: bool = False) -> re.Pattern[str]:
     """
     pos = 0
 
-    def seq() -> str:
+    def seq(start: bool, first: bool) -> str:
+        """``start``: what comes first here may begin a match; ``first``: at the pattern's very start."""
         nonlocal pos
         parts: list[str] = []
         lit: list[str] = []
@@ -227,29 +235,59 @@ def compile_pattern(pattern: str, *, relaxed: bool = False) -> re.Pattern[str]:
                 pos += 1
                 continue
             if lit:
-                parts.append(_literal("".join(lit), relaxed))
+                text = "".join(lit)
+                parts.append(_lead(text, relaxed, first) if start else _literal(text, relaxed))
                 lit = []
+                start = first = False
             pos += 1
-            alts = [seq()]
+            alts = [seq(start, first)]
             while pos < len(pattern) and pattern[pos] == "|":
                 pos += 1
-                alts.append(seq())
+                alts.append(seq(start, first))
             if pos >= len(pattern) or pattern[pos] != ")":
                 raise ValueError(f"unbalanced '(' in lexicon pattern {pattern!r}")
             pos += 1
             optional = pos < len(pattern) and pattern[pos] == "?"
             pos += optional
             parts.append("(?:" + "|".join(alts) + ")" + ("?" if optional else ""))
+            start, first = start and optional, False
         if lit:
-            parts.append(_literal("".join(lit), relaxed))
+            text = "".join(lit)
+            parts.append(_lead(text, relaxed, first) if start else _literal(text, relaxed))
         return "".join(parts)
 
-    body = seq()
+    body = seq(True, True)
     if pos != len(pattern) or not body:
         raise ValueError(f"invalid lexicon pattern {pattern!r}")
     if relaxed:
         return re.compile(body)
     return re.compile(rf"(?<![^\W_])(?:{body})s?(?![^\W_])")
+
+
+def _atom_class(c: str) -> str:
+    """The character class a folded pattern letter matches (vowels also match ``*``)."""
+    return f"[{c}*]" if c in _VOWELS else re.escape(c)
+
+
+def _lead(text: str, relaxed: bool, first: bool) -> str:
+    """:func:`_literal` for a literal that may begin a match, guarded so matching stays linear.
+
+    A run ``f+`` tried from every position of ``ffff…`` re-scans the run each time (quadratic:
+    an 8,000-letter word took seconds). A match that starts inside a run of its first letter
+    also matches from the run's first character, which ``finditer`` (leftmost first) reports
+    anyway, so a negative lookbehind on the first letter's class only drops redundant attempts.
+    A leading ``*`` (any letters before) starts at a word start instead, and the letter after
+    it gets the same lookbehind.
+    """
+    body = _literal(text, relaxed)
+    folded = _fold_pattern(text)
+    if folded.startswith("*"):
+        star = r"[^\W_]*"
+        after = f"(?<!{_atom_class(folded[1])})" if folded[1:2].isalnum() else ""
+        return (r"(?<![^\W_])" if relaxed and first else "") + star + after + body[len(star):]
+    if folded[:1].isalnum():
+        return f"(?<!{_atom_class(folded[0])})" + body
+    return body
 
 
 def _outer_letters(pattern: str) -> int:

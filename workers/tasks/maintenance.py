@@ -66,3 +66,12 @@ def sweep_blob_cache(state: object) -> dict[str, object]:
     except Exception as e:  # a sweep never takes the worker down; the next one retries
         logging.getLogger("mediaintel.blobcache").exception("blob cache sweep failed")
         return {"error": f"{type(e).__name__}: {e}"}
+
+
+@control_command(args=[("sha256s", list)], signature="<sha256s>")
+def mediaintel_evict_blobs(state: object, sha256s: list[str]) -> dict[str, int]:
+    """Broadcast by asset deletion: every worker drops its cached copies of deleted contents at once
+    (a copy in use by a running stage goes on the next sweep)."""
+    from workers import blobcache
+
+    return {"evicted": blobcache.from_settings().drop(list(sha256s or []))}
