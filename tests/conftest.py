@@ -36,6 +36,14 @@ def _redis_flush(url: str) -> None:
     redis.Redis.from_url(url).flushdb()
 
 
+@pytest.fixture
+def empty_broker() -> None:
+    """No message left by an earlier test waits in a queue (readiness would warn: no consumer)."""
+    from django.conf import settings
+
+    _redis_flush(settings.BROKER_URL)
+
+
 class WorkerProcess:
     """A real ``python -m workers`` subprocess against the test database."""
 

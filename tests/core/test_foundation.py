@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.django_db
 
 
-def test_healthz_reports_each_dependency(client):
+def test_healthz_reports_each_dependency(client, empty_broker):
     r = client.get("/healthz")
     assert r.status_code == 200, r.content
     body = r.json()
