@@ -14,11 +14,6 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     MEDIAINTEL_MEDIA_ROOT=/var/lib/mediaintel/media \
     MEDIAINTEL_STATIC_ROOT=/app/staticfiles
 
-# libmagic1: python-magic (upload type sniffing).
-RUN apt-get update \
- && apt-get install -y --no-install-recommends libmagic1 \
- && rm -rf /var/lib/apt/lists/*
-
 # One uid/gid (10001) in every MediaIntel image, so web and workers share the media volume.
 RUN groupadd --system --gid 10001 mediaintel \
  && useradd --system --uid 10001 --gid mediaintel --create-home --home-dir /home/mediaintel \

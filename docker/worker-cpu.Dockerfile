@@ -16,11 +16,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     MEDIAINTEL_MODEL_CACHE=/var/lib/mediaintel/models \
     MEDIAINTEL_DEVICE=cpu
 
-# ffmpeg: decode/probe; tesseract-ocr(+eng, deu): pytesseract; libmagic1: python-magic;
+# ffmpeg: decode/probe; tesseract-ocr(+eng, deu): pytesseract;
 # g++: builds the pdqhash sdist; libglib2.0-0/libgomp1: opencv-headless / onnxruntime runtime libs.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      ffmpeg tesseract-ocr tesseract-ocr-eng tesseract-ocr-deu libmagic1 libglib2.0-0 libgomp1 g++ \
+      ffmpeg tesseract-ocr tesseract-ocr-eng tesseract-ocr-deu libglib2.0-0 libgomp1 g++ \
  && rm -rf /var/lib/apt/lists/*
 
 RUN groupadd --system --gid 10001 mediaintel \

@@ -37,7 +37,7 @@ ENV DEBIAN_FRONTEND=noninteractive \
 # Same tools as the CPU worker (g++ also lets triton build its launcher if ever used).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      ca-certificates ffmpeg tesseract-ocr tesseract-ocr-eng tesseract-ocr-deu libmagic1 libglib2.0-0 \
+      ca-certificates ffmpeg tesseract-ocr tesseract-ocr-eng tesseract-ocr-deu libglib2.0-0 \
       libgomp1 g++ \
  && rm -rf /var/lib/apt/lists/*
 

@@ -7,6 +7,7 @@ import secrets
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.accounts.services import create_token, set_role
@@ -29,8 +30,16 @@ class Command(BaseCommand):
                **_: Any) -> None:
         if not username.strip():
             raise CommandError("username must not be empty")
+        model = get_user_model()
+        for name, value in ((model.USERNAME_FIELD, username), ("email", email)):
+            if name == "email" and not value:
+                continue
+            try:  # the model's own rules (length, allowed characters, e-mail form) before any row is written
+                model._meta.get_field(name).clean(value, None)
+            except ValidationError as e:
+                raise CommandError(f"{name}: {' '.join(e.messages)}") from None
         actor = Actor.system("manage.py createuser")
-        user, created = get_user_model().objects.get_or_create(username=username, defaults={"email": email})
+        user, created = model.objects.get_or_create(username=username, defaults={"email": email})
         pw = password or secrets.token_urlsafe(12)
         if created or password:
             user.set_password(pw)

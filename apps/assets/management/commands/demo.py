@@ -25,8 +25,13 @@ class Command(BaseCommand):
         parser.add_argument("--dir", default=str(Path(settings.MEDIA_ROOT).parent / "demo"))
 
     def handle(self, *args: Any, wait: bool, timeout: float, dir: str, **_: Any) -> None:
+        if wait and not timeout > 0:  # also refuses nan
+            raise CommandError("--timeout must be more than zero seconds")
         t0 = time.monotonic()
-        files = generate(Path(dir))
+        try:
+            files = generate(Path(dir))
+        except OSError as e:
+            raise CommandError(f"cannot write the demo set to {dir}: {e.strerror or e}") from None
         ids = []
         for f in files:
             res = ingest_local_file(f, source=Source.COMMAND, title=f"Demo: {f.stem}")
@@ -35,6 +40,7 @@ class Command(BaseCommand):
         if not wait:
             return
         last = ""
+        stages: Counter[str] = Counter()
         while time.monotonic() - t0 < timeout:
             assets = Counter(MediaAsset.objects.filter(pk__in=ids).values_list("status", flat=True))
             stages = Counter(StageRun.objects.filter(asset_id__in=ids, current=True).values_list("status", flat=True))

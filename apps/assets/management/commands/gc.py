@@ -11,6 +11,7 @@ Run it on every worker host (their caches are local) — on one of them for the 
 
 from __future__ import annotations
 
+import math
 import time
 from datetime import UTC
 from typing import Any
@@ -32,6 +33,8 @@ class Command(BaseCommand):
                             help="Keep files younger than this many seconds (ingests in flight). Default 3600.")
 
     def handle(self, *args: Any, dry_run: bool = False, min_age: float = 3600.0, **opts: Any) -> None:
+        if not math.isfinite(min_age):
+            raise CommandError("--min-age must be a finite number of seconds.")
         if min_age < 0:
             raise CommandError("--min-age must be zero or more seconds.")
         cutoff = time.time() - min_age

@@ -46,6 +46,8 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, paths: list[str], recursive: bool, kind: str | None, wait: bool,
                timeout: float, title_prefix: str, **_: Any) -> None:
+        if wait and not timeout > 0:  # also refuses nan
+            raise CommandError("--timeout must be more than zero seconds")
         console = Console(stderr=True)
         files, rejected = collect(paths, recursive)
         counts: Counter[str] = Counter()

@@ -16,6 +16,7 @@ from django.db import transaction
 
 from apps.assets.models import MediaAsset
 from apps.audit.services import Actor, record
+from apps.core.models import is_uuid
 from apps.moderation import banks
 from apps.moderation.models import HashBank
 from apps.moderation.services import ModerationError
@@ -113,13 +114,18 @@ class Command(BaseCommand):
                 self.stdout.write(line, ending="")
             return
         n = -1
-        with open(file, "w", encoding="utf-8") as f:
-            for n, line in enumerate(lines):  # noqa: B007
-                f.write(line)
+        try:
+            with open(file, "w", encoding="utf-8") as f:
+                for n, line in enumerate(lines):  # noqa: B007
+                    f.write(line)
+        except OSError as e:
+            raise CommandError(f"cannot write {file}: {e.strerror or e}") from None
         self.stderr.write(f"wrote {max(n, 0)} entries to {file}")
 
     def _add_asset(self, name: str, asset: str, label: str, **_: Any) -> None:
         bank = self._bank(name)
+        if not is_uuid(asset):
+            raise CommandError(f"not an asset id (a UUID): {asset}")
         a = MediaAsset.objects.filter(pk=asset).first()
         if a is None:
             raise CommandError(f"no such asset: {asset}")

@@ -65,7 +65,10 @@ class Command(BaseCommand):
         if file == "-":
             self.stdout.write(text, ending="")
         else:
-            Path(file).write_text(text, encoding="utf-8")
+            try:
+                Path(file).write_text(text, encoding="utf-8")
+            except OSError as e:
+                raise CommandError(f"cannot write {file}: {e.strerror or e}") from None
             self.stderr.write(f"wrote {file}")
 
     def _import(self, name: str | None, file: str, note: str | None, **_: Any) -> None:
