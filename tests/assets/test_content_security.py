@@ -11,13 +11,12 @@ from __future__ import annotations
 import io
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.urls import reverse
 from rest_framework.test import APIClient
 
 from apps.assets.models import MediaAsset
 from tests import media
+from tests.assets.clients import client_as
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -25,12 +24,6 @@ CSP = "default-src 'none'; sandbox"
 HTML = b"<!doctype html>\n<html><body><script>document.title = 'pwned'</script>hello</body></html>\n"
 
 
-def _client(name: str, role: str) -> APIClient:
-    user = get_user_model().objects.create_user(name, password="pw-" + name)
-    user.groups.add(Group.objects.get(name=role))
-    c = APIClient()
-    c.force_authenticate(user)
-    return c
 
 
 def _upload(client: APIClient, data: bytes, name: str):
@@ -54,7 +47,7 @@ def _assert_inert(resp) -> None:
     ("image.svg", b"<svg xmlns='http://www.w3.org/2000/svg'><script>alert(1)</script></svg>\n"),
 ])
 def test_html_and_svg_uploads_are_served_as_inert_plain_text(name, data):
-    up = _client("up1", "uploader")
+    up = client_as("up1", "uploader")
     r = _upload(up, data, name)
     assert r.status_code == 201, r.content
     resp = up.get(_content_url(r.json()["id"]))
@@ -67,7 +60,7 @@ def test_html_and_svg_uploads_are_served_as_inert_plain_text(name, data):
 
 def test_content_of_a_text_asset_stored_as_html_is_still_plain_text():
     """Rows stored before this rule (``mime_type`` text/html) are served inert too."""
-    up = _client("up1", "uploader")
+    up = client_as("up1", "uploader")
     asset = MediaAsset.objects.get(pk=_upload(up, HTML, "page.html").json()["id"])
     MediaAsset.objects.filter(pk=asset.pk).update(mime_type="text/html")
     resp = up.get(_content_url(str(asset.pk)))
@@ -76,7 +69,7 @@ def test_content_of_a_text_asset_stored_as_html_is_still_plain_text():
 
 
 def test_allow_listed_media_is_inline_and_other_media_is_an_attachment(tmp_path):
-    up = _client("up1", "uploader")
+    up = client_as("up1", "uploader")
     jpeg = media.make_image(tmp_path / "p.jpg", "J", background="noise")
     tiff = tmp_path / "p.tiff"
     from PIL import Image
@@ -95,7 +88,7 @@ def test_allow_listed_media_is_inline_and_other_media_is_an_attachment(tmp_path)
 
 
 def test_partial_not_modified_and_unsatisfiable_responses_carry_the_same_guards(tmp_path):
-    up = _client("up1", "uploader")
+    up = client_as("up1", "uploader")
     jpeg = media.make_image(tmp_path / "p.jpg", "J", background="noise")
     body = _upload(up, jpeg.read_bytes(), "p.jpg").json()
     url = _content_url(body["id"])
@@ -117,7 +110,7 @@ def test_partial_not_modified_and_unsatisfiable_responses_carry_the_same_guards(
     "bytes=" + "1" * 5000 + "-" + "2" * 5000,
 ])
 def test_ranges_with_thousands_of_digits_never_answer_500(header):
-    up = _client("up1", "uploader")
+    up = client_as("up1", "uploader")
     data = b"plain text content\n" * 10
     url = _content_url(_upload(up, data, "a.txt").json()["id"])
     resp = up.get(url, HTTP_RANGE=header)
@@ -130,7 +123,7 @@ def test_ranges_with_thousands_of_digits_never_answer_500(header):
 
 @pytest.mark.parametrize("header", ["bytes=5-2", "items=0-1", "bytes=0-1,4-5", "bytes=abc", "bytes=-"])
 def test_unparseable_or_unsupported_ranges_are_ignored_or_unsatisfiable(header):
-    up = _client("up1", "uploader")
+    up = client_as("up1", "uploader")
     data = b"0123456789"
     url = _content_url(_upload(up, data, "a.txt").json()["id"])
     resp = up.get(url, HTTP_RANGE=header)
@@ -142,7 +135,7 @@ def test_unparseable_or_unsupported_ranges_are_ignored_or_unsatisfiable(header):
 def test_a_separate_content_origin_gets_a_signed_redirect_and_serves_only_there(settings):
     settings.MEDIAINTEL_CONTENT_ORIGIN = "http://usercontent.localhost:8001"
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "usercontent.localhost"]
-    up = _client("up1", "uploader")
+    up = client_as("up1", "uploader")
     asset_id = _upload(up, HTML, "page.html").json()["id"]
     redirect = up.get(_content_url(asset_id))
     assert redirect.status_code == 302
@@ -163,7 +156,7 @@ def test_a_separate_content_origin_gets_a_signed_redirect_and_serves_only_there(
 def test_signed_content_urls_expire(settings):
     settings.MEDIAINTEL_CONTENT_ORIGIN = "http://usercontent.localhost:8001"
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "usercontent.localhost"]
-    up = _client("up1", "uploader")
+    up = client_as("up1", "uploader")
     location = up.get(_content_url(_upload(up, b"text\n", "a.txt").json()["id"]))["Location"]
     settings.MEDIAINTEL_CONTENT_URL_TTL = -1
     path = location.removeprefix("http://usercontent.localhost:8001")

@@ -6,24 +6,17 @@ import io
 from pathlib import Path
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.core.files.storage import default_storage
 from django.urls import reverse
 from rest_framework.test import APIClient
 
 from apps.assets.models import MediaAsset
 from tests import media
+from tests.assets.clients import client_as
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def _client(name: str, role: str) -> APIClient:
-    user = get_user_model().objects.create_user(name, password="pw-" + name)
-    user.groups.add(Group.objects.get(name=role))
-    c = APIClient()
-    c.force_authenticate(user)
-    return c
 
 
 def _upload(client: APIClient, data: bytes, name: str, **fields: str):
@@ -34,7 +27,7 @@ def _upload(client: APIClient, data: bytes, name: str, **fields: str):
 
 def test_a_second_uploader_of_the_same_bytes_gets_their_own_asset_and_nothing_of_the_first(tmp_path, _no_pipeline):
     data = media.make_image(tmp_path / "p.jpg", "SECRET", background="noise").read_bytes()
-    alice, bob = _client("alice", "uploader"), _client("bob", "uploader")
+    alice, bob = client_as("alice", "uploader"), client_as("bob", "uploader")
     a = _upload(alice, data, "alice-private-leak.jpg", title="Alice's evidence", metadata='{"case": "A-17"}')
     assert a.status_code == 201
     b = _upload(bob, data, "bob.jpg")
@@ -57,7 +50,7 @@ def test_a_second_uploader_of_the_same_bytes_gets_their_own_asset_and_nothing_of
 
 def test_the_same_uploader_twice_still_gets_the_first_asset(tmp_path):
     data = b"some words for a text asset\n"
-    alice = _client("alice", "uploader")
+    alice = client_as("alice", "uploader")
     first = _upload(alice, data, "a.txt")
     again = _upload(alice, data, "b.txt")
     assert (first.status_code, again.status_code) == (201, 200)
@@ -66,7 +59,7 @@ def test_the_same_uploader_twice_still_gets_the_first_asset(tmp_path):
 
 def test_moderators_see_both_uploaders_assets():
     data = b"shared text\n"
-    _upload(_client("alice", "uploader"), data, "a.txt")
-    _upload(_client("bob", "uploader"), data, "b.txt")
-    listed = _client("mod", "moderator").get(reverse("asset-list")).json()["results"]
+    _upload(client_as("alice", "uploader"), data, "a.txt")
+    _upload(client_as("bob", "uploader"), data, "b.txt")
+    listed = client_as("mod", "moderator").get(reverse("asset-list")).json()["results"]
     assert sorted(x["uploader"] for x in listed) == ["alice", "bob"]

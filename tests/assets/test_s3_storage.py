@@ -7,14 +7,13 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.core.files.storage import default_storage
 from rest_framework.test import APIClient
 
 from apps.assets.models import MediaAsset
 from apps.audit.models import AuditEvent
 from tests import media
+from tests.assets.clients import client_as
 from tests.assets.s3 import SeaweedS3, seaweedfs_fixture  # noqa: F401  (the session fixture `seaweedfs`)
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -30,12 +29,6 @@ def s3(seaweedfs: SeaweedS3, settings, tmp_path) -> SeaweedS3:
 
 
 
-def _client(name: str, role: str) -> APIClient:
-    user = get_user_model().objects.create_user(name, password="pw-" + name)
-    user.groups.add(Group.objects.get(name=role))
-    c = APIClient()
-    c.force_authenticate(user)
-    return c
 
 
 def _upload(client: APIClient, path: Path, name: str | None = None):
@@ -60,7 +53,7 @@ def test_default_storage_is_s3(s3):
 
 
 def test_video_and_image_are_stored_by_content_in_the_bucket(s3, samples, tmp_path, settings, _no_pipeline):
-    uploader = _client("up1", "uploader")
+    uploader = client_as("up1", "uploader")
     for name, kind in (("video", "video"), ("image", "image")):
         data = samples[name].read_bytes()
         r = _upload(uploader, samples[name])
@@ -79,7 +72,7 @@ def test_video_and_image_are_stored_by_content_in_the_bucket(s3, samples, tmp_pa
 
 
 def test_same_bytes_twice_give_one_object(s3, samples):
-    uploader = _client("up1", "uploader")
+    uploader = client_as("up1", "uploader")
     first = _upload(uploader, samples["image"])
     second = _upload(uploader, samples["image"], name="renamed.jpg")
     assert (first.status_code, second.status_code) == (201, 200)
@@ -96,7 +89,7 @@ def test_content_with_range_is_served_from_s3_by_ranged_gets(s3, samples, monkey
     def no_full_download(self):  # S3File.file: downloads the whole object into memory
         raise AssertionError("the content endpoint downloaded the whole object")
 
-    uploader = _client("up1", "uploader")
+    uploader = client_as("up1", "uploader")
     vid = _upload(uploader, samples["video"]).json()
     data = samples["video"].read_bytes()
     url = f"/api/v1/assets/{vid['id']}/content"
@@ -116,7 +109,7 @@ def test_content_with_range_is_served_from_s3_by_ranged_gets(s3, samples, monkey
 
 
 def test_admin_delete_removes_the_object(s3, samples):
-    uploader, admin = _client("up1", "uploader"), _client("adm", "admin")
+    uploader, admin = client_as("up1", "uploader"), client_as("adm", "admin")
     vid = _upload(uploader, samples["video"]).json()
     img = _upload(uploader, samples["image"]).json()
     key = MediaAsset.objects.get(pk=vid["id"]).storage_key
@@ -130,7 +123,7 @@ def test_admin_delete_removes_the_object(s3, samples):
 
 
 def test_rejected_files_leave_no_object(s3, samples, tmp_path):
-    uploader = _client("up1", "uploader")
+    uploader = client_as("up1", "uploader")
     truncated = media.truncate_copy(samples["image"], tmp_path / "cut.jpg", keep=0.4)
     cut_video = media.truncate_copy(samples["video"], tmp_path / "cut.mp4", keep=0.5)
     exe = tmp_path / "setup.mp4"

@@ -13,8 +13,6 @@ import time
 from pathlib import Path
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.management import CommandError, call_command
@@ -24,6 +22,7 @@ from rest_framework.test import APIClient
 
 from apps.assets import storage
 from apps.assets.models import MediaAsset
+from tests.assets.clients import client_as
 from tests.conftest import wait_for
 from workers.tasks.decode import derived_key
 
@@ -32,12 +31,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 DERIVED = ("keyframes/00000.jpg", "keyframes/00001.jpg", "audio16k.wav", "text.json")
 
 
-def _client(name: str, role: str) -> APIClient:
-    user = get_user_model().objects.create_user(name, password="pw-" + name)
-    user.groups.add(Group.objects.get(name=role))
-    c = APIClient()
-    c.force_authenticate(user)
-    return c
 
 
 def _upload(client: APIClient, data: bytes, name: str = "a.txt") -> dict:
@@ -61,7 +54,7 @@ def all_keys() -> list[str]:
 
 
 def test_delete_removes_the_blob_and_every_derived_file():
-    up, admin = _client("up1", "uploader"), _client("adm", "admin")
+    up, admin = client_as("up1", "uploader"), client_as("adm", "admin")
     body = _upload(up, b"a text to take down\n")
     keys = write_derived(body["sha256"])
     other = _upload(up, b"another text that stays\n")
@@ -72,7 +65,7 @@ def test_delete_removes_the_blob_and_every_derived_file():
 
 
 def test_shared_content_stays_until_the_last_asset_holding_it_is_deleted():
-    alice, bob, admin = _client("alice", "uploader"), _client("bob", "uploader"), _client("adm", "admin")
+    alice, bob, admin = client_as("alice", "uploader"), client_as("bob", "uploader"), client_as("adm", "admin")
     a, b = _upload(alice, b"same bytes\n"), _upload(bob, b"same bytes\n")
     keys = write_derived(a["sha256"])
     admin.delete(reverse("asset-detail", args=[a["id"]]))
@@ -86,7 +79,7 @@ def test_delete_evicts_the_content_from_every_workers_cache(start_worker, tmp_pa
     caches = [tmp_path / "cache-1", tmp_path / "cache-2"]
     for i, cache in enumerate(caches):
         start_worker(role="cpu", concurrency=1, name=f"evict{i}", env={"MEDIAINTEL_WORKER_CACHE": str(cache)})
-    up, admin = _client("up1", "uploader"), _client("adm", "admin")
+    up, admin = client_as("up1", "uploader"), client_as("adm", "admin")
     body = _upload(up, b"cached on two worker hosts\n")
     keep = _upload(up, b"cached and still wanted\n")
     for cache in caches:
@@ -133,7 +126,7 @@ def refused_selects():
 
 
 def test_a_failed_row_write_after_the_blob_write_leaves_no_blob(refused_inserts):
-    up = _client("up1", "uploader")
+    up = client_as("up1", "uploader")
     f = io.BytesIO(b"bytes whose row never commits\n")
     f.name = "a.txt"
     with pytest.raises(DatabaseError, match="refused by the test"):
@@ -143,7 +136,7 @@ def test_a_failed_row_write_after_the_blob_write_leaves_no_blob(refused_inserts)
 
 def test_gc_lists_then_removes_orphans_and_keeps_what_assets_reference(capsys, tmp_path, settings):
     settings.MEDIAINTEL_WORKER_CACHE = str(tmp_path / "cache")
-    up = _client("up1", "uploader")
+    up = client_as("up1", "uploader")
     body = _upload(up, b"a referenced text\n")
     kept = [MediaAsset.objects.get().storage_key, *write_derived(body["sha256"])]
     orphan_sha = "ab" * 32
