@@ -84,22 +84,27 @@ def _watching_since(now: datetime, dry_run: bool) -> bool:
 
 
 def reconcile(*, dry_run: bool = False) -> Report:
-    """One pass over every non-final stage (see the module docstring). Safe to run anywhere, any time."""
+    """One pass over every non-final stage (see the module docstring). Safe to run anywhere, any time:
+    a session advisory lock lets one pass run at a time across the deployment (a second is skipped)."""
     now = timezone.now()
     lease = _lease()
     report = Report()
-    with transaction.atomic():
+    with connection.cursor() as cur:
+        cur.execute("SELECT pg_try_advisory_lock(%s)", [_LOCK_KEY])
+        if not cur.fetchone()[0]:
+            report.skipped = "another reconciler pass is running"
+            return report
+    try:
+        with transaction.atomic():
+            report.judged_leases = _watching_since(now, dry_run)
+        if report.judged_leases:
+            _lapsed_leases(now, lease, report, dry_run)
+        _overdue_retries(now, lease, report, dry_run)
+        _lost_messages(now, report, dry_run)
+        _stuck_jobs(report, dry_run)
+    finally:
         with connection.cursor() as cur:
-            cur.execute("SELECT pg_try_advisory_xact_lock(%s)", [_LOCK_KEY])
-            if not cur.fetchone()[0]:
-                report.skipped = "another reconciler pass is running"
-                return report
-        report.judged_leases = _watching_since(now, dry_run)
-    if report.judged_leases:
-        _lapsed_leases(now, lease, report, dry_run)
-    _overdue_retries(now, lease, report, dry_run)
-    _lost_messages(now, report, dry_run)
-    _stuck_jobs(report, dry_run)
+            cur.execute("SELECT pg_advisory_unlock(%s)", [_LOCK_KEY])
     if report.actions and not dry_run:
         log.warning("reconciler: %s", ", ".join(f"{a.action} {a.stage} run {a.run_id} ({a.why})"
                                                  for a in report.actions[:20]))

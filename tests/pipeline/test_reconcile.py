@@ -183,3 +183,16 @@ def test_an_overdue_retry_is_resent_once_per_bound_and_never_behind_a_backlog(tm
     assert [a.action for a in reconcile().actions] == ["resend"] and broker.llen("decode") == 1
     broker.delete("decode")
     assert reconcile().actions == []  # not again before the re-dispatch bound
+
+
+def test_one_pass_at_a_time_across_the_deployment(tmp_path, isolated_storage, broker):
+    import psycopg
+
+    from apps.pipeline.reconcile import _LOCK_KEY
+
+    db = settings.DATABASES["default"]
+    with psycopg.connect(host=db["HOST"], port=db["PORT"], user=db["USER"], dbname=db["NAME"]) as other:
+        other.execute("SELECT pg_advisory_lock(%s)", [_LOCK_KEY])  # a pass running elsewhere
+        assert reconcile().skipped == "another reconciler pass is running"
+        other.execute("SELECT pg_advisory_unlock(%s)", [_LOCK_KEY])
+    assert reconcile().skipped == ""
