@@ -312,7 +312,7 @@ def load(rows: list[str], xv: np.ndarray) -> dict[str, Any]:
     """Assets (1 % audio) and one text chunk per sentence (COPY), then the HNSW index, timed."""
     from django.db import connection
 
-    from workers.engines.catalog import spec_for
+    from mediacommon.catalog import spec_for
 
     n = len(rows)
     n_assets = max(100, n // 100)

@@ -3,7 +3,7 @@
 Each tier installs only its own file (the web image ``base.txt``, the worker images ``workers.txt``
 which includes ``base.txt``, development ``dev.txt`` which includes both), so:
 
-- every third-party module imported by web code (apps/, mediaintel/, mediaprobe/, manage.py) comes
+- every third-party module imported by web code (apps/, mediaintel/, mediacommon/, manage.py) comes
   from a distribution pinned in base.txt (a direct requirement or a transitive pin);
 - every one imported by workers/ from base.txt or workers.txt;
 - every one imported by tests/ or bench/ from any of the three;
@@ -26,8 +26,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 REQ = ROOT / "requirements"
-LOCAL = {"apps", "workers", "mediaintel", "mediaprobe", "bench", "tests", "manage"}
-WEB = ("apps", "mediaintel", "mediaprobe", "manage.py")
+LOCAL = {"apps", "workers", "mediaintel", "mediacommon", "bench", "tests", "manage"}
+WEB = ("apps", "mediaintel", "mediacommon", "manage.py")
 
 # Direct requirements used without an ``import`` of their own module (each checked by grep).
 USED_WITHOUT_IMPORT = {

@@ -7,7 +7,7 @@ their header *before* any pixel is decoded (decompression bombs).
 
 The process is forked from a per-process *helper* (``python -m apps.assets.probe --helper
 FAMILY``): started once, with the same minimal environment, it has already imported the
-decoders (Pillow; PyAV and ``mediaprobe.container``), so a probe no longer pays for a Python
+decoders (Pillow; PyAV and ``mediacommon.container``), so a probe no longer pays for a Python
 start-up and those imports (~0.1–0.5 s, most of an upload's time for small files). Each probe
 is still a fresh process: the fork sets its limits before it opens the file, writes its pid
 and then its JSON answer on a socket of its own, and is killed at the timeout. Where the helper
@@ -39,8 +39,8 @@ from apps.assets.sniff import Rejected
 ROOT = Path(__file__).resolve().parent.parent.parent
 log = logging.getLogger(__name__)
 # what each helper imports before it forks probes (the child then only opens the file)
-# (media-reading code comes from ``mediaprobe``, never ``workers.engines``: the web image has no numpy)
-PRELOAD = {"image": ("PIL.Image",), "av": ("av", "mediaprobe.container", "PIL.Image")}
+# (media-reading code comes from ``mediacommon``, never ``workers.engines``: the web image has no numpy)
+PRELOAD = {"image": ("PIL.Image",), "av": ("av", "mediacommon.container", "PIL.Image")}
 HELPER_RETRY_S = 60.0
 
 
@@ -263,7 +263,7 @@ def _probe_av(path: str) -> dict[str, Any]:
     inside the file, decodes the last seconds: data that ends well before the declared duration
     marks the file truncated, and it is refused.
     """
-    from mediaprobe.container import probe
+    from mediacommon.container import probe
 
     info = asdict(probe(path))
     if info.get("truncated"):

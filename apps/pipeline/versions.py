@@ -3,7 +3,7 @@ the active policy version (so ``reprocess --stale`` re-moderates after a policy 
 
 from __future__ import annotations
 
-from workers.engines.catalog import EngineSpec, spec_for
+from mediacommon.catalog import EngineSpec, spec_for
 
 
 def stage_spec(stage: str) -> EngineSpec:

@@ -124,7 +124,7 @@ def normalise(text: str) -> str:
 
 def cache_key(text: str) -> str:
     """Key of a query vector: the text and the text_embed engine version this deployment indexes with."""
-    from workers.engines.catalog import spec_for  # stdlib-only table
+    from mediacommon.catalog import spec_for  # stdlib-only table
 
     version = spec_for("text_embed").version
     digest = hashlib.sha256(f"{version}\x00{normalise(text)}".encode()).hexdigest()

@@ -1,8 +1,8 @@
 """The import rules of docs/architecture.md, checked on the source (every import, lazy ones too).
 
 * web code (``apps/``, ``mediaintel/``) never imports ``workers.engines`` (the web image has no
-  numpy/torch) — except the stdlib-only ``workers.engines.catalog``;
-* ``mediaprobe/`` (shared by web and workers) imports only the standard library, PyAV and Pillow.
+  numpy/torch): what it shares with the workers comes from ``mediacommon``;
+* ``mediacommon/`` (shared by web and workers) imports only the standard library, PyAV and Pillow.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from pathlib import Path
 from tests.conftest import ROOT
 
 WEB_DIRS = ("apps", "mediaintel")
-ALLOWED_ENGINE_MODULES = {"workers.engines.catalog"}
 
 
 def _imports(path: Path) -> Iterator[tuple[int, str]]:
@@ -40,18 +39,17 @@ def test_web_code_never_imports_worker_engines():
         f"{p.relative_to(ROOT)}:{line}: {name}"
         for p in _sources(*WEB_DIRS)
         for line, name in _imports(p)
-        if name.startswith("workers.engines.") and not any(
-            name == ok or name.startswith(ok + ".") for ok in ALLOWED_ENGINE_MODULES)
+        if name == "workers.engines" or name.startswith("workers.engines.")
     ]
     assert not offenders, "web code imports worker engines (no numpy/torch in the web image):\n" + "\n".join(
         offenders)
 
 
 def test_the_shared_media_package_imports_only_stdlib_av_and_pillow():
-    allowed = set(sys.stdlib_module_names) | {"av", "PIL", "mediaprobe", "__future__"}
+    allowed = set(sys.stdlib_module_names) | {"av", "PIL", "mediacommon", "__future__"}
     offenders = [
         f"{p.relative_to(ROOT)}:{line}: {name}"
-        for p in _sources("mediaprobe")
+        for p in _sources("mediacommon")
         for line, name in _imports(p)
         if name.split(".")[0] not in allowed
     ]

@@ -50,7 +50,7 @@ def embed(texts: Sequence[str]) -> np.ndarray:
 
 @functools.cache
 def text_engine_version() -> str:
-    from workers.engines.catalog import spec_for
+    from mediacommon.catalog import spec_for
 
     return spec_for("text_embed").version
 

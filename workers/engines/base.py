@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 # The error contract is shared with the web tier's probe: the same classes, re-exported.
-from mediaprobe.errors import EngineError as EngineError
-from mediaprobe.errors import PermanentEngineError as PermanentEngineError
-from mediaprobe.errors import TransientEngineError as TransientEngineError
+from mediacommon.errors import EngineError as EngineError
+from mediacommon.errors import PermanentEngineError as PermanentEngineError
+from mediacommon.errors import TransientEngineError as TransientEngineError
 
 if TYPE_CHECKING:
     import numpy as np

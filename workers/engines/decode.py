@@ -6,7 +6,7 @@ removed), matching the scene detector's timeline. Failures on unreadable or corr
 :class:`TransientEngineError`. Memory stays bounded on long media: audio streams through a
 resampler into one growing output buffer, frames are fetched by seeking and decoding forward.
 
-Probing (container facts and the verifying probe) lives in :mod:`mediaprobe.container`, shared
+Probing (container facts and the verifying probe) lives in :mod:`mediacommon.container`, shared
 with the web tier's upload check, and is re-exported here; this module adds the numpy parts.
 """
 
@@ -26,7 +26,7 @@ import av
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from mediaprobe.container import (  # noqa: F401  (re-exported: engines and tests use decode.probe etc.)
+from mediacommon.container import (  # noqa: F401  (re-exported: engines and tests use decode.probe etc.)
     MAX_DECODE_ERRORS,
     PathLike,
     ProbeResult,
@@ -39,9 +39,9 @@ from mediaprobe.container import (  # noqa: F401  (re-exported: engines and test
     start_seconds,
     stream_fps,
 )
-from mediaprobe.container import TRANSIENT_ERRNOS as _TRANSIENT_ERRNOS
-from mediaprobe.container import container_duration as _duration
-from mediaprobe.container import frame_time as _frame_time
+from mediacommon.container import TRANSIENT_ERRNOS as _TRANSIENT_ERRNOS
+from mediacommon.container import container_duration as _duration
+from mediacommon.container import frame_time as _frame_time
 from workers.engines.base import PermanentEngineError, TransientEngineError
 
 Size = int | tuple[int, int] | None

@@ -42,7 +42,7 @@ def _reply(reply_to: str, body: dict[str, Any]) -> None:
 def embed_query(texts: list[str], reply_to: str, cache_keys: list[str] | None = None,
                 cache_ttl: int = 7 * 24 * 3600) -> None:
     """Embed query texts with the engine the ``text_embed`` stage indexes with; reply and cache."""
-    from workers.engines.catalog import spec_for
+    from mediacommon.catalog import spec_for
     from workers.engines.text_embed import get_text_embedder
 
     t0 = time.perf_counter()
@@ -68,7 +68,7 @@ def embed_query(texts: list[str], reply_to: str, cache_keys: list[str] | None = 
           time_limit=90)
 def analyse_image(blob_key: str, reply_to: str) -> None:
     """EfficientNet embedding, tags and PDQ hash of a query image parked in Redis under ``blob_key``."""
-    from workers.engines.catalog import spec_for
+    from mediacommon.catalog import spec_for
     from workers.engines.decode import load_image
     from workers.engines.image_embed import get_embedder
     from workers.engines.phash import compute

@@ -1,7 +1,7 @@
 """The error contract for reading media, shared by the probe and every worker engine.
 
 ``workers.engines.base`` re-exports these classes (same objects), so ``except
-PermanentEngineError`` in the worker catches what :func:`mediaprobe.container.probe` raises, and
+PermanentEngineError`` in the worker catches what :func:`mediacommon.container.probe` raises, and
 the class names recorded in stage runs and dead letters stay the same.
 """
 

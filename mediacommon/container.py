@@ -18,7 +18,7 @@ from typing import Any
 import av
 import av.error
 
-from mediaprobe.errors import PermanentEngineError, TransientEngineError
+from mediacommon.errors import PermanentEngineError, TransientEngineError
 
 PathLike = str | Path
 
