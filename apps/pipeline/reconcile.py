@@ -141,33 +141,34 @@ def _lapsed_leases(now: datetime, lease: timedelta, report: Report, dry_run: boo
 def _overdue_retries(now: datetime, lease: timedelta, report: Report, dry_run: bool) -> None:
     """A retry due more than a lease ago and not claimed, with its queue empty: its delayed message
     is gone (a worker holding it died). Re-sent, then left alone for the re-dispatch bound."""
-    runs = list(StageRun.objects.filter(status=StageStatus.RETRYING, next_attempt_at__lt=now - lease)
-                .only(*_FIELDS)[:1000])
-    if not runs:
-        return
-    depths = queue_depths()
     again = now + timedelta(seconds=settings.MEDIAINTEL_STAGE_REDISPATCH_AFTER)
-    for run in runs:
-        if depths.get(run.queue, -1) != 0:  # a backlog: the retry waits its turn
-            continue
-        _act(report, run, "resend", "retry overdue, queue empty")
-        if not dry_run and StageRun.objects.filter(pk=run.pk, status=StageStatus.RETRYING).update(
-                next_attempt_at=again):
-            _send(run)
+    _resend_where_queue_empty(
+        StageRun.objects.filter(status=StageStatus.RETRYING, next_attempt_at__lt=now - lease),
+        report, dry_run, why=lambda run: "retry overdue, queue empty", mark={"next_attempt_at": again})
 
 
 def _lost_messages(now: datetime, report: Report, dry_run: bool) -> None:
+    """A stage ``queued`` past the re-dispatch bound while its queue is empty: its message is gone."""
     after = timedelta(seconds=settings.MEDIAINTEL_STAGE_REDISPATCH_AFTER)
-    stale = StageRun.objects.filter(status=StageStatus.QUEUED, queued_at__lt=now - after).only(*_FIELDS, "queued_at")
-    runs = list(stale[:1000])
+    _resend_where_queue_empty(
+        StageRun.objects.filter(status=StageStatus.QUEUED, queued_at__lt=now - after), report, dry_run,
+        why=lambda run: f"queued {(now - run.queued_at).total_seconds():.0f}s, queue empty", mark={"queued_at": now})
+
+
+def _resend_where_queue_empty(candidates: Any, report: Report, dry_run: bool, why: Any,
+                              mark: dict[str, Any]) -> None:
+    """Re-send each candidate whose broker queue is empty (a non-empty one is a backlog, an
+    unreachable broker answers -1: neither is a loss yet), stamping ``mark`` on it first so it is
+    not re-sent again before the bound; the stamp is a conditional UPDATE on the run's status."""
+    runs = list(candidates.only(*_FIELDS, "queued_at")[:1000])
     if not runs:
         return
     depths = queue_depths()
     for run in runs:
-        if depths.get(run.queue, -1) != 0:  # a backlog (or an unreachable broker): not a loss, yet
+        if depths.get(run.queue, -1) != 0:
             continue
-        _act(report, run, "resend", f"queued {(now - run.queued_at).total_seconds():.0f}s, queue empty")
-        if not dry_run and StageRun.objects.filter(pk=run.pk, status=StageStatus.QUEUED).update(queued_at=now):
+        _act(report, run, "resend", why(run))
+        if not dry_run and StageRun.objects.filter(pk=run.pk, status=run.status).update(**mark):
             _send(run)
 
 
