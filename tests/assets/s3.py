@@ -199,3 +199,13 @@ def seaweedfs_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seaw
     finally:
         server.stop()
         shutil.rmtree(root / "data", ignore_errors=True)
+
+
+def use_as_default_storage(server: SeaweedS3, settings: Any, tmp_path: Path) -> SeaweedS3:
+    """Make ``default_storage`` S3Storage on the (emptied) bucket for one test; MEDIA_ROOT and the
+    worker cache point into the test's own folder, so nothing local is shared with other tests."""
+    server.empty()
+    settings.MEDIA_ROOT = tmp_path / "unused-media-root"
+    settings.STORAGES = {**settings.STORAGES, "default": server.storage()}
+    settings.MEDIAINTEL_WORKER_CACHE = str(tmp_path / "cache")
+    return server

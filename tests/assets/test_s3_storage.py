@@ -14,7 +14,7 @@ from apps.assets.models import MediaAsset
 from apps.audit.models import AuditEvent
 from tests import media
 from tests.assets.clients import client_as
-from tests.assets.s3 import SeaweedS3, seaweedfs_fixture  # noqa: F401  (the session fixture `seaweedfs`)
+from tests.assets.s3 import SeaweedS3, seaweedfs_fixture, use_as_default_storage  # noqa: F401  (fixture `seaweedfs`)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -22,10 +22,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture(autouse=True)
 def s3(seaweedfs: SeaweedS3, settings, tmp_path) -> SeaweedS3:
     """``default_storage`` is S3Storage on the SeaweedFS bucket (emptied first); MEDIA_ROOT stays unused."""
-    seaweedfs.empty()
-    settings.MEDIA_ROOT = tmp_path / "unused-media-root"
-    settings.STORAGES = {**settings.STORAGES, "default": seaweedfs.storage()}
-    return seaweedfs
+    return use_as_default_storage(seaweedfs, settings, tmp_path)
 
 
 

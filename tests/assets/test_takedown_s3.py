@@ -9,23 +9,20 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from apps.assets import storage
-from tests.assets.s3 import SeaweedS3, seaweedfs_fixture  # noqa: F401  (the session fixture `seaweedfs`)
-from tests.assets.test_takedown import _client, _upload, write_derived
+from tests.assets.clients import client_as
+from tests.assets.s3 import SeaweedS3, seaweedfs_fixture, use_as_default_storage  # noqa: F401  (fixture `seaweedfs`)
+from tests.assets.test_takedown import _upload, write_derived
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture(autouse=True)
 def s3(seaweedfs: SeaweedS3, settings, tmp_path) -> SeaweedS3:
-    seaweedfs.empty()
-    settings.MEDIA_ROOT = tmp_path / "unused-media-root"
-    settings.STORAGES = {**settings.STORAGES, "default": seaweedfs.storage()}
-    settings.MEDIAINTEL_WORKER_CACHE = str(tmp_path / "cache")
-    return seaweedfs
+    return use_as_default_storage(seaweedfs, settings, tmp_path)
 
 
 def test_delete_removes_the_object_and_every_derived_object(s3):
-    up, admin = _client("up1", "uploader"), _client("adm", "admin")
+    up, admin = client_as("up1", "uploader"), client_as("adm", "admin")
     body = _upload(up, b"a text to take down from s3\n")
     keep = _upload(up, b"a text that stays on s3\n")
     derived = write_derived(body["sha256"])
@@ -37,7 +34,7 @@ def test_delete_removes_the_object_and_every_derived_object(s3):
 
 
 def test_gc_finds_and_removes_orphans_in_the_bucket(s3, capsys):
-    up = _client("up1", "uploader")
+    up = client_as("up1", "uploader")
     body = _upload(up, b"referenced on s3\n")
     kept = sorted([storage.blob_key(body["sha256"]), *write_derived(body["sha256"])])
     orphan = "ef" * 32
