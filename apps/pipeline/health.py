@@ -18,29 +18,32 @@ from apps.pipeline.models import IN_FLIGHT, StageRun, StageStatus, WorkerPresenc
 from workers.routing import QUEUES
 
 
+def _stall_bounds() -> dict[str, tuple[str, timedelta]]:
+    """Status → (the timestamp it is judged by, how long past it the stage counts as stalled): the
+    criteria the reconciler acts on (apps/pipeline/reconcile.py)."""
+    lease = timedelta(seconds=settings.MEDIAINTEL_STAGE_LEASE)
+    return {StageStatus.QUEUED: ("queued_at", timedelta(seconds=settings.MEDIAINTEL_STAGE_REDISPATCH_AFTER)),
+            StageStatus.RUNNING: ("heartbeat_at", lease),
+            StageStatus.RETRYING: ("next_attempt_at", lease)}
+
+
 def stalled_q(now: datetime | None = None) -> Q:
     """Stage runs waiting longer than expected: ``queued`` past the re-dispatch bound, ``running``
-    with a lapsed lease, ``retrying`` overdue by a lease. The reconciler acts on exactly these."""
+    with a lapsed lease, ``retrying`` overdue by a lease."""
     now = now or timezone.now()
-    lease = timedelta(seconds=settings.MEDIAINTEL_STAGE_LEASE)
-    after = timedelta(seconds=settings.MEDIAINTEL_STAGE_REDISPATCH_AFTER)
-    return (Q(status=StageStatus.QUEUED, queued_at__lt=now - after)
-            | Q(status=StageStatus.RUNNING, heartbeat_at__lt=now - lease)
-            | Q(status=StageStatus.RETRYING, next_attempt_at__lt=now - lease))
+    q = Q(pk__in=[])
+    for status, (stamp, bound) in _stall_bounds().items():
+        q |= Q(status=status, **{f"{stamp}__lt": now - bound})
+    return q
 
 
 def stalled_since(run: Any) -> datetime | None:
     """Since when a stage run has been stalled (None when it is not)."""
-    now = timezone.now()
-    lease = timedelta(seconds=settings.MEDIAINTEL_STAGE_LEASE)
-    after = timedelta(seconds=settings.MEDIAINTEL_STAGE_REDISPATCH_AFTER)
-    if run.status == StageStatus.QUEUED and run.queued_at and run.queued_at < now - after:
-        return run.queued_at + after
-    if run.status == StageStatus.RUNNING and run.heartbeat_at and run.heartbeat_at < now - lease:
-        return run.heartbeat_at + lease
-    if run.status == StageStatus.RETRYING and run.next_attempt_at and run.next_attempt_at < now - lease:
-        return run.next_attempt_at + lease
-    return None
+    stamp, bound = _stall_bounds().get(run.status, (None, None))
+    at = getattr(run, stamp) if stamp else None
+    if at is None or at + bound > timezone.now():
+        return None
+    return at + bound
 
 
 @dataclass
