@@ -88,7 +88,8 @@ def wait_for_infrastructure(action: Any, what: str) -> Any:
     """``action()`` until it stops failing with infrastructure errors, with capped backoff, for at
     most ``MEDIAINTEL_INFRA_WAIT`` seconds (then :class:`InfrastructureUnavailable`).
 
-    A failed database connection is closed before the next try, so the next one reconnects.
+    A failed database connection is closed before the next try, so the next one reconnects (a
+    broker or blob-store error leaves the database connection alone).
     """
     deadline = time.monotonic() + settings.MEDIAINTEL_INFRA_WAIT
     delay = 0.5
@@ -98,7 +99,8 @@ def wait_for_infrastructure(action: Any, what: str) -> Any:
         except Exception as e:
             if not is_infrastructure_error(e):
                 raise
-            connection.close()
+            if _dependency(e) == "database":  # a broken connection stays broken: reconnect next try
+                connection.close()
             if time.monotonic() + delay > deadline:
                 raise InfrastructureUnavailable(f"{what}: {type(e).__name__}: {e}") from e
             log.warning("%s: %s unreachable (%s); waiting %.1fs", what, _dependency(e), e, delay)
