@@ -18,7 +18,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from apps.assets.models import MediaAsset, ModerationState
-from apps.audit.services import Actor, record
+from apps.audit.services import Actor
 from apps.core.roles import ADMIN, MODERATOR, has_role
 from apps.pipeline.models import DeadLetter, Job, JobStatus, StageRun, StageStatus
 
@@ -135,7 +135,7 @@ def dead_letters(request: HttpRequest) -> HttpResponse:
 @login_required
 def dead_letter_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     """Replay (send the dead stage again, attempts reset) or discard a dead letter; admins only, audited."""
-    from apps.pipeline.services import replay
+    from apps.pipeline.actions import discard_dead_letter, replay_dead_letter
 
     if not has_role(request.user, ADMIN):
         raise PermissionDenied("Replaying and discarding dead letters needs the admin role.")
@@ -144,17 +144,12 @@ def dead_letter_action(request: HttpRequest, pk: int, action: str) -> HttpRespon
     dl = get_object_or_404(DeadLetter.objects.select_related("stage_run"), pk=pk)
     stage = dl.stage_run.stage
     if action == "replay":
-        ok = replay(dl)
-        record("dlq.replayed", target_type="dead_letter", target_id=dl.pk, actor=Actor.user(request.user),
-               payload={"stage": stage, "sent": ok, "asset": str(dl.stage_run.asset_id)})
-        if ok:
+        if replay_dead_letter(dl.pk, actor=Actor.user(request.user)):
             messages.success(request, f"Replaying {stage} of asset {str(dl.stage_run.asset_id)[:8]}.")
         else:
             messages.warning(request, f"Dead letter #{dl.pk} was not replayed: its stage is no longer dead.")
     else:
-        DeadLetter.objects.filter(pk=dl.pk).update(discarded=True)
-        record("dlq.discarded", target_type="dead_letter", target_id=dl.pk, actor=Actor.user(request.user),
-               payload={"stage": stage, "asset": str(dl.stage_run.asset_id)})
+        discard_dead_letter(dl.pk, actor=Actor.user(request.user))
         messages.info(request, f"Discarded dead letter #{dl.pk} ({stage}).")
     nxt = request.POST.get("next", "")
     if nxt and url_has_allowed_host_and_scheme(nxt, allowed_hosts={request.get_host()},

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rest_framework import status
+from rest_framework import serializers, status
 from rest_framework.exceptions import APIException
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -20,6 +20,18 @@ class ApiError(APIException):
         self.error_code = code
         self.extra = detail or {}
         self.headers = headers or {}
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Stable machine-readable code, e.g. `invalid`, `not_found`, `not_dead`.")
+    message = serializers.CharField(help_text="What went wrong, for people.")
+    detail = serializers.JSONField(required=False, help_text="Per-field errors or facts about the refusal.")
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The API's one error envelope (schema only): every 4xx/5xx body has this shape."""
+
+    error = ErrorDetailSerializer()
 
 
 def error_body(code: str, message: str, detail: Any = None) -> dict[str, Any]:

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.audit.services import Actor, record
+from apps.audit.services import Actor
+from apps.core.errors import ApiError, ErrorSerializer
 from apps.core.roles import MODERATOR, IsAdmin, has_role
+from apps.pipeline.actions import discard_dead_letter, replay_dead_letter
 from apps.pipeline.models import DeadLetter, Job
 from apps.pipeline.serializers import DeadLetterSerializer, JobSerializer
-from apps.pipeline.services import replay
 
 
 class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -48,22 +49,26 @@ class DeadLetterViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
             qs = qs.filter(replayed_at__isnull=True, discarded=False)
         return qs
 
-    @extend_schema(request=None, responses=DeadLetterSerializer)
+    @extend_schema(request=None, responses={
+        200: DeadLetterSerializer,
+        409: OpenApiResponse(ErrorSerializer, description="Not replayable: the stage is no longer dead "
+                                                          "(`code`: `not_dead`; `detail.dead_letter`: the row)")})
     @action(detail=True, methods=["post"])
     def replay(self, request: Request, pk: str | None = None) -> Response:
+        """Send the dead stage again (attempts reset; its job reopens). Audited (``dlq.replayed``)."""
         dl = self.get_object()
-        ok = replay(dl)
-        record("dlq.replayed", target_type="dead_letter", target_id=dl.pk, actor=Actor.user(request.user),
-               payload={"stage": dl.stage_run.stage, "sent": ok})
+        sent = replay_dead_letter(dl.pk, actor=Actor.user(request.user))
         dl.refresh_from_db()
-        return Response({**DeadLetterSerializer(dl).data, "replayed": ok}, status=200 if ok else 409)
+        if not sent:
+            raise ApiError(f"Dead letter {dl.pk} cannot be replayed: its stage is no longer dead.", code="not_dead",
+                           status_code=409, detail={"dead_letter": DeadLetterSerializer(dl).data})
+        return Response({**DeadLetterSerializer(dl).data, "replayed": True})
 
     @extend_schema(request=None, responses=DeadLetterSerializer)
     @action(detail=True, methods=["post"])
     def discard(self, request: Request, pk: str | None = None) -> Response:
+        """Mark the dead letter discarded (the stage stays dead); idempotent. Audited (``dlq.discarded``)."""
         dl = self.get_object()
-        DeadLetter.objects.filter(pk=dl.pk).update(discarded=True)
-        record("dlq.discarded", target_type="dead_letter", target_id=dl.pk, actor=Actor.user(request.user),
-               payload={"stage": dl.stage_run.stage})
+        discard_dead_letter(dl.pk, actor=Actor.user(request.user))
         dl.refresh_from_db()
         return Response(DeadLetterSerializer(dl).data)

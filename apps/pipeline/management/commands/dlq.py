@@ -6,9 +6,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from apps.audit.services import Actor, record
+from apps.audit.services import Actor
+from apps.pipeline.actions import discard_dead_letter, replay_dead_letter
 from apps.pipeline.models import DeadLetter
-from apps.pipeline.services import replay
 
 
 class Command(BaseCommand):
@@ -59,9 +59,7 @@ class Command(BaseCommand):
         targets = list(self._open()) if all else [self._get(i) for i in ids]
         failed = 0
         for d in targets:
-            ok = replay(d)
-            record("dlq.replayed", target_type="dead_letter", target_id=d.pk, actor=Actor.system("dlq-command"),
-                   payload={"stage": d.stage_run.stage, "sent": ok})
+            ok = replay_dead_letter(d.pk, actor=Actor.system("dlq-command"))
             self.stdout.write(f"#{d.pk} {'replayed' if ok else 'not replayable (stage is no longer dead)'}")
             failed += not ok
         if failed:
@@ -70,7 +68,5 @@ class Command(BaseCommand):
     def _discard(self, ids: list[int], **_: Any) -> None:
         for i in ids:
             d = self._get(i)
-            DeadLetter.objects.filter(pk=d.pk).update(discarded=True)
-            record("dlq.discarded", target_type="dead_letter", target_id=d.pk, actor=Actor.system("dlq-command"),
-                   payload={"stage": d.stage_run.stage})
-            self.stdout.write(f"#{d.pk} discarded")
+            changed = discard_dead_letter(d.pk, actor=Actor.system("dlq-command"))
+            self.stdout.write(f"#{d.pk} {'discarded' if changed else 'was already discarded'}")

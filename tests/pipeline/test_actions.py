@@ -1,0 +1,121 @@
+"""Dead-letter replay and discard: one audited action behind the API, the console and ``manage.py dlq``.
+
+Each entry point must change the same state and leave exactly one audit record naming who did
+it; the record and the change commit together (an audit write that fails undoes the change).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.test import Client
+from django.utils import timezone
+
+from apps.audit.models import AuditEvent
+from apps.pipeline import actions
+from apps.pipeline import services as pipeline
+from apps.pipeline.models import DeadLetter, Job, StageRun
+from tests.moderation.helpers import api, make_asset, make_user
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def no_broker(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    sent: list[Any] = []
+    monkeypatch.setattr(pipeline, "send", lambda *a, **k: sent.append(a))
+    return sent
+
+
+def dead_letter() -> DeadLetter:
+    asset = make_asset(title="note.txt")
+    job = Job.objects.create(asset=asset, plan_version="t", status="failed", finished_at=timezone.now())
+    StageRun.objects.create(job=job, asset=asset, stage="text_extract", key=f"{asset.pk}:te", engine="e",
+                            engine_version="1", status="done", queue="cpu")
+    run = StageRun.objects.create(job=job, asset=asset, stage="language", key=f"{asset.pk}:lang", engine="e",
+                                  engine_version="1", status="dead", attempts=3, queue="cpu", needs=["text_extract"],
+                                  error_class="RuntimeError", error_message="boom")
+    return DeadLetter.objects.create(stage_run=run, task_name="mediaintel.stage.language", args=[run.pk],
+                                     error_class="RuntimeError", error="boom", traceback="Traceback…")
+
+
+def by_api(action: str, dl: DeadLetter) -> str:
+    r = api(make_user("ada", "admin")).post(f"/api/v1/dead-letters/{dl.pk}/{action}/")
+    assert r.status_code == 200, r.content
+    return "ada"
+
+
+def by_console(action: str, dl: DeadLetter) -> str:
+    c = Client()
+    c.force_login(make_user("ada", "admin"))
+    assert c.post(f"/console/dead-letters/{dl.pk}/{action}/").status_code == 302
+    return "ada"
+
+
+def by_command(action: str, dl: DeadLetter) -> str:
+    call_command("dlq", action, str(dl.pk))
+    return "dlq-command"
+
+
+ENTRY_POINTS = {"api": by_api, "console": by_console, "command": by_command}
+
+
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
+def test_replaying_a_dead_letter_reopens_the_stage_with_one_audit_record(entry: str) -> None:
+    dl = dead_letter()
+    actor = ENTRY_POINTS[entry]("replay", dl)
+    dl.refresh_from_db()
+    assert dl.replayed_at is not None and dl.stage_run.status in ("pending", "queued")
+    assert Job.objects.get(pk=dl.stage_run.job_id).status == "running"
+    [ev] = AuditEvent.objects.filter(verb="dlq.replayed", target_id=str(dl.pk))
+    assert (ev.actor_label, ev.payload["sent"], ev.payload["stage"]) == (actor, True, "language")
+    assert ev.payload["asset"] == str(dl.stage_run.asset_id)
+
+
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
+def test_discarding_a_dead_letter_marks_it_with_one_audit_record(entry: str) -> None:
+    dl = dead_letter()
+    actor = ENTRY_POINTS[entry]("discard", dl)
+    dl.refresh_from_db()
+    assert dl.discarded and dl.stage_run.status == "dead"
+    [ev] = AuditEvent.objects.filter(verb="dlq.discarded", target_id=str(dl.pk))
+    assert (ev.actor_label, ev.payload["stage"]) == (actor, "language")
+    assert actions.discard_dead_letter(dl.pk, actor=ev_actor()) is False  # already discarded: nothing more
+    assert AuditEvent.objects.filter(verb="dlq.discarded", target_id=str(dl.pk)).count() == 1
+
+
+def ev_actor() -> Any:
+    from apps.audit.services import Actor
+
+    return Actor.system("test")
+
+
+@pytest.mark.parametrize("action", [actions.replay_dead_letter, actions.discard_dead_letter])
+def test_an_audit_write_that_fails_undoes_the_dead_letter_change(
+        action: Callable[..., bool], monkeypatch: pytest.MonkeyPatch) -> None:
+    dl = dead_letter()
+
+    def broken(*a: Any, **k: Any) -> None:
+        raise RuntimeError("audit store unavailable")
+
+    monkeypatch.setattr(actions, "record", broken)
+    with pytest.raises(RuntimeError):
+        action(dl.pk, actor=ev_actor())
+    dl.refresh_from_db()
+    assert (dl.replayed_at, dl.discarded, dl.stage_run.status) == (None, False, "dead")
+    assert Job.objects.get(pk=dl.stage_run.job_id).status == "failed"
+
+
+def test_replaying_a_stage_that_is_no_longer_dead_is_a_409_in_the_error_envelope() -> None:
+    dl = dead_letter()
+    StageRun.objects.filter(pk=dl.stage_run_id).update(status="done")
+    r = api(make_user("ada", "admin")).post(f"/api/v1/dead-letters/{dl.pk}/replay/")
+    assert r.status_code == 409
+    err = r.json()["error"]
+    assert err["code"] == "not_dead" and "no longer dead" in err["message"]
+    assert err["detail"]["dead_letter"]["id"] == dl.pk
+    [ev] = AuditEvent.objects.filter(verb="dlq.replayed", target_id=str(dl.pk))
+    assert ev.payload["sent"] is False
