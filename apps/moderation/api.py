@@ -202,8 +202,6 @@ class ReviewItemViewSet(ServiceErrors, mixins.ListModelMixin, mixins.RetrieveMod
         """Give a claimed item back to the queue."""
         item = self.get_object()
         services.release(item.pk, request.user)
-        record("review.released", target_type="asset", target_id=item.asset_id, actor=Actor.user(request.user),
-               payload={"review_item": str(item.pk)})
         return Response(s.ReviewItemSerializer(self.get_queryset().get(pk=item.pk)).data)
 
     @extend_schema(request=s.DecideSerializer, responses={201: s.DecisionSerializer,

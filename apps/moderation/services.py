@@ -211,10 +211,17 @@ def claim(item_id: Any, user: Any, ttl: float | None = None) -> ReviewItem:
 
 
 def release(item_id: Any, user: Any) -> None:
-    n = ReviewItem.objects.filter(pk=item_id, state=ReviewState.CLAIMED, claimed_by=user).update(
-        state=ReviewState.OPEN, claimed_by=None, claim_expires_at=None, updated_at=timezone.now())
-    if not n:
-        raise ModerationError("you do not hold this item", "not_claimed", 409)
+    """Give a claimed item back to the queue; only its holder can. Audited (``review.released``) in the
+    same transaction, whichever entry point (API, console) calls it."""
+    with transaction.atomic():
+        item = ReviewItem.objects.select_for_update().filter(
+            pk=item_id, state=ReviewState.CLAIMED, claimed_by=user).only("pk", "asset_id").first()
+        if item is None:
+            raise ModerationError("you do not hold this item", "not_claimed", 409)
+        ReviewItem.objects.filter(pk=item.pk).update(state=ReviewState.OPEN, claimed_by=None, claim_expires_at=None,
+                                                     updated_at=timezone.now())
+        record("review.released", target_type="asset", target_id=item.asset_id, actor=Actor.user(user),
+               payload={"review_item": str(item.pk)})
 
 
 def decide(item_id: Any, user: Any, outcome: str, *, reason_codes: list[str] | None = None,

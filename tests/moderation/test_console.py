@@ -311,6 +311,9 @@ def test_claiming_an_item_holds_it_and_a_second_moderator_sees_it_held(isolated_
     # release (the page's beacon on leaving) gives it back; then the second one can claim it
     r = csrf_post(first, f"/console/review/items/{item.pk}/release/", {"beacon": "1"})
     assert r.status_code == 204 and ReviewItem.objects.get(pk=item.pk).state == "open"
+    # audited as from the API: one record, naming the moderator who let it go
+    [ev] = AuditEvent.objects.filter(verb="review.released", target_id=str(item.asset_id))
+    assert (ev.actor_label, ev.payload["review_item"]) == ("mia", str(item.pk))
     second.get(f"/console/review/items/{item.pk}/")
     assert ReviewItem.objects.get(pk=item.pk).state == "open"
     claim(second, item)
