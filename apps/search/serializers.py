@@ -124,7 +124,8 @@ class SearchQuerySerializer(FilterFieldsMixin):
 
 
 class SimilarQuerySerializer(FilterFieldsMixin):
-    image = serializers.ImageField(required=False, help_text="A query image (multipart).")
+    file = serializers.ImageField(required=False, help_text="A query image (multipart; `image` is accepted as an "
+                                                            "alias, as before).")
     asset_id = serializers.UUIDField(required=False, help_text="Find assets that look like this one.")
     mode = SimilarModeField(help_text="embedding (look-alike), pdq (near-duplicates) or both.")
     threshold = serializers.IntegerField(default=services.PDQ_THRESHOLD, min_value=0, max_value=128,
@@ -136,15 +137,15 @@ class SimilarQuerySerializer(FilterFieldsMixin):
     moments = serializers.IntegerField(default=3, min_value=1, max_value=10)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if bool(attrs.get("image")) == bool(attrs.get("asset_id")):
-            raise serializers.ValidationError("send either an image (multipart) or an asset_id")
+        if bool(attrs.get("file")) == bool(attrs.get("asset_id")):
+            raise serializers.ValidationError("send either a file (multipart) or an asset_id")
         return attrs
 
 
 class SimilarJsonSerializer(SimilarQuerySerializer):
     """JSON body of ``POST /search/similar/``: an asset id (filters as in ``GET /search/``)."""
 
-    image = None
+    file = None
     asset_id = serializers.UUIDField(help_text="Find assets that look like this one.")
 
 
@@ -152,7 +153,8 @@ class SimilarUploadSerializer(SimilarQuerySerializer):
     """Multipart body of ``POST /search/similar/``: a query image (filters as in ``GET /search/``)."""
 
     asset_id = None
-    image = serializers.ImageField(help_text="A query image; a worker computes its embedding and PDQ hash.")
+    file = serializers.ImageField(help_text="A query image; a worker computes its embedding and PDQ hash. "
+                                            "`image` is accepted as an alias (the field's earlier name).")
 
 
 # --------------------------------------------------------------------------- responses (schema only)

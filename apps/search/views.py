@@ -27,6 +27,7 @@ from apps.search.serializers import (
 
 LIST_PARAMS = ("kind", "moderation", "tags", "language", "source")
 MAX_IMAGE_BYTES = 25 * 1024 * 1024
+UPLOAD_FIELDS = ("file", "image")  # the upload field is `file` everywhere; `image` is its earlier name here
 _ERRORS = {400: OpenApiResponse(description="Invalid parameters: `{\"error\": {code, message, detail}}`"),
            403: OpenApiResponse(description="Not allowed (e.g. another uploader's assets)")}
 
@@ -101,7 +102,7 @@ class SimilarView(APIView):
                    503: OpenApiResponse(description="No worker could analyse the query image in time")},
     )
     def post(self, request: Request) -> Response:
-        """Assets that look like an uploaded ``image`` or a stored ``asset_id``.
+        """Assets that look like an uploaded image (``file``; ``image`` is an alias) or a stored ``asset_id``.
 
         ``mode=pdq`` finds near-duplicates by PDQ Hamming distance (≤ ``threshold``, default 31;
         hashes of quality ≥ ``min_quality``, default 50); ``embedding`` ranks by the cosine
@@ -110,8 +111,13 @@ class SimilarView(APIView):
         pipeline); an asset's stored hashes and embeddings are used as they are.
         """
         data = query_data(request.data) if hasattr(request.data, "getlist") else dict(request.data)
-        if "image" in request.FILES:
-            data["image"] = request.FILES["image"]
+        uploads = [request.FILES[k] for k in UPLOAD_FIELDS if k in request.FILES]
+        if len(uploads) > 1:
+            raise ApiError("Send the query image once, as `file`.", code="invalid",
+                           detail={"file": ["given twice (as `file` and as its alias `image`)"]})
+        data.pop("image", None)
+        if uploads:
+            data["file"] = uploads[0]
         ser = SimilarQuerySerializer(data=data)
         filters = validated(ser, request)
         d = ser.validated_data
@@ -121,7 +127,7 @@ class SimilarView(APIView):
                 raise ApiError("No such asset.", code="not_found", status_code=status.HTTP_404_NOT_FOUND)
             query = services.query_from_asset(asset)
         else:
-            upload = d["image"]
+            upload = d["file"]
             if upload.size > MAX_IMAGE_BYTES:
                 raise ApiError("The query image is too large.", code="too_large", status_code=413,
                                detail={"max_bytes": MAX_IMAGE_BYTES})

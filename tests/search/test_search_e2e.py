@@ -155,9 +155,9 @@ def test_resized_copy_of_an_image_finds_the_original(start_worker, isolated_stor
     orig_id = str(assets["original"].pk)
 
     # an uploaded query image: analysed by the worker (EfficientNet embedding + PDQ), not stored
-    def upload(**params: Any) -> dict[str, Any]:
+    def upload(field: str = "file", **params: Any) -> dict[str, Any]:
         with copy.open("rb") as f:
-            r = moderator.post("/api/v1/search/similar/", {"image": f, **params}, format="multipart")
+            r = moderator.post("/api/v1/search/similar/", {field: f, **params}, format="multipart")
         assert r.status_code == 200, r.content
         return r.json()
 
@@ -175,6 +175,11 @@ def test_resized_copy_of_an_image_finds_the_original(start_worker, isolated_stor
 
     pdq = upload(mode="pdq")
     assert {r["asset"]["id"] for r in pdq["results"]} == {orig_id, str(assets["copy"].pk)}
+    alias = upload("image", mode="pdq")  # the field's earlier name still works
+    assert {r["asset"]["id"] for r in alias["results"]} == {orig_id, str(assets["copy"].pk)}
+    with copy.open("rb") as f, copy.open("rb") as g:
+        r = moderator.post("/api/v1/search/similar/", {"file": f, "image": g}, format="multipart")
+    assert r.status_code == 400 and "file" in r.json()["error"]["detail"], r.content
     emb = upload(mode="embedding")
     ranked = [r["asset"]["id"] for r in emb["results"]]
     assert ranked.index(orig_id) < min(ranked.index(str(assets[n].pk)) for n in ("other2", "other3"))
@@ -190,5 +195,5 @@ def test_resized_copy_of_an_image_finds_the_original(start_worker, isolated_stor
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"not an image at all")
     with bad.open("rb") as f:
-        r = moderator.post("/api/v1/search/similar/", {"image": f}, format="multipart")
+        r = moderator.post("/api/v1/search/similar/", {"file": f}, format="multipart")
     assert r.status_code == 400 and r.json()["error"]["code"] == "invalid"
