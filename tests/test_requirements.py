@@ -26,7 +26,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 REQ = ROOT / "requirements"
-LOCAL = {"apps", "workers", "mediaintel", "mediacommon", "bench", "tests", "manage"}
+LOCAL = {"apps", "workers", "mediaintel", "mediacommon", "bench", "tests", "manage",
+         "mediaintel_client"}  # the last: the project's own client, clients/python (its pyproject pins httpx)
 WEB = ("apps", "mediaintel", "mediacommon", "manage.py")
 
 # Direct requirements used without an ``import`` of their own module (each checked by grep).
