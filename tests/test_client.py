@@ -7,7 +7,9 @@ OpenAPI document, so a client path or method that the API does not describe fail
 from __future__ import annotations
 
 import io
+import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -24,8 +26,9 @@ from apps.pipeline.services import bury
 from tests.conftest import wait_for
 from tests.media import make_image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "clients" / "python"))
-from mediaintel_client import CHUNK, Asset, MediaIntel, MediaIntelError
+CLIENT = Path(__file__).resolve().parents[1] / "clients" / "python"
+sys.path.insert(0, str(CLIENT))
+from mediaintel_client import CHUNK, Asset, MediaIntel, MediaIntelError  # noqa: E402
 
 NOTE = ("The harbour festival opens on Saturday with boats, music and food stalls.\n\n"
         "Some visitor wrote: you are a stupid idiot and I will kill you.\n")
@@ -143,3 +146,25 @@ def test_client_uploads_waits_searches_reviews_and_replays_against_the_live_api(
     operations = schema_operations()
     undocumented = {(m, p) for m, p in transport.seen if not any(m == om and rx.match(p) for om, rx in operations)}
     assert not undocumented, f"the client calls operations the API does not document: {sorted(undocumented)}"
+
+
+def test_the_readme_client_example_runs_as_written(live_server, start_worker, isolated_storage, tmp_path):
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    example = re.search(r"<!-- client-example -->\n```python\n(.*?)```", readme, re.S)
+    assert example, "README.md lost its client example"
+    start_worker()
+    library = tmp_path / "library"
+    library.mkdir()
+    (library / "festival.txt").write_text("Boats and music: the harbour festival opens on Saturday.\n")
+    (library / "recipe.txt").write_text("Whisk two eggs with sugar until pale, then fold in the flour.\n")
+    script = tmp_path / "example.py"
+    script.write_text(example.group(1))
+    env = {**os.environ, "MEDIAINTEL_URL": live_server.url, "MEDIAINTEL_TOKEN": token_for("uma", "uploader"),
+           "PYTHONPATH": str(CLIENT)}
+    run = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,
+                         timeout=600)
+    assert run.returncode == 0, run.stderr
+    out = run.stdout.splitlines()
+    assert "2/2 ready festival.txt ready" in out or "2/2 ready recipe.txt ready" in out, out
+    hits = [line for line in out if not re.match(r"\d+/\d+ ready ", line)]
+    assert hits and hits[0].startswith("festival.txt ["), out  # the festival note ranks first for its own words

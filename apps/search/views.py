@@ -118,6 +118,7 @@ class SimilarView(APIView):
         data.pop("image", None)
         if uploads:
             data["file"] = uploads[0]
+        deprecated = "image" in request.FILES
         ser = SimilarQuerySerializer(data=data)
         filters = validated(ser, request)
         d = ser.validated_data
@@ -147,4 +148,4 @@ class SimilarView(APIView):
             query = services.query_from_analysis(analysis)
         body = services.similar(query, mode=d["mode"], filters=filters, limit=d["limit"], offset=d["offset"],
                                 threshold=d["threshold"], min_quality=d["min_quality"], moments=d["moments"])
-        return Response(body)
+        return Response(body, headers={"Deprecation": "true"} if deprecated else None)

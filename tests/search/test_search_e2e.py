@@ -159,6 +159,7 @@ def test_resized_copy_of_an_image_finds_the_original(start_worker, isolated_stor
         with copy.open("rb") as f:
             r = moderator.post("/api/v1/search/similar/", {field: f, **params}, format="multipart")
         assert r.status_code == 200, r.content
+        assert r.headers.get("Deprecation") == ("true" if field == "image" else None)
         return r.json()
 
     body = upload(mode="both")
