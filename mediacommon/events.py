@@ -66,7 +66,7 @@ EVENTS: dict[str, tuple[int, str, dict[str, Any]]] = {
     "decision.made": (1, "A moderation decision (automated or human) was recorded for an asset.", _obj(_DECISION)),
     "review.created": (1, "The policy sent an asset to human review.",
                        _obj({"review_item": _UUID, "asset": _UUID, "categories": {"type": "array", "items": _STR},
-                             "severity": {"type": "integer"}})),
+                             "severity": {"type": "number"}})),
     "review.decided": (1, "A moderator decided (or escalated) a review item.",
                        _obj({"review_item": _UUID, "asset": _UUID, "decision": _UUID,
                              "outcome": {"enum": ["approve", "reject", "escalate"]}})),
