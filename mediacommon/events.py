@@ -11,8 +11,8 @@ Invariants:
   changes whenever the shape of ``data`` changes incompatibly (a new optional field is not
   incompatible). Consumers select on ``(type, version)``.
 - The envelope is the same for every type: ``id`` (UUID, unique: consumers de-duplicate on it,
-  delivery is at least once), ``type``, ``version``, ``seq`` (the outbox sequence: increasing in
-  the order events of one asset were committed), ``asset`` (the asset it concerns, or null),
+  delivery is at least once), ``type``, ``version``, ``seq`` (the outbox sequence: increasing for the
+  events of one asset in the order they were written), ``asset`` (the asset it concerns, or null),
   ``occurred_at`` and ``data``.
 - Standard library only (web and workers import it).
 """

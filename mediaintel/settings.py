@@ -370,7 +370,8 @@ try:  # extra librdkafka client settings (SASL, TLS) as a JSON object (Secret)
 except ValueError as e:
     raise ImproperlyConfigured(f"MEDIAINTEL_EVENTS_KAFKA_CONFIG must be a JSON object: {e}") from None
 if MEDIAINTEL_EVENTS_BUS not in ("redis", "nats", "kafka", "none"):
-    raise ImproperlyConfigured(f"MEDIAINTEL_EVENTS_BUS must be redis, nats, kafka or none, not {MEDIAINTEL_EVENTS_BUS!r}")
+    raise ImproperlyConfigured("MEDIAINTEL_EVENTS_BUS must be redis, nats, kafka or none, "
+                               f"not {MEDIAINTEL_EVENTS_BUS!r}")
 if MEDIAINTEL_EVENTS_BUS == "kafka" and not MEDIAINTEL_EVENTS_KAFKA_BOOTSTRAP:
     raise ImproperlyConfigured("MEDIAINTEL_EVENTS_BUS=kafka needs MEDIAINTEL_EVENTS_KAFKA_BOOTSTRAP (host:port,...)")
 # Each beat message expires when the next one is due, so ticks never pile up while workers are

@@ -14,9 +14,10 @@ class OutboxEvent(models.Model):
 
     Invariants: ``id`` is the event's ``seq``; events of one asset are written by transactions
     that serialize on the asset's rows (its job's row lock for pipeline events, the review item's
-    or appeal's lock for moderation), so their ``id`` order is their commit order and the relay,
-    which sends in ``id`` order, keeps it. ``relayed_at`` is set only in the transaction that
-    follows the bus's acknowledgement; relayed rows are deleted after the retention period.
+    or appeal's lock for moderation), so a later event of an asset cannot commit before an
+    earlier one, and the relay, which sends committed events in ``id`` order, keeps their order.
+    ``relayed_at`` is set only in the transaction that follows the bus's acknowledgement; relayed
+    rows are deleted after the retention period.
     """
 
     id = models.BigAutoField(primary_key=True)

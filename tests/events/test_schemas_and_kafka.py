@@ -43,7 +43,7 @@ def test_the_published_schemas_and_asyncapi_document_are_what_the_catalogue_says
 
 
 def test_an_unknown_event_type_is_refused(transactional_db):
-    with pytest.raises(catalog.UnknownEvent, match="asset.exploded"), transaction.atomic():
+    with pytest.raises(catalog.UnknownEvent, match=r"asset\.exploded"), transaction.atomic():
         publish("asset.exploded", {})
     assert not OutboxEvent.objects.exists()
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from apps.events.relay import Bus, PublishError
 
-__all__ = ["Bus", "PublishError", "from_settings", "encode"]
+__all__ = ["Bus", "PublishError", "encode", "from_settings"]
 
 
 def encode(envelope: dict[str, Any]) -> bytes:

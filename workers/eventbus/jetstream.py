@@ -10,10 +10,17 @@ its acknowledgement before the next, so the stream keeps the relay's order.
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from apps.events.relay import PublishError
 from workers.eventbus import encode
+
+log = logging.getLogger(__name__)
+
+
+async def _log_error(e: Exception) -> None:
+    log.warning("NATS: %s: %s", type(e).__name__, e)
 
 
 def stream_name(prefix: str) -> str:
@@ -38,7 +45,7 @@ class JetStreamBus:
         if self.nc is not None and self.nc.is_connected:
             return
         self.nc = await nats.connect(self.url, connect_timeout=self.timeout, max_reconnect_attempts=2,
-                                     allow_reconnect=True)
+                                     allow_reconnect=True, error_cb=_log_error)
         self.js = self.nc.jetstream(timeout=self.timeout)
         try:
             await self.js.stream_info(self.stream)

@@ -6,6 +6,7 @@ one that failed is dropped so the next pass connects afresh.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from django.db import close_old_connections
@@ -39,10 +40,8 @@ def relay() -> dict[str, Any]:
         return {"sent": sent, "pruned": pruned}
     except Exception:
         if _bus is not None:
-            try:
+            with contextlib.suppress(Exception):  # already broken
                 _bus.close()
-            except Exception:  # noqa: S110  (already broken)
-                pass
             _bus = None
         raise
     finally:
