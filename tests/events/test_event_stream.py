@@ -20,7 +20,7 @@ from django.db import transaction
 from apps.events import relay as outbox
 from apps.events.models import OutboxEvent
 from apps.events.services import publish
-from tests.conftest import in_threads
+from tests.conftest import in_threads, wait_for
 from tests.events.flows import drive, ingest_text
 from tests.moderation.helpers import make_user
 from workers.eventbus.jetstream import JetStreamBus, stream_name
@@ -237,3 +237,26 @@ def test_jetstream_unreachable_is_a_publish_error_and_nothing_is_marked(transact
     finally:
         bus.close()
     assert r.sent == 0 and "NATS" in r.error and outbox.backlog() == 1
+
+
+# ------------------------------------------------------------------ the relay task in a real worker
+@pytest.mark.slow
+def test_the_relay_task_in_a_worker_sends_to_the_configured_bus(start_worker, nats_url):
+    from mediaintel.celery import app
+
+    prefix = f"test.events.w{uuid.uuid4().hex[:8]}"
+    aid = uuid.uuid4()
+    for i in range(12):
+        with transaction.atomic():
+            publish("asset.deleted", {"asset": aid}, asset_id=aid if i % 2 else uuid.uuid4())
+    start_worker(env={"MEDIAINTEL_EVENTS_BUS": "nats", "MEDIAINTEL_EVENTS_NATS_URL": nats_url,
+                      "MEDIAINTEL_EVENTS_STREAM": prefix, "MEDIAINTEL_EVENTS_RELAY_BATCH": "5"}, concurrency=2)
+    for _ in range(2):  # two passes at once: one holds the lease, the other stands by
+        app.send_task("mediaintel.events.relay", queue="maintenance", routing_key="maintenance")
+    wait_for(lambda: outbox.backlog() == 0, timeout=90, what="the worker's relay to drain the outbox",
+             tick=lambda: app.send_task("mediaintel.events.relay", queue="maintenance", routing_key="maintenance"),
+             every=1.0)
+    events, duplicates = dedupe(asyncio.run(_pull(nats_url, prefix)))
+    assert duplicates == 0
+    assert [e["id"] for e in events] == [str(e) for e in OutboxEvent.objects.order_by("id")
+                                         .values_list("event_id", flat=True)]
