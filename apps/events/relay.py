@@ -95,10 +95,15 @@ def relay(bus: Bus, *, max_batches: int = 20) -> int:
     return total
 
 
-def prune(older_than: float | None = None) -> int:
-    """Delete relayed events older than the retention (``MEDIAINTEL_EVENTS_OUTBOX_RETENTION`` s)."""
+def prune(older_than: float | None = None, *, unsent: bool = False) -> int:
+    """Delete relayed events older than the retention (``MEDIAINTEL_EVENTS_OUTBOX_RETENTION`` s);
+    with ``unsent`` (no bus configured) also events never relayed that are older than that."""
     keep = older_than if older_than is not None else settings.MEDIAINTEL_EVENTS_OUTBOX_RETENTION
-    n, _ = OutboxEvent.objects.filter(relayed_at__lt=timezone.now() - timedelta(seconds=keep)).delete()
+    cutoff = timezone.now() - timedelta(seconds=keep)
+    n, _ = OutboxEvent.objects.filter(relayed_at__lt=cutoff).delete()
+    if unsent:
+        m, _ = OutboxEvent.objects.filter(relayed_at__isnull=True, occurred_at__lt=cutoff).delete()
+        n += m
     return n
 
 

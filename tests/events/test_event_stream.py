@@ -260,3 +260,21 @@ def test_the_relay_task_in_a_worker_sends_to_the_configured_bus(start_worker, na
     assert duplicates == 0
     assert [e["id"] for e in events] == [str(e) for e in OutboxEvent.objects.order_by("id")
                                          .values_list("event_id", flat=True)]
+
+
+def test_pruning_keeps_unsent_events_unless_no_bus_is_configured(transactional_db, redis_bus):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    aid = uuid.uuid4()
+    with transaction.atomic():
+        old_sent, old_unsent, fresh = (publish("asset.deleted", {"asset": aid}, asset_id=aid) for _ in range(3))
+    assert outbox.relay_once(redis_bus, batch=1).sent == 1
+    OutboxEvent.objects.filter(pk__in=[old_sent.pk, old_unsent.pk]).update(
+        occurred_at=timezone.now() - timedelta(days=9), relayed_at=None)
+    OutboxEvent.objects.filter(pk=old_sent.pk).update(relayed_at=timezone.now() - timedelta(days=8))
+    assert outbox.prune(7 * 86400) == 1  # the old relayed one; unsent events wait for the bus
+    assert set(OutboxEvent.objects.values_list("pk", flat=True)) == {old_unsent.pk, fresh.pk}
+    assert outbox.prune(7 * 86400, unsent=True) == 1  # MEDIAINTEL_EVENTS_BUS=none
+    assert list(OutboxEvent.objects.values_list("pk", flat=True)) == [fresh.pk]

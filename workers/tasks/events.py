@@ -34,7 +34,7 @@ def relay() -> dict[str, Any]:
     try:
         bus = _get_bus()
         if bus is None:  # MEDIAINTEL_EVENTS_BUS=none: events stay in the outbox until pruned
-            return {"sent": 0, "pruned": outbox.prune()}
+            return {"sent": 0, "pruned": outbox.prune(unsent=True)}
         sent = outbox.relay(bus)
         pruned = outbox.prune() if sent == 0 else 0
         return {"sent": sent, "pruned": pruned}
