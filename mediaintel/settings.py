@@ -8,6 +8,7 @@ plain HTTP and generates a private secret under ``var/<profile>/``; it does not 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -55,6 +56,7 @@ INSTALLED_APPS = [
     "apps.insights",
     "apps.moderation",
     "apps.search",
+    "apps.events",
 ]
 
 MIDDLEWARE = [
@@ -337,7 +339,7 @@ CELERY_DB_REUSE_MAX = env_int("MEDIAINTEL_DB_REUSE_MAX", 1000)
 # seconds): without this a replacement child (after a crash or hard time limit) is killed forever.
 CELERY_WORKER_PROC_ALIVE_TIMEOUT = env_float("MEDIAINTEL_CHILD_START_TIMEOUT", 180.0)
 CELERY_IMPORTS = [f"workers.tasks.{m}" for m in ("maintenance", "decode", "transcribe", "ocr", "detect", "embed",
-                                                 "moderate", "search", "webhooks")]
+                                                 "moderate", "search", "webhooks", "events")]
 MEDIAINTEL_WORKER_CACHE = env_str("MEDIAINTEL_WORKER_CACHE", str(PROFILE.home / "worker-cache"))
 # One beat at a time: beat sends the schedule only while it holds a lease in Redis (REDIS_URL)
 # of this many seconds; a standby beat takes over about this long after the holder died, at once
@@ -348,6 +350,30 @@ CELERY_BEAT_SCHEDULER = "mediaintel.beat:LockedScheduler"
 MEDIAINTEL_WORKER_CACHE_MAX_BYTES = env_int("MEDIAINTEL_WORKER_CACHE_MAX_BYTES", 20 * 1024**3)
 MEDIAINTEL_WORKER_CACHE_MAX_AGE = env_float("MEDIAINTEL_WORKER_CACHE_MAX_AGE", 24 * 3600.0)
 MEDIAINTEL_WORKER_CACHE_SWEEP = env_float("MEDIAINTEL_WORKER_CACHE_SWEEP", 300.0)
+# Domain events (apps/events, workers/eventbus; docs/events.md): the outbox is relayed to the bus
+# named here — "redis" (Redis Streams on MEDIAINTEL_EVENTS_REDIS_URL, default REDIS_URL), "nats"
+# (JetStream), "kafka" or "none" — every RELAY_INTERVAL s, RELAY_BATCH events per pass. STREAM is the
+# Redis stream key, the NATS subject prefix and the Kafka topic. Relayed rows are kept for
+# OUTBOX_RETENTION s.
+MEDIAINTEL_EVENTS_BUS = env_str("MEDIAINTEL_EVENTS_BUS", "redis")
+MEDIAINTEL_EVENTS_STREAM = env_str("MEDIAINTEL_EVENTS_STREAM", "mediaintel.events")
+MEDIAINTEL_EVENTS_RELAY_INTERVAL = env_float("MEDIAINTEL_EVENTS_RELAY_INTERVAL", 1.0)
+MEDIAINTEL_EVENTS_RELAY_BATCH = env_int("MEDIAINTEL_EVENTS_RELAY_BATCH", 500)
+MEDIAINTEL_EVENTS_OUTBOX_RETENTION = env_float("MEDIAINTEL_EVENTS_OUTBOX_RETENTION", 7 * 86400.0)
+MEDIAINTEL_EVENTS_REDIS_URL = env_str("MEDIAINTEL_EVENTS_REDIS_URL") or REDIS_URL  # Secret: may hold a password
+MEDIAINTEL_EVENTS_REDIS_MAXLEN = env_int("MEDIAINTEL_EVENTS_REDIS_MAXLEN", 1_000_000)  # approximate XADD MAXLEN
+MEDIAINTEL_EVENTS_NATS_URL = env_str("MEDIAINTEL_EVENTS_NATS_URL") or "nats://127.0.0.1:4222"  # Secret
+MEDIAINTEL_EVENTS_NATS_MAX_AGE = env_float("MEDIAINTEL_EVENTS_NATS_MAX_AGE", 7 * 86400.0)  # stream retention, s
+MEDIAINTEL_EVENTS_KAFKA_BOOTSTRAP = env_str("MEDIAINTEL_EVENTS_KAFKA_BOOTSTRAP", "")
+try:  # extra librdkafka client settings (SASL, TLS) as a JSON object (Secret)
+    MEDIAINTEL_EVENTS_KAFKA_CONFIG = json.loads(env_str("MEDIAINTEL_EVENTS_KAFKA_CONFIG", "{}") or "{}")
+except ValueError as e:
+    raise ImproperlyConfigured(f"MEDIAINTEL_EVENTS_KAFKA_CONFIG must be a JSON object: {e}") from None
+if MEDIAINTEL_EVENTS_BUS not in ("redis", "nats", "kafka", "none"):
+    raise ImproperlyConfigured("MEDIAINTEL_EVENTS_BUS must be redis, nats, kafka or none, "
+                               f"not {MEDIAINTEL_EVENTS_BUS!r}")
+if MEDIAINTEL_EVENTS_BUS == "kafka" and not MEDIAINTEL_EVENTS_KAFKA_BOOTSTRAP:
+    raise ImproperlyConfigured("MEDIAINTEL_EVENTS_BUS=kafka needs MEDIAINTEL_EVENTS_KAFKA_BOOTSTRAP (host:port,...)")
 # Each beat message expires when the next one is due, so ticks never pile up while workers are
 # down (a worker would discard them anyway as stale). Expiry is absolute: hosts need synced clocks.
 CELERY_BEAT_SCHEDULE = {
@@ -357,6 +383,7 @@ CELERY_BEAT_SCHEDULE = {
         ("reconcile", "mediaintel.pipeline.reconcile", 5.0),
         ("sample-queue-depths", "mediaintel.maintenance.sample_queue_depths", 15.0),
         ("webhook-sweep", "mediaintel.webhooks.sweep", 15.0),
+        ("relay-events", "mediaintel.events.relay", MEDIAINTEL_EVENTS_RELAY_INTERVAL),
         ("sweep-blob-caches", "mediaintel.maintenance.sweep_blob_caches", MEDIAINTEL_WORKER_CACHE_SWEEP),
     )
 }

@@ -58,6 +58,7 @@ TASK_QUEUES: dict[str, str] = {
     # outgoing HTTP only: a slow receiver never delays moderation, and the reverse
     "mediaintel.webhooks.deliver": "webhooks",
     "mediaintel.webhooks.sweep": "maintenance",
+    "mediaintel.events.relay": "maintenance",
     "mediaintel.moderation.bank_scan": "maintenance",
 }
 

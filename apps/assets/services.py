@@ -27,6 +27,7 @@ from apps.assets.models import MediaAsset, Source
 from apps.assets.probe import probe_file
 from apps.assets.sniff import Rejected, check_declared, sanitize_filename, sniff
 from apps.audit.services import Actor, record
+from apps.events.services import publish
 
 log = logging.getLogger(__name__)
 CHUNK = 1024 * 1024
@@ -121,6 +122,8 @@ def ingest_path(path: str, *, sha256: str, size: int, filename: str = "", title:
                 record("asset.ingested", target_type="asset", target_id=asset.pk, actor=actor,
                        payload={"sha256": sha256, "kind": asset.kind, "mime": asset.mime_type, "size": size,
                                 "filename": clean_name, "source": source})
+                publish("asset.ingested", {"asset": asset.pk, "kind": asset.kind, "mime": asset.mime_type,
+                                           "size": size, "sha256": sha256, "source": source}, asset_id=asset.pk)
                 _start_pipeline_on_commit(asset)
         except IntegrityError:
             # a concurrent upload of the same bytes by the same uploader won: answer with its asset
@@ -203,6 +206,7 @@ def delete_asset(asset: MediaAsset, *, actor: Actor) -> None:
         record("asset.deleted", target_type="asset", target_id=pk, actor=actor,
                payload={"sha256": sha, "kind": asset.kind, "title": asset.title, "at": timezone.now()})
         asset.delete()
+        publish("asset.deleted", {"asset": pk}, asset_id=pk)
         if not MediaAsset.objects.filter(Q(storage_key=key) | Q(sha256=sha)).exists():
             transaction.on_commit(lambda: purge_content(sha, key))
 

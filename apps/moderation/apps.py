@@ -6,3 +6,9 @@ class ModerationConfig(AppConfig):
 
     name = "apps.moderation"
     label = "moderation"
+
+    def ready(self) -> None:
+        from apps.events.services import subscribe
+        from apps.moderation.services import webhook_consumer
+
+        subscribe(webhook_consumer)  # webhooks are one consumer of the domain events

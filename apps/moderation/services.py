@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from apps.assets.models import MediaAsset, ModerationState
 from apps.audit.services import Actor, record
+from apps.events.services import publish
 from apps.moderation import policy as engine
 from apps.moderation.models import (
     Appeal,
@@ -113,6 +114,7 @@ def moderate_asset(asset: MediaAsset) -> dict[str, Any]:
     rows = collect(asset.pk)
     Signal.objects.filter(asset=asset).delete()
     Signal.objects.bulk_create([Signal(asset=asset, **r) for r in rows])
+    _publish_bank_matches(asset, rows)
     severities = dict(Category.objects.values_list("code", "severity"))
     verdict = engine.evaluate([engine.SignalIn(r["category_id"], r["score"], r["source"]) for r in rows],
                               pv.rules, severities)
@@ -134,8 +136,9 @@ def moderate_asset(asset: MediaAsset) -> dict[str, Any]:
             record("review.created", target_type="asset", target_id=asset.pk, actor=system,
                    payload={"review_item": str(item.pk), "categories": verdict.reason_codes,
                             "policy": pv.label})
-            emit("review.created", {"review_item": str(item.pk), "asset": str(asset.pk),
-                                    "categories": verdict.reason_codes, "severity": verdict.severity})
+            publish("review.created", {"review_item": item.pk, "asset": asset.pk,
+                                       "categories": verdict.reason_codes, "severity": verdict.severity},
+                    asset_id=asset.pk)
         _set_state(asset, ModerationState.IN_REVIEW)
         return summary
     outcome = Outcome.REJECT if verdict.action == engine.BLOCK else Outcome.APPROVE
@@ -144,6 +147,18 @@ def moderate_asset(asset: MediaAsset) -> dict[str, Any]:
     _decide(asset, outcome, reason_codes=verdict.reason_codes, moderator=None, pv=pv, automated_detection=True,
             automated_decision=True, ground=verdict.ground(pv.label), note="", item=pending, actor=system)
     return summary
+
+
+def _publish_bank_matches(asset: MediaAsset, rows: list[dict[str, Any]]) -> None:
+    """One ``bank.matched`` event per hash bank the asset's hashes were found in."""
+    per_bank: dict[str, list[int]] = {}
+    for r in rows:
+        if r["source"] == "hash" and r["evidence"].get("bank"):
+            per_bank.setdefault(r["evidence"]["bank"], []).append(int(r["evidence"].get("distance", 0)))
+    kinds = dict(HashBank.objects.filter(name__in=list(per_bank)).values_list("name", "kind"))
+    for bank, distances in sorted(per_bank.items()):
+        publish("bank.matched", {"asset": asset.pk, "bank": bank, "bank_kind": kinds.get(bank, ""),
+                                 "matches": len(distances), "min_distance": min(distances)}, asset_id=asset.pk)
 
 
 def _set_state(asset: MediaAsset, state: str) -> None:
@@ -162,7 +177,10 @@ def _decide(asset: MediaAsset, outcome: str, *, reason_codes: list[str], moderat
                "automated_detection": automated_detection, "automated_decision": automated_decision,
                "ground": ground, "policy": pv.label if pv else None}
     record("moderation.decided", target_type="asset", target_id=asset.pk, actor=actor, payload=payload)
-    emit("moderation.decided", payload)
+    if item is not None and not automated_decision:
+        publish("review.decided", {"review_item": item.pk, "asset": asset.pk, "decision": d.pk, "outcome": outcome},
+                asset_id=asset.pk)
+    publish("decision.made", payload, asset_id=asset.pk)
     if outcome == Outcome.REJECT and pv and pv.rules.get("bank_on_reject"):
         bank = HashBank.objects.filter(name=pv.rules["bank_on_reject"]).first()
         if bank:
@@ -287,6 +305,8 @@ def open_appeal(decision: Decision, user: Any, reason: str) -> Appeal:
             a = Appeal.objects.create(decision=decision, appellant=user, reason=reason.strip()[:5000])
             record("appeal.opened", target_type="asset", target_id=decision.asset_id, actor=Actor.user(user),
                    payload={"appeal": str(a.pk), "decision": str(decision.pk)})
+            publish("appeal.opened", {"appeal": a.pk, "decision": decision.pk, "asset": decision.asset_id},
+                    asset_id=decision.asset_id)
     except IntegrityError:
         raise duplicate from None
     return a
@@ -310,7 +330,7 @@ def decide_appeal(appeal_id: Any, moderator: Any, *, upheld: bool, note: str = "
         payload = {"appeal": str(a.pk), "decision": str(d.pk), "asset": str(d.asset_id), "upheld": upheld}
         record("appeal.decided", target_type="asset", target_id=d.asset_id, actor=Actor.user(moderator),
                payload=payload)
-        emit("appeal.decided", payload)
+        publish("appeal.decided", payload, asset_id=d.asset_id)
         if not upheld:
             flipped = Outcome.APPROVE if d.outcome == Outcome.REJECT else Outcome.REJECT
             _decide(d.asset, flipped, reason_codes=d.reason_codes if flipped == Outcome.REJECT else [],
@@ -338,13 +358,28 @@ def add_asset_to_bank(bank: HashBank, asset: MediaAsset, *, user: Any = None, la
 
 
 # ------------------------------------------------------------------ webhooks (outbox)
-def emit(event: str, payload: dict[str, Any]) -> int:
+#: domain event type → the webhook event name subscriptions know it by (its ``data`` is the same)
+WEBHOOK_EVENTS = {"decision.made": "moderation.decided", "review.created": "review.created",
+                  "appeal.decided": "appeal.decided", "asset.ready": "asset.processed",
+                  "asset.failed": "asset.processed"}
+
+
+def webhook_consumer(envelope: dict[str, Any]) -> None:
+    """The webhook sender's subscription to the domain events (``apps.events``): called in the
+    publishing transaction, it fans an event out into deliveries under the event's own id."""
+    name = WEBHOOK_EVENTS.get(envelope["type"])
+    if name:
+        emit(name, envelope["data"], event_id=envelope["id"], created_at=envelope["occurred_at"])
+
+
+def emit(event: str, payload: dict[str, Any], *, event_id: Any = None, created_at: str | None = None) -> int:
     """Write one delivery per subscribed endpoint in the caller's transaction; send after commit."""
     subs = [s for s in WebhookSubscription.objects.filter(enabled=True) if event in s.events]
     if not subs:
         return 0
-    event_id = uuid.uuid4()
-    body = {"id": str(event_id), "event": event, "created_at": timezone.now().isoformat(), "data": payload}
+    event_id = event_id or uuid.uuid4()
+    body = {"id": str(event_id), "event": event, "created_at": created_at or timezone.now().isoformat(),
+            "data": payload}
     rows = WebhookDelivery.objects.bulk_create([
         WebhookDelivery(subscription=s, event=event, event_id=event_id, payload=body, next_attempt_at=timezone.now())
         for s in subs])

@@ -24,6 +24,7 @@ from psycopg.types.json import Jsonb
 
 from apps.assets.models import MediaAsset, Status
 from apps.core import rawsql
+from apps.events.services import publish
 from apps.pipeline import plans
 from apps.pipeline.models import IN_FLIGHT, SATISFIED, DeadLetter, Job, JobStatus, StageRun, StageStatus
 from apps.pipeline.versions import stage_spec
@@ -201,13 +202,13 @@ def maybe_finish(job_id: Any, asset_id: Any, statuses: list[str] | None = None) 
         MediaAsset.objects.filter(pk=asset_id).update(
             status=Status.FAILED if failed else Status.READY, processed_at=now, updated_at=now)
         from apps.audit.services import Actor, record
-        from apps.moderation.services import emit
 
         record("asset.processed", target_type="asset", target_id=asset_id, actor=Actor.system("pipeline"),
                payload={"job": str(job_id), "status": status})
-        emit("asset.processed", {"asset": str(asset_id), "job": str(job_id), "status": status,
-                                 "moderation_state": MediaAsset.objects.values_list("moderation_state", flat=True)
-                                 .get(pk=asset_id)})
+        publish("asset.failed" if failed else "asset.ready",
+                {"asset": asset_id, "job": job_id, "status": status,
+                 "moderation_state": MediaAsset.objects.values_list("moderation_state", flat=True).get(pk=asset_id)},
+                asset_id=asset_id)
 
 
 # ------------------------------------------------------------------ worker-side transitions
@@ -273,13 +274,20 @@ def _finish(run_id: int, task_id: str, fields: dict[str, Any]) -> bool:
     sets = ", ".join(f'"{k}" = %({k})s' for k in fields)
     sql = (f"WITH j AS (SELECT id FROM {_JOB} WHERE id = (SELECT job_id FROM {_RUN} WHERE id = %(id)s) FOR UPDATE) "  # noqa: S608
            f"UPDATE {_RUN} SET {sets} WHERE id = %(id)s AND status = %(running)s AND task_id = %(tid)s "
-           "AND job_id IN (SELECT id FROM j) RETURNING job_id, asset_id")
+           "AND job_id IN (SELECT id FROM j) RETURNING job_id, asset_id, stage, engine_version, attempts")
     with connection.cursor() as cur:
         cur.execute(sql, {**fields, "id": run_id, "running": StageStatus.RUNNING, "tid": task_id})
         row = cur.fetchone()
     if row is None:
         return False
-    dispatch_ready(row[0], asset_id=row[1])
+    job_id, asset_id, stage, engine_version, attempts = row
+    data = {"asset": asset_id, "stage": stage, "run": run_id, "job": job_id, "engine_version": engine_version,
+            "attempts": attempts}
+    if fields["status"] == StageStatus.SKIPPED:
+        publish("stage.skipped", {**data, "reason": fields["skip_reason"]}, asset_id=asset_id)
+    else:
+        publish("stage.completed", data, asset_id=asset_id)
+    dispatch_ready(job_id, asset_id=asset_id)
     return True
 
 
@@ -308,10 +316,19 @@ def schedule_retry(run_id: int, task_id: str, exc: BaseException, tb: str) -> fl
     if run.attempts >= run.max_attempts:
         return None
     delay = backoff(run.attempts)
-    n = StageRun.objects.filter(pk=run_id, status=StageStatus.RUNNING, task_id=task_id).update(
-        status=StageStatus.RETRYING, error_class=type(exc).__name__, error_message=str(exc)[:2000],
-        traceback=tb[-20000:], next_attempt_at=timezone.now() + timedelta(seconds=delay))
+    with transaction.atomic():
+        n = StageRun.objects.filter(pk=run_id, status=StageStatus.RUNNING, task_id=task_id).update(
+            status=StageStatus.RETRYING, error_class=type(exc).__name__, error_message=str(exc)[:2000],
+            traceback=tb[-20000:], next_attempt_at=timezone.now() + timedelta(seconds=delay))
+        if n:
+            publish("stage.failed", {**_stage_data(run), "error": f"{type(exc).__name__}: {exc}"[:500],
+                                     "retry_in": round(delay, 3)}, asset_id=run.asset_id)
     return delay if n else None
+
+
+def _stage_data(run: StageRun) -> dict[str, Any]:
+    return {"asset": run.asset_id, "stage": run.stage, "run": run.pk, "job": run.job_id,
+            "engine_version": run.engine_version, "attempts": run.attempts}
 
 
 def release_infra(run_id: int, task_id: str, exc: BaseException, delay: float) -> bool:
@@ -356,6 +373,8 @@ def bury(run_id: int, task_id: str | None, exc: BaseException | None, tb: str, *
         record("stage.dead", target_type="asset", target_id=run.asset_id, actor=Actor.system("pipeline"),
                payload={"stage": run.stage, "error": f"{error_class}: {error}"[:500],
                         "attempts": run.attempts, "permanent": permanent})
+        publish("stage.dead", {**_stage_data(run), "error": f"{error_class}: {error}"[:500], "permanent": permanent},
+                asset_id=run.asset_id)
         maybe_finish(run.job_id, run.asset_id)
     log.error("stage %s of asset %s is dead: %s: %s", run.stage, run.asset_id, error_class, error)
     return True
