@@ -5,14 +5,15 @@ from __future__ import annotations
 import django_filters as df
 
 from apps.assets.models import Kind, MediaAsset, ModerationState, Status
+from apps.core.filters import TimestampFilter
 
 
 class AssetFilter(df.FilterSet):
     kind = df.ChoiceFilter(choices=Kind.choices)
     status = df.ChoiceFilter(choices=Status.choices)
     moderation_state = df.ChoiceFilter(choices=ModerationState.choices)
-    created_after = df.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = df.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = TimestampFilter(field_name="created_at", lookup_expr="gte")
+    created_before = TimestampFilter(field_name="created_at", lookup_expr="lt")
     q = df.CharFilter(field_name="title", lookup_expr="icontains", label="Text in the title")
     external_id = df.CharFilter()
     sha256 = df.CharFilter()

@@ -19,7 +19,7 @@ class AuditEvent(models.Model):
     actor_label = models.CharField(max_length=150)
     verb = models.CharField(max_length=64, db_index=True)
     target_type = models.CharField(max_length=64)
-    target_id = models.CharField(max_length=64, db_index=True)
+    target_id = models.CharField(max_length=255, db_index=True)  # ids, or names (banks, policies: up to 100)
     payload = models.JSONField(default=dict)
     request_id = models.CharField(max_length=64, blank=True)
     prev_hash = models.CharField(max_length=64)

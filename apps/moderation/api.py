@@ -31,6 +31,7 @@ from apps.assets.models import MediaAsset
 from apps.audit.models import AuditEvent
 from apps.audit.services import Actor, record, verify
 from apps.core.errors import ApiError
+from apps.core.filters import TimestampFilter
 from apps.core.pagination import LimitOffsetPagination
 from apps.core.roles import MODERATOR, IsAdmin, IsModerator, has_role
 from apps.moderation import banks, policy_io, services, webhooks
@@ -592,8 +593,8 @@ class WebhookDeliveryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, v
 
 # ------------------------------------------------------------------ audit
 class AuditFilter(df.FilterSet):
-    since = df.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    until = df.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    since = TimestampFilter(field_name="created_at", lookup_expr="gte")
+    until = TimestampFilter(field_name="created_at", lookup_expr="lt")
     verb_prefix = df.CharFilter(field_name="verb", lookup_expr="startswith")
 
     class Meta:

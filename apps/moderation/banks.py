@@ -132,7 +132,7 @@ class ImportResult:
 def import_csv(bank: HashBank, text: str | Iterable[str], *, user: Any = None, scan: bool = True,
                max_errors: int = 100) -> ImportResult:
     """Import ``hash_hex,quality,label`` rows (header optional); malformed rows are reported, not fatal."""
-    lines = io.StringIO(text) if isinstance(text, str) else text
+    lines = io.StringIO(text, newline="") if isinstance(text, str) else text  # any line ending, even a lone CR
     result = ImportResult()
     rows: dict[str, tuple[int, str]] = {}
     for lineno, row in enumerate(csv.reader(lines), 1):

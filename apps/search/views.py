@@ -110,6 +110,9 @@ class SimilarView(APIView):
         first, then look-alikes. An uploaded image is analysed by a worker (same engines as the
         pipeline); an asset's stored hashes and embeddings are used as they are.
         """
+        if not isinstance(request.data, dict):  # a QueryDict (form) is a dict too
+            raise ApiError("The request body must be a JSON object (or a form).", code="invalid",
+                           detail={"body": [f"expected an object, got {type(request.data).__name__}"]})
         data = query_data(request.data) if hasattr(request.data, "getlist") else dict(request.data)
         uploads = [request.FILES[k] for k in UPLOAD_FIELDS if k in request.FILES]
         if len(uploads) > 1:
