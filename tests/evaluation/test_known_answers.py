@@ -50,7 +50,7 @@ def test_the_shipped_dataset_labels_every_kind_of_ground_truth(dataset: ds.Datas
 def test_perfect_engines_score_perfectly_on_every_metric(dataset: ds.Dataset):
     r = _run(dataset, PerfectEngines(dataset))
     assert not r["skipped"]
-    assert (r["speech"]["wer"], r["speech"]["cer"]) == (0.0, 0.0)
+    assert (r["speech"]["wer"], r["speech"]["cer"], r["speech"]["english_normalized_wer"]) == (0.0, 0.0, 0.0)
     assert (r["ocr"]["wer"], r["ocr"]["cer"]) == (0.0, 0.0)
     assert r["language"]["accuracy"] == 1.0
     assert (r["scenes"]["precision"], r["scenes"]["recall"], r["scenes"]["f1"]) == (1.0, 1.0, 1.0)

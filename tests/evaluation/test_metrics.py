@@ -16,6 +16,12 @@ def test_word_and_character_error_rates_count_edits_over_the_reference():
     assert m.wer("one two", "") == 1.0
 
 
+def test_normalized_wer_treats_spelled_and_written_numbers_as_one_word():
+    assert m.wer("It opens at nine.", "It opens at 9") == pytest.approx(1 / 4)
+    assert m.normalized_wer("It opens at nine.", "It opens at 9") == 0.0
+    assert m.corpus_wer([("at nine", "at 9"), ("the cat", "the bat")]) == pytest.approx(1 / 4)
+
+
 def test_corpus_error_rates_weigh_each_file_by_its_length():
     # 1 edit of 1 word + 0 edits of 3 words = 1/4 (the mean of per-file rates would be 1/2)
     r = m.corpus_error_rates([("hello", "yellow"), ("a b c", "a b c")])

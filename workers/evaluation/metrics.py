@@ -1,6 +1,7 @@
 """Quality measures: pure functions of ground truth and predictions (standard library only).
 
-No Django, numpy or engine import, so the tests check every figure on hand-computed cases and
+No Django, numpy or engine import (the English ASR normaliser, from openai-whisper, loads lazily
+on first use), so the tests check every figure on hand-computed cases and
 the same code scores the pipeline's engines in ``manage.py evaluate``. Invariants:
 
 * rates are in 0..1 and a rate whose denominator is empty is ``None`` (not 0, not 1): "no data"
@@ -10,6 +11,7 @@ the same code scores the pipeline's engines in ``manage.py evaluate``. Invariant
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import re
@@ -72,6 +74,35 @@ def corpus_error_rates(pairs: Iterable[tuple[str, str]]) -> dict[str, float | No
         rc, hc = _chars(ref), _chars(hyp)
         ce, cn = ce + edit_distance(rc, hc), cn + len(rc)
     return {"wer": ratio(we, wn), "cer": ratio(ce, cn), "reference_words": wn}
+
+
+@functools.cache
+def _english_normalizer():  # type: ignore[no-untyped-def]
+    from whisper.normalizers import EnglishTextNormalizer  # openai-whisper (workers image); lazy
+
+    return EnglishTextNormalizer()
+
+
+def normalized_words(text: str) -> list[str]:
+    """Words after the standard English ASR normalisation (Whisper's: "nine" and "9" are one word,
+    spelling variants and fillers unified), as speech-to-text is scored in the literature."""
+    return words(_english_normalizer()(text))
+
+
+def normalized_wer(reference: str, hypothesis: str) -> float:
+    ref = normalized_words(reference)
+    return edit_distance(ref, normalized_words(hypothesis)) / max(len(ref), 1)
+
+
+def corpus_wer(pairs: Iterable[tuple[str, str]]) -> float:
+    """English-normalised WER over a set: all edits / all reference words, so one hard clip moves
+    the figure by its share only."""
+    edits = total = 0
+    for ref, hyp in pairs:
+        r = normalized_words(ref)
+        edits += edit_distance(r, normalized_words(hyp))
+        total += len(r)
+    return edits / max(total, 1)
 
 
 def accuracy(pairs: Iterable[tuple[Any, Any]]) -> float | None:

@@ -222,8 +222,8 @@ def render(results: Mapping[str, Any], comparison: Sequence[Mapping[str, Any]] |
         *[(f"skipped: {k}", v) for k, v in sorted(r["skipped"].items())]])))
 
     s = r.get("speech")
-    out.append(_section("speech", "Speech to text",
-                        _kv(s, ["files", "reference_words", "wer", "cer"]) if s else _missing(r, "speech")))
+    speech_keys = ["files", "reference_words", "wer", "cer", "english_files", "english_normalized_wer"]
+    out.append(_section("speech", "Speech to text", _kv(s, speech_keys) if s else _missing(r, "speech")))
     o = r.get("ocr")
     out.append(_section("ocr", "Text in images (OCR)",
                         _kv(o, ["files", "reference_words", "wer", "cer"]) if o else _missing(r, "ocr")))

@@ -65,6 +65,7 @@ def evaluate(dataset: Dataset, engines: Any, *, rules: Mapping[str, Any], cut_to
     skipped: dict[str, str] = {}
     per_file: list[dict[str, Any]] = []
     transcripts: list[tuple[str, str]] = []
+    speech_langs: list[str | None] = []
     ocr_pairs: list[tuple[str, str]] = []
     languages: list[tuple[str, str]] = []
     cuts: list[tuple[tuple[float, ...], list[float]]] = []
@@ -96,6 +97,7 @@ def evaluate(dataset: Dataset, engines: Any, *, rules: Mapping[str, Any], cut_to
                 row.update(transcript=text, language=lang)
                 if item.transcript is not None:
                     transcripts.append((item.transcript, text))
+                    speech_langs.append(item.language)
                     row["wer"], row["cer"] = m.wer(item.transcript, text), m.cer(item.transcript, text)
                 if item.language:
                     languages.append((item.language, lang))
@@ -166,7 +168,9 @@ def evaluate(dataset: Dataset, engines: Any, *, rules: Mapping[str, Any], cut_to
         "skipped": skipped,
     }
     rates = m.corpus_error_rates(transcripts)
-    out["speech"] = {**rates, "files": len(transcripts)} if transcripts else None
+    english = [(ref, hyp) for (ref, hyp), lang in zip(transcripts, speech_langs, strict=True) if lang in ("en", None)]
+    out["speech"] = ({**rates, "files": len(transcripts), "english_files": len(english),
+                      "english_normalized_wer": m.corpus_wer(english) if english else None} if transcripts else None)
     ocr = m.corpus_error_rates(ocr_pairs)
     out["ocr"] = {**ocr, "files": len(ocr_pairs)} if ocr_pairs else None
     out["language"] = ({"accuracy": m.accuracy(languages), "files": len(languages),
