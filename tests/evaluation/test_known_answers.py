@@ -104,6 +104,7 @@ def test_the_report_holds_every_section_and_plot_and_the_comparison(dataset: ds.
         for plot in ("PR", "ROC", "Threshold sweep"):
             assert f'aria-label="{plot} {category}"' in page
     assert page.count('aria-label="at review') == len(good["moderation"])
+    assert "No file is labelled yes" in page  # categories without a positive example say so
     assert 'aria-label="Latency transcribe"' in page and 'aria-label="Near-duplicate recall"' in page
     assert "http" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")  # self-contained: no link out
     saved = json.loads(written.results.read_text())

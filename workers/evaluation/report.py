@@ -262,8 +262,12 @@ def render(results: Mapping[str, Any], comparison: Sequence[Mapping[str, Any]] |
              "ROC AUC", "suggested review threshold"], rows))
         for c, e in mod.items():
             sweep = e["sweep"][1:]
-            body += (f'<div class="cat" id="moderation-{esc(c)}"><h3>{esc(c)}</h3>'
-                     + line_plot(f"PR {c}", "recall", "precision", {c: e["pr_curve"]})
+            body += f'<div class="cat" id="moderation-{esc(c)}"><h3>{esc(c)}</h3>'
+            if not e["positives"] or not e["negatives"]:
+                body += ("<p class=note>No file is labelled " + ("yes" if not e["positives"] else "no")
+                         + " for this category: precision, recall and the curves need both; only the"
+                         " false-positive rate (or the recall) is measured.</p>")
+            body += (line_plot(f"PR {c}", "recall", "precision", {c: e["pr_curve"]})
                      + line_plot(f"ROC {c}", "false positive rate", "true positive rate", {c: e["roc_curve"]},
                                  diagonal=True)
                      + line_plot(f"Threshold sweep {c}", "threshold", "rate",

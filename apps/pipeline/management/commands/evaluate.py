@@ -21,14 +21,14 @@ from apps.moderation.services import ModerationError
 from apps.moderation.taxonomy import DEFAULT_RULES
 
 
-def _rate(value: str) -> float:
+def rate(value: str) -> float:
     v = float(value)
     if not 0 < v <= 1:  # also refuses nan
         raise ValueError(value)
     return v
 
 
-def _positive(value: str) -> float:
+def seconds(value: str) -> float:
     v = float(value)
     if not v > 0 or math.isinf(v):
         raise ValueError(value)
@@ -47,12 +47,12 @@ class Command(BaseCommand):
         parser.add_argument("--policy", metavar="FILE",
                             help="policy YAML whose weights and thresholds apply (default: the built-in rules)")
         target = parser.add_mutually_exclusive_group()
-        target.add_argument("--target-precision", type=_rate, default=None,
+        target.add_argument("--target-precision", type=rate, default=None,
                             help="suggest per category the threshold reaching this precision (default 0.9)")
-        target.add_argument("--target-recall", type=_rate, default=None,
+        target.add_argument("--target-recall", type=rate, default=None,
                             help="suggest per category the threshold reaching this recall")
-        parser.add_argument("--cut-tolerance", type=_positive, default=0.5, help="seconds (default 0.5)")
-        parser.add_argument("--iou", type=_rate, default=0.5, help="box overlap for a match (default 0.5)")
+        parser.add_argument("--cut-tolerance", type=seconds, default=0.5, help="seconds (default 0.5)")
+        parser.add_argument("--iou", type=rate, default=0.5, help="box overlap for a match (default 0.5)")
         parser.add_argument("--k", type=int, default=5, help="tags counted for recall@k (default 5)")
 
     def handle(self, *args: Any, **o: Any) -> None:
