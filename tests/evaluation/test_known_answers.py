@@ -113,6 +113,7 @@ def test_the_report_holds_every_section_and_plot_and_the_comparison(dataset: ds.
     assert deltas["speech.wer"]["before"] == 1.0 and deltas["speech.wer"]["delta"] == -1.0
     assert deltas["scenes.recall"]["delta"] == 1.0
     assert deltas["moderation.harassment/threat.at_review.f1"]["after"] == 1.0
+    assert "<td>oracle</td><td>broken</td><td>perfect</td>" in page  # engine versions side by side
 
 
 def test_the_draft_policy_sets_the_suggested_thresholds_and_imports(dataset: ds.Dataset, tmp_path: Path):
@@ -160,3 +161,14 @@ def test_a_draft_raises_a_block_threshold_that_would_sit_below_the_new_review_th
     rules, notes = report.draft_rules(results, {"categories": {"profanity": {"review": 0.2, "block": 0.4}}})
     assert rules["categories"]["profanity"] == {"review": 0.6, "block": 0.6}
     assert notes == ["profanity: review 0.2 → 0.6 (precision 1.000, recall 1.000 on 4 files)"]
+
+
+def test_a_recall_target_suggests_the_highest_threshold_that_finds_every_positive(dataset: ds.Dataset):
+    r = run.evaluate(dataset, PerfectEngines(dataset), rules=DEFAULT_RULES, target_precision=None, target_recall=1.0)
+    threat = r["moderation"]["harassment/threat"]["suggested"]
+    assert threat["target"] == "recall >= 1.0"
+    assert (threat["point"]["threshold"], threat["threshold"]) == (1.0, 0.5)
+    broken = run.evaluate(dataset, BrokenEngines(dataset), rules=DEFAULT_RULES, target_precision=None,
+                          target_recall=1.0)
+    # the positives score 0: only flagging everything finds them all
+    assert broken["moderation"]["harassment/threat"]["suggested"]["point"]["threshold"] == 0.0

@@ -71,5 +71,6 @@ def write(out_dir: str | Path, results: Mapping[str, Any], *, base_rules: Mappin
                              + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100), encoding="utf-8")
     (out / RESULTS).write_text(json.dumps({**results, "comparison": comparison, "policy_draft": notes},
                                           indent=1, default=str) + "\n", encoding="utf-8")
-    (out / REPORT).write_text(report.render(results, comparison, other_label, notes), encoding="utf-8")
+    other_engines = other.get("engines") if other is not None else None
+    (out / REPORT).write_text(report.render(results, comparison, other_label, notes, other_engines), encoding="utf-8")
     return Written(out / RESULTS, out / REPORT, draft, notes, comparison)

@@ -169,6 +169,9 @@ def draft_rules(results: Mapping[str, Any], base_rules: Mapping[str, Any]) -> tu
     for category, entry in (results.get("moderation") or {}).items():
         point = (entry.get("suggested") or {}).get("point")
         threshold = (entry.get("suggested") or {}).get("threshold")
+        if not entry.get("positives", 1):
+            notes.append(f"{category}: no file labelled yes; unchanged")
+            continue
         if point is None or threshold is None:
             notes.append(f"{category}: no threshold meets {(entry.get('suggested') or {}).get('target')}; unchanged")
             continue
@@ -210,7 +213,8 @@ def _missing(results: Mapping[str, Any], key: str) -> str:
 
 
 def render(results: Mapping[str, Any], comparison: Sequence[Mapping[str, Any]] | None = None,
-           other_label: str = "", policy_notes: Sequence[str] = ()) -> str:
+           other_label: str = "", policy_notes: Sequence[str] = (),
+           other_engines: Mapping[str, str] | None = None) -> str:
     """The whole report as one HTML document."""
     r = results
     out = []
@@ -310,7 +314,11 @@ def render(results: Mapping[str, Any], comparison: Sequence[Mapping[str, Any]] |
 
     if comparison is not None:
         changed = [c for c in comparison if c["delta"] is None or abs(c["delta"]) > 1e-12]
-        body = f"<p>Before: {esc(other_label)}. {len(changed)} of {len(comparison)} numbers differ.</p>" + _table(
+        body = f"<p>Before: {esc(other_label)}. {len(changed)} of {len(comparison)} numbers differ.</p>"
+        engines = sorted(set(results["engines"]) | set(other_engines or {}))
+        body += _table(["engine", "before", "after"], [
+            (e, (other_engines or {}).get(e), results["engines"].get(e)) for e in engines])
+        body += _table(
             ["metric", "before", "after", "delta"],
             [(c["metric"], c["before"], c["after"], c["delta"]) for c in comparison])
         out.append(_section("comparison", "Comparison with another run", body))
