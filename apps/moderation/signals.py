@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from django.db import connection
 
 from apps.insights import models as im
 from apps.moderation.models import HashBank
-from apps.moderation.taxonomy import NUDITY_LABELS, TEXT_CATEGORIES, WEAPON_LABELS
-
-URL = re.compile(r"\b(?:https?://|www\.)\S+|(?<![\w.-])[\w.-]+\.(?:com|net|org|io|ru|xyz|biz|info)\b", re.I)
+from apps.moderation.taxonomy import NSFW_SIGNAL_FLOOR, NUDITY_LABELS, TEXT_CATEGORIES, URL, WEAPON_LABELS
 
 
 def _row(category: str, score: float, source: str, insight: Any, **evidence: Any) -> dict[str, Any]:
@@ -25,7 +22,7 @@ def collect(asset_id: Any) -> list[dict[str, Any]]:
     """Every signal the asset's current insights support (rows for ``Signal``)."""
     out: list[dict[str, Any]] = []
     for n in im.NsfwScore.objects.filter(asset_id=asset_id):
-        if n.score >= 0.2:
+        if n.score >= NSFW_SIGNAL_FLOOR:
             out.append(_row("sexual/explicit_nudity", n.score, "nsfw", n, model="open_nsfw"))
     for d in im.Detection.objects.filter(asset_id=asset_id):
         if d.detector == "nudity" and d.label in NUDITY_LABELS:

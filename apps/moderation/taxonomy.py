@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 TAXONOMY: list[tuple[str, str, int, str]] = [
@@ -37,6 +38,12 @@ NUDITY_LABELS = {
 
 #: Object labels (COCO or configured detectors) that are weapons.
 WEAPON_LABELS = {"knife", "gun", "pistol", "rifle", "handgun", "firearm", "weapon", "sword"}
+
+#: open_nsfw scores below this are not signals (too weak to matter under any sane threshold).
+NSFW_SIGNAL_FLOOR = 0.2
+
+#: Links and web addresses in text; two or more in one chunk make a ``spam/links`` signal.
+URL = re.compile(r"\b(?:https?://|www\.)\S+|(?<![\w.-])[\w.-]+\.(?:com|net|org|io|ru|xyz|biz|info)\b", re.I)
 
 DEFAULT_RULES: dict[str, Any] = {
     "categories": {
