@@ -98,3 +98,58 @@ def test_blur_faces_toggle_blurs_each_detected_face_and_nothing_else(browser, li
     assert page.locator("#blur-faces").get_attribute("aria-pressed") == "true"
     assert page.locator(".main-image .face").first.is_visible()
     page.context.close()
+
+
+def test_blur_faces_covers_the_faces_on_video_keyframes(browser, live_server, isolated_storage):  # noqa: F811
+    """Keyframe thumbnails of a video: faces found by the real detector on the keyframe are blurred in the
+    strip when toggled; a keyframe without faces gets no overlay."""
+    from apps.assets.models import MediaAsset
+    from tests.moderation.test_console import _sha
+    from workers.engines.faces import get_face_detector
+
+    sha = _sha()
+    asset = MediaAsset.objects.create(kind="video", sha256=sha, size=10_000, mime_type="video/mp4",
+                                      storage_key=f"blobs/{sha}", title="interview.mp4", duration=6.0, width=960,
+                                      height=640, status="ready")
+    portraits, _ = collage([400, 220], canvas=(960, 640))
+    landscape = collage([], canvas=(960, 640))[0]
+    detector = get_face_detector()
+    for index, (t, picture) in enumerate(((0.0, landscape), (3.0, portraits))):
+        buf = io.BytesIO()
+        picture.resize((480, 320)).save(buf, "JPEG", quality=90)
+        im.Keyframe.objects.create(asset=asset, stage="keyframes", engine="pyav", engine_version="t@1", index=index,
+                                   frame_index=int(t * 25), scene_index=index, time=t, start=t, end=t + 3,
+                                   width=960, height=640, storage_key=f"kf/{sha}/{index}.jpg",
+                                   thumbnail=buf.getvalue())
+        found = detector.detect_one(picture)
+        im.FaceFrame.objects.create(asset=asset, stage="faces", engine=detector.info.name,
+                                    engine_version=detector.info.version, keyframe_index=index, start=t, end=t,
+                                    count=len(found),
+                                    boxes=[{"box": list(f.box), "confidence": f.confidence} for f in found])
+    faces_at_3s = im.FaceFrame.objects.get(asset=asset, keyframe_index=1)
+    assert faces_at_3s.count == 2 and im.FaceFrame.objects.get(asset=asset, keyframe_index=0).count == 0
+    rules = {**DEFAULT_RULES, "categories": {**DEFAULT_RULES["categories"],
+                                             "people/face": {"review": 0.6, "block": 1.01}}}
+    services.new_policy_version(rules, user=None, note="faces need a look")
+    item = review_for(asset)
+    make_user("mia")
+    page = login(browser, live_server, "mia")
+    page.goto(f"{live_server.url}/console/review/items/{item.pk}/")
+    page.wait_for_function("[...document.querySelectorAll('.strip img')].every(i => i.complete && i.naturalWidth)")
+    assert page.locator(".frame[data-frame='0'] .face").count() == 0
+    assert page.locator(".frame[data-frame='1'] .face").count() == 2
+    img = page.locator(".frame[data-frame='1'] img").bounding_box()
+    regions = [{"x": img["x"] + b["box"][0] * img["width"], "y": img["y"] + b["box"][1] * img["height"],
+                "width": (b["box"][2] - b["box"][0]) * img["width"],
+                "height": (b["box"][3] - b["box"][1]) * img["height"]} for b in faces_at_3s.boxes]
+    other = page.locator(".frame[data-frame='0'] img").bounding_box()
+    sharp, sharp_other = [_variance(page, r) for r in regions], _variance(page, other)
+    page.locator("#blur-faces").click()
+    page.wait_for_function("[...document.querySelectorAll('.strip .face')].every(f => f.offsetWidth > 0)")
+    blurred = [_variance(page, r) for r in regions]
+    for before, after in zip(sharp, blurred, strict=True):
+        assert after < 0.5 * before, (sharp, blurred)
+    assert _variance(page, other) == pytest.approx(sharp_other, rel=0.02)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.locator(".strip").screenshot(path=str(SHOTS / "review_item_keyframe_faces_blurred.png"))
+    page.context.close()
