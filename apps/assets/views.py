@@ -149,7 +149,8 @@ class AssetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Dest
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(responses={200: OpenApiResponse(description="Scenes, keyframes, transcript, OCR, detections, "
-                                                           "tags, NSFW scores, text flags, language and hashes")})
+                                                           "tags, NSFW scores, faces (count and boxes per frame; "
+                                                           "detection only), text flags, language and hashes")})
     @action(detail=True, methods=["get"])
     def insights(self, request: Request, pk: str | None = None) -> Response:
         """Everything analysis produced for this asset, each row with its engine version and time range."""

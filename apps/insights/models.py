@@ -137,3 +137,16 @@ class ImageEmbedding(Insight):
     class Meta(Insight.Meta):
         indexes = [HnswIndex(name="imageemb_hnsw_cosine", fields=["embedding"], m=16, ef_construction=64,
                              opclasses=["halfvec_cosine_ops"])]
+
+
+class FaceFrame(Insight):
+    """The faces detected in one keyframe (or the image itself: ``keyframe_index`` None).
+
+    One row per analysed frame, also when ``count`` is 0, so "no faces" differs from "not analysed".
+    ``boxes``: ``[{"box": [x1, y1, x2, y2] normalised 0..1, "confidence": 0..1}, …]``, best first;
+    ``count == len(boxes)``. Detection only: no embedding or identity is ever stored.
+    """
+
+    keyframe_index = models.IntegerField(null=True)
+    count = models.PositiveIntegerField()
+    boxes = models.JSONField(default=list)

@@ -38,4 +38,6 @@ def insights_of(asset: Any) -> dict[str, Any]:
                            "ref_id", "method", order=("source", "ref_id", "char_start")),
         "language": rows(im.Language, "source", "language", "score", order=("source",)),
         "hashes": hashes,
+        # face detection only (count and boxes per frame); never identity
+        "faces": rows(im.FaceFrame, "keyframe_index", "count", "boxes", order=("keyframe_index", "id")),
     }

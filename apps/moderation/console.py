@@ -60,7 +60,9 @@ MAX_HISTORY = 200
 GROUP_COLORS = {
     "sexual": "#c2185b", "violence": "#d84315", "hate": "#6a1b9a", "harassment": "#ef6c00",
     "profanity": "#8d6e63", "self_harm": "#283593", "spam": "#00897b", "known_bad": "#212121",
+    "people": "#546e7a",
 }
+FACE_MARGIN = 0.12  # a blurred face box grows by this share of its size on each side (hair, chin)
 NEUTRAL = "#90a4ae"
 STATE_FILTERS: dict[str, tuple[str, ...] | None] = {
     "pending": tuple(PENDING), "open": (ReviewState.OPEN,), "claimed": (ReviewState.CLAIMED,),
@@ -270,6 +272,7 @@ def _evidence(asset: MediaAsset) -> dict[str, Any]:
     for s in signals:
         if s.keyframe_index is not None:
             by_frame[s.keyframe_index].append(s)
+    faces = {f.keyframe_index: face_boxes(f.boxes) for f in im.FaceFrame.objects.filter(asset=asset, count__gt=0)}
     frames = []
     for kf in im.Keyframe.objects.filter(asset=asset).defer("thumbnail").order_by("index")[:MAX_FRAMES]:
         sigs = by_frame.get(kf.index, [])
@@ -279,9 +282,12 @@ def _evidence(asset: MediaAsset) -> dict[str, Any]:
             "sensitive": any(s.group == "sexual" for s in sigs),
             "flags": sorted({(s.category_id, s.color) for s in sigs}),
             "boxes": _boxes(detections.get(kf.index, [])),
+            "faces": faces.get(kf.index, []),
         })
     ctx["frames"] = frames
     ctx["image_boxes"] = _boxes(detections.get(None, []))
+    ctx["image_faces"] = faces.get(None, []) if asset.kind == Kind.IMAGE else []
+    ctx["face_total"] = len(ctx["image_faces"]) + sum(len(f["faces"]) for f in frames)
 
     # text with flagged spans
     spans: dict[tuple[str, int | None], list[dict[str, Any]]] = defaultdict(list)
@@ -314,6 +320,9 @@ def evidence_summary(s: Signal) -> str:
     if s.source == "hash":
         return f"bank {ev.get('bank', '?')} · distance {ev.get('distance', '?')}/256" + (
             f" · {ev['label']}" if ev.get("label") else "")
+    if s.source == "faces":
+        n = ev.get("count", 0)
+        return f"{n} face{'s' if n != 1 else ''} (detected, not identified)"
     if ev.get("links"):
         return f"{len(ev['links'])} links: " + ", ".join(map(str, ev["links"][:3]))
     if ev.get("matched"):
@@ -323,6 +332,24 @@ def evidence_summary(s: Signal) -> str:
     if ev.get("label"):
         return str(ev["label"]).lower().replace("_", " ")
     return ", ".join(f"{k} {v}" for k, v in ev.items())[:140]
+
+
+def face_boxes(boxes: Any, margin: float = FACE_MARGIN) -> list[str]:
+    """Stored face boxes as ``"left top right bottom"`` percentages of the image (``data-box`` for the
+    blur overlay), each grown by ``margin`` of its size per side and clipped to the image; malformed
+    entries are skipped. Detection only: a box says where a face is, never whose."""
+    out = []
+    for b in boxes if isinstance(boxes, list) else []:
+        try:
+            x1, y1, x2, y2 = (float(v) for v in (b.get("box") if isinstance(b, dict) else b))
+        except (TypeError, ValueError):
+            continue
+        if not (x2 > x1 and y2 > y1):
+            continue
+        mx, my = (x2 - x1) * margin, (y2 - y1) * margin
+        edges = (x1 - mx, y1 - my, x2 + mx, y2 + my)
+        out.append(" ".join(f"{min(max(v, 0.0), 1.0) * 100:.2f}" for v in edges))
+    return out
 
 
 def _text_row(row: Any, pieces: list[dict[str, Any]]) -> dict[str, Any]:

@@ -8,7 +8,16 @@ from django.db import connection
 
 from apps.insights import models as im
 from apps.moderation.models import HashBank
-from apps.moderation.taxonomy import NSFW_SIGNAL_FLOOR, NUDITY_LABELS, TEXT_CATEGORIES, URL, WEAPON_LABELS
+from apps.moderation.taxonomy import (
+    FACE_COUNT,
+    FACE_PRESENCE,
+    FACES_PER_FULL_SCORE,
+    NSFW_SIGNAL_FLOOR,
+    NUDITY_LABELS,
+    TEXT_CATEGORIES,
+    URL,
+    WEAPON_LABELS,
+)
 
 
 def _row(category: str, score: float, source: str, insight: Any, **evidence: Any) -> dict[str, Any]:
@@ -29,6 +38,7 @@ def collect(asset_id: Any) -> list[dict[str, Any]]:
             out.append(_row(NUDITY_LABELS[d.label], d.confidence, "nudity", d, label=d.label, box=d.box))
         elif d.detector == "objects" and d.label.lower() in WEAPON_LABELS:
             out.append(_row("violence/weapons", d.confidence, "objects", d, label=d.label, box=d.box))
+    out.extend(face_signals(asset_id))
     for f in im.TextSpanFlag.objects.filter(asset_id=asset_id):
         code = TEXT_CATEGORIES.get(f.category)
         if code:
@@ -37,6 +47,18 @@ def collect(asset_id: Any) -> list[dict[str, Any]]:
     out.extend(_link_signals(asset_id))
     out.extend(hash_matches(asset_id))
     return out
+
+
+def face_signals(asset_id: Any) -> list[dict[str, Any]]:
+    """Per frame with faces: presence (score = best face's confidence) and count (score = count ÷ 10,
+    capped at 1), with the count and boxes as evidence. Frames without faces give no signal."""
+    rows = []
+    for f in im.FaceFrame.objects.filter(asset_id=asset_id, count__gt=0).order_by("keyframe_index", "id"):
+        best = max((float(b.get("confidence", 0.0)) for b in f.boxes), default=0.0)
+        boxes = [b.get("box") for b in f.boxes]
+        rows.append(_row(FACE_PRESENCE, best, "faces", f, count=f.count, boxes=boxes))
+        rows.append(_row(FACE_COUNT, min(1.0, f.count / FACES_PER_FULL_SCORE), "faces", f, count=f.count))
+    return rows
 
 
 def _link_signals(asset_id: Any) -> list[dict[str, Any]]:

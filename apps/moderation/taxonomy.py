@@ -18,7 +18,17 @@ TAXONOMY: list[tuple[str, str, int, str]] = [
     ("self_harm", "Self-harm", 5, "Encouraging or describing suicide or self-injury."),
     ("spam/links", "Links and spam", 1, "Many links, contact details or promotions."),
     ("known_bad/hash_match", "Known bad content", 5, "Matches a hash in an enabled block bank."),
+    ("people/face", "Face shown", 1, "A human face is visible (face detection only: never who it is)."),
+    ("people/faces_count", "Several faces", 1,
+     "How many faces one frame shows: score = faces ÷ 10, capped at 1 (0.3 = three or more faces)."),
 ]
+
+#: Face signals (apps.moderation.signals): presence scores the best face's confidence; the count
+#: category scores ``min(1, count / FACES_PER_FULL_SCORE)``. Neither is in the default rules: a
+#: face is not a violation by itself; a policy opts in (e.g. review children's-platform uploads).
+FACE_PRESENCE = "people/face"
+FACE_COUNT = "people/faces_count"
+FACES_PER_FULL_SCORE = 10
 
 #: Text-moderation categories (workers.engines.text_moderation) → taxonomy codes.
 TEXT_CATEGORIES = {

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from workers.routing import queue_for_stage
 
-PLAN_VERSION = "2026-11-29.3"
+PLAN_VERSION = "2026-12-04.1"
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ class Stage:
         return queue_for_stage(self.name)
 
 
-_VISUAL = ("ocr", "detect", "nsfw", "hash", "tags")
+_VISUAL = ("ocr", "detect", "nsfw", "faces", "hash", "tags")
 
 
 def _video() -> list[Stage]:
@@ -40,7 +40,7 @@ def _video() -> list[Stage]:
         Stage("language", ("transcribe", "ocr")),
         Stage("text_embed", ("transcribe", "ocr", "tags", "detect")),  # tags and labels are searchable too
         Stage("text_flags", ("transcribe", "ocr")),
-        Stage("moderate", ("detect", "nsfw", "hash", "tags", "text_flags", "text_embed", "language")),
+        Stage("moderate", ("detect", "nsfw", "faces", "hash", "tags", "text_flags", "text_embed", "language")),
     ]
 
 
@@ -63,7 +63,7 @@ def _image() -> list[Stage]:
         Stage("language", ("ocr",)),
         Stage("text_embed", ("ocr", "tags", "detect")),
         Stage("text_flags", ("ocr",)),
-        Stage("moderate", ("detect", "nsfw", "hash", "tags", "text_flags", "text_embed", "language")),
+        Stage("moderate", ("detect", "nsfw", "faces", "hash", "tags", "text_flags", "text_embed", "language")),
     ]
 
 

@@ -157,6 +157,38 @@
     window.addEventListener("pageshow", function (ev) { if (ev.persisted) window.location.reload(); });
   }
 
+  // ------------------------------------------------------------------ face blur
+  // Stored face boxes (detection only) are placed from data-box ("left top right bottom", percent)
+  // through the CSSOM, so no inline style is needed; the toggle blurs them over image and keyframes.
+  var BLUR_KEY = "mediaintel.blurFaces";
+
+  function initFaces(root) {
+    root.querySelectorAll(".face[data-box]").forEach(function (el) {
+      var b = el.dataset.box.split(" ").map(parseFloat);
+      if (b.length !== 4 || b.some(isNaN)) return;
+      el.style.left = b[0] + "%";
+      el.style.top = b[1] + "%";
+      el.style.width = (b[2] - b[0]) + "%";
+      el.style.height = (b[3] - b[1]) + "%";
+    });
+    var toggle = document.getElementById("blur-faces");
+    if (!toggle) return;
+    function set(on) {
+      root.classList.toggle("blur-faces", on);
+      toggle.setAttribute("aria-pressed", on ? "true" : "false");
+      try { window.localStorage.setItem(BLUR_KEY, on ? "1" : "0"); } catch (e) { /* storage off */ }
+    }
+    var saved = null;
+    try { saved = window.localStorage.getItem(BLUR_KEY); } catch (e) { /* storage off */ }
+    set(saved === "1");
+    toggle.addEventListener("click", function () { set(!root.classList.contains("blur-faces")); });
+    document.addEventListener("keydown", function (ev) {
+      if (ev.key !== "b" || ev.ctrlKey || ev.metaKey || ev.altKey || ev.repeat || typing(ev.target)) return;
+      ev.preventDefault();
+      set(!root.classList.contains("blur-faces"));
+    });
+  }
+
   // ------------------------------------------------------------------ queue page
   function initQueue(table) {
     var form = document.getElementById("bulk-form");
@@ -221,7 +253,7 @@
 
   function init() {
     var review = document.getElementById("review");
-    if (review) initItem(review);
+    if (review) { initItem(review); initFaces(review); }
     var queue = document.querySelector("table.queue");
     if (queue) initQueue(queue);
   }
