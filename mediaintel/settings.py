@@ -208,6 +208,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "apps.core.schema.error_responses"],
     "ENUM_NAME_OVERRIDES": {
         "AssetStatusEnum": "apps.assets.models.Status",
         "StageStatusEnum": "apps.pipeline.models.StageStatus",

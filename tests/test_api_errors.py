@@ -60,3 +60,23 @@ def test_a_bank_import_of_binary_bytes_reports_malformed_rows(admin):
     assert r.status_code == 200, r.content
     body = r.json()
     assert body["added"] == 0 and body["errors"] and all("64 hex digits" in e for e in body["errors"])
+
+
+def test_every_error_response_in_the_schema_is_the_error_envelope(admin):
+    doc = admin.get("/api/schema/", {"format": "json"}).json()
+    error = doc["components"]["schemas"]["Error"]
+    assert "error" in error["properties"] and error["required"] == ["error"]
+    missing = []
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            if method not in ("get", "post", "put", "patch", "delete"):
+                continue
+            codes = op["responses"]
+            for code in ("401", "403", "429") + (("404",) if "{" in path else ()):
+                if code not in codes:
+                    missing.append(f"{method.upper()} {path} {code}")
+            for code, resp in codes.items():
+                if code[0] in "45" and resp.get("content", {}).get("application/json", {}).get("schema") != {
+                        "$ref": "#/components/schemas/Error"}:
+                    missing.append(f"{method.upper()} {path} {code} without the envelope")
+    assert missing == []

@@ -1,0 +1,63 @@
+"""OpenAPI post-processing: one error envelope, documented on every operation that can refuse.
+
+Invariant: every 4xx/5xx response in the document has the ``Error`` schema
+(``apps.core.errors.ErrorSerializer``: ``{"error": {"code", "message", "detail"}}``) as its
+``application/json`` content, and every operation documents the refusals any request to it can
+meet — 400 where it takes parameters or a body, 401/403 (authentication and role), 404 where
+its path names an object, 405/406/415 (method, Accept and Content-Type negotiation) and 429
+(throttles) — so a client never meets an undocumented error status.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+ERROR_REF = {"$ref": "#/components/schemas/Error"}
+ERROR_SCHEMA = {
+    "type": "object",
+    "description": "The API's one error envelope.",
+    "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
+        "code": {"type": "string", "description": "Stable machine-readable code."},
+        "message": {"type": "string", "description": "What went wrong, for people."},
+        "detail": {"description": "Per-field errors or facts about the refusal."}}}},
+    "required": ["error"],
+}
+COMMON = {
+    "401": "Not authenticated (no or an invalid, expired or revoked token).",
+    "403": "Authenticated, but the role does not allow this.",
+    "405": "Method not allowed.",
+    "406": "The Accept header asks for a type this operation cannot produce.",
+    "429": "Throttled: retry after the `Retry-After` header's seconds.",
+}
+METHODS = ("get", "post", "put", "patch", "delete")
+
+
+def _error_response(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": ERROR_REF}}}
+
+
+def error_responses(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+    """drf-spectacular postprocessing hook (``SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"]``)."""
+    result.setdefault("components", {}).setdefault("schemas", {}).setdefault("Error", ERROR_SCHEMA)
+    for path, item in result.get("paths", {}).items():
+        for method in METHODS:
+            op = item.get(method)
+            if op is None:
+                continue
+            responses = op.setdefault("responses", {})
+            wanted = dict(COMMON)
+            if op.get("parameters") or op.get("requestBody"):
+                wanted["400"] = "Invalid parameters or body; `detail` names each problem."
+            if "{" in path:
+                wanted["404"] = "No such object, or not one you may see."
+            if op.get("requestBody"):
+                wanted["413"] = "The request body exceeds the size limit."
+                wanted["415"] = "Unsupported Content-Type."
+            for code, description in wanted.items():
+                responses.setdefault(code, _error_response(description))
+            for code, resp in responses.items():
+                if code[0] in "45" and "$ref" not in resp:
+                    resp.setdefault("content", {})
+                    if not resp["content"]:
+                        resp["content"] = {"application/json": {"schema": ERROR_REF}}
+    return result
