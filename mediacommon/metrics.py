@@ -81,6 +81,9 @@ def multiproc_dir() -> str:
 
 _PID_FILE = re.compile(r"_(\d+)\.db$")
 
+if multiproc_dir():  # a process that observes a metric must find the directory (an emptyDir, a tmpfs)
+    Path(multiproc_dir()).mkdir(parents=True, exist_ok=True)
+
 
 def _alive(pid: int) -> bool:
     try:
