@@ -238,3 +238,33 @@ def test_queue_age_is_read_from_the_oldest_message_header(settings, empty_broker
         assert ages["detect"] == 0 and ages["transcribe"] == 0
     finally:
         r.delete("decode", "detect")
+
+
+def test_a_dead_process_keeps_its_counts_but_not_its_live_gauges(tmp_path, monkeypatch):
+    """A pool child killed without any exit hook: its counter stays in the merge (counters are
+    cumulative), its ``livesum`` gauge goes at the next scrape (the dead-pid sweep)."""
+    from mediacommon.metrics import exposition
+
+    d = tmp_path / "prometheus"
+    child = ("import os, signal\n"
+             "from mediacommon.metrics import STAGE_RUNNING, STAGE_RUNS\n"
+             "STAGE_RUNS.labels('ocr', 'ocr', 'done').inc(3)\n"
+             "STAGE_RUNNING.labels('ocr').inc()\n"
+             "os.kill(os.getpid(), signal.SIGKILL)\n")
+    r = subprocess.run([sys.executable, "-c", child], cwd=ROOT, env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(d)},
+                       timeout=60)
+    assert r.returncode == -signal.SIGKILL
+    assert any(p.name.startswith("gauge_livesum") for p in d.iterdir())
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(d))
+    text = exposition().decode()
+    assert _samples(text, "mediaintel_stage_runs_total", stage="ocr", outcome="done") == 3
+    assert _samples(text, "mediaintel_stage_running", stage="ocr") == 0
+    assert not any(p.name.startswith("gauge_livesum") for p in d.iterdir())
+    checked = subprocess.run([_promtool(), "check", "metrics"], input=text, capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_promtool_check_metrics_refuses_a_counter_without_total():
+    bad = "# HELP jobs Jobs.\n# TYPE jobs counter\njobs 1\n"
+    checked = subprocess.run([_promtool(), "check", "metrics"], input=bad, capture_output=True, text=True, timeout=60)
+    assert checked.returncode != 0 and "_total" in checked.stdout + checked.stderr
