@@ -35,16 +35,32 @@ TEXT_STAGES = ("text_extract", "language", "text_embed", "text_flags", "moderate
 _EXPORTER = InMemorySpanExporter()
 
 
+class _WhileTesting(SimpleSpanProcessor):
+    """Keeps spans only while a test holds the fixture: the global provider outlives the test (it
+    can be set once per process) and later tests' requests must not pile up spans in memory."""
+
+    active = False
+
+    def on_end(self, span: Any) -> None:
+        if self.active:
+            super().on_end(span)
+
+
+_PROCESSOR = _WhileTesting(_EXPORTER)
+
+
 @pytest.fixture
 def web_spans() -> Iterator[InMemorySpanExporter]:
-    """This process's spans, in memory (the global provider can be set once per process)."""
+    """This process's spans, in memory."""
     provider = trace.get_tracer_provider()
     if not isinstance(provider, TracerProvider):
         provider = TracerProvider()
-        provider.add_span_processor(SimpleSpanProcessor(_EXPORTER))
+        provider.add_span_processor(_PROCESSOR)
         trace.set_tracer_provider(provider)
     _EXPORTER.clear()
+    _WhileTesting.active = True
     yield _EXPORTER
+    _WhileTesting.active = False
     _EXPORTER.clear()
 
 
