@@ -16,6 +16,7 @@ are bounded (route templates, stage and engine names, queue names — never ids)
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from pathlib import Path
@@ -82,7 +83,9 @@ def multiproc_dir() -> str:
 _PID_FILE = re.compile(r"_(\d+)\.db$")
 
 if multiproc_dir():  # a process that observes a metric must find the directory (an emptyDir, a tmpfs)
-    Path(multiproc_dir()).mkdir(parents=True, exist_ok=True)
+    # not creatable here (a migrate job without the volume): start anyway, only observing would fail
+    with contextlib.suppress(OSError):
+        Path(multiproc_dir()).mkdir(parents=True, exist_ok=True)
 
 
 def _alive(pid: int) -> bool:
