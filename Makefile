@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := redis-server rabbitmq-server ffmpeg tesseract-ocr tesseract-ocr-eng tesseract-ocr-deu \
-                espeak-ng chromium g++ make nats-server darknet
+                espeak-ng chromium g++ make nats-server darknet prometheus
 REQ_HASH = $(shell cat requirements/*.txt | sha256sum | cut -c1-12)
 
 .PHONY: run test install system venv stop status lint bench clean-stack
@@ -26,7 +26,7 @@ system:
 	if [ -n "$$missing" ]; then echo "installing:$$missing"; \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
-	  $(SUDO) systemctl disable --now rabbitmq-server >/dev/null 2>&1 || true; fi
+	  $(SUDO) systemctl disable --now rabbitmq-server prometheus prometheus-node-exporter >/dev/null 2>&1 || true; fi
 
 venv: $(VENV)/.installed-$(REQ_HASH)
 

@@ -40,5 +40,6 @@ HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 \
   CMD ["python", "/app/docker/healthcheck.py"]
 # Long timeout: uploads stream through sync workers. Workers: WEB_CONCURRENCY (gunicorn's own env var);
 # more options: GUNICORN_CMD_ARGS.
-CMD ["gunicorn", "mediaintel.wsgi", "-b", "0.0.0.0:8000", "--timeout", "600", "--no-control-socket", \
-     "--worker-tmp-dir", "/dev/shm", "--access-logfile", "-"]
+# -c python:mediaintel.gunicorn_conf: Prometheus multiprocess cleanup (PROMETHEUS_MULTIPROC_DIR).
+CMD ["gunicorn", "mediaintel.wsgi", "-b", "0.0.0.0:8000", "-c", "python:mediaintel.gunicorn_conf", "--timeout", "600", \
+     "--no-control-socket", "--worker-tmp-dir", "/dev/shm", "--access-logfile", "-"]

@@ -60,6 +60,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "apps.core.tracing.TracingMiddleware",
     "apps.core.middleware.RequestIdMiddleware",
     "apps.core.middleware.RequestSizeLimitMiddleware",
     "apps.core.metrics.MetricsMiddleware",
@@ -275,14 +276,31 @@ LOGGING = {
     "filters": {"context": {"()": "apps.core.logging.ContextFilter"}},
     "formatters": {
         "json": {"()": "pythonjsonlogger.json.JsonFormatter",
-                 "format": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(task_id)s",
+                 "format": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(task_id)s "
+                           "%(trace_id)s %(span_id)s",
                  "rename_fields": {"asctime": "time", "levelname": "level"}},
-        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s%(task_id)s] %(message)s"},
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s%(task_id)s] %(message)s"
+                           "%(trace_suffix)s"},
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context"]}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}, "celery": {"level": "INFO"}},
 }
+
+# ----------------------------------------------------------------- metrics and tracing
+# Prometheus multiprocess mode (mediacommon/metrics.py): the directory every gunicorn worker and
+# Celery pool child of one host/pod writes its samples to; prometheus_client itself reads the
+# variable at import. Empty: per-process metrics (tests, a shell).
+PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR", "")
+# A worker's main process serves its pool children's metrics on this port (0: off; the supervisor
+# shares one directory with the web instead, whose /metrics then shows the workers' too).
+MEDIAINTEL_WORKER_METRICS_PORT = env_int("MEDIAINTEL_WORKER_METRICS_PORT", 0)
+# OpenTelemetry traces over OTLP/HTTP (mediacommon/tracing.py), e.g.
+# http://otel-collector:4318/v1/traces. Empty (default): tracing off.
+MEDIAINTEL_OTLP_ENDPOINT = env_str("MEDIAINTEL_OTLP_ENDPOINT", "")
+MEDIAINTEL_TRACE_SAMPLE_RATIO = env_float("MEDIAINTEL_TRACE_SAMPLE_RATIO", 1.0)
+if not 0.0 <= MEDIAINTEL_TRACE_SAMPLE_RATIO <= 1.0:
+    raise ImproperlyConfigured("MEDIAINTEL_TRACE_SAMPLE_RATIO must be between 0 and 1")
 
 # ----------------------------------------------------------------- Celery (CELERY_* → app.conf)
 # Redelivery: tasks are acknowledged after they finish (acks_late) and rejected back to the

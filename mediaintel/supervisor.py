@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+from mediacommon.metrics import clear_dir
 from mediaintel import devstack
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,9 +74,14 @@ def main() -> int:
     port = p.web_port
     logs = p.home / "logs"
     logs.mkdir(parents=True, exist_ok=True)
+    # one Prometheus multiprocess directory for every child: /metrics shows web and workers alike
+    metrics_dir = p.home / "prometheus"
+    clear_dir(metrics_dir)
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     procs: dict[str, subprocess.Popen[bytes]] = {}
     children = {
-        "web": [sys.executable, "-m", "gunicorn", "mediaintel.wsgi", "-b", f"127.0.0.1:{port}",
+        "web": [sys.executable, "-m", "gunicorn", "mediaintel.wsgi", "-c", "python:mediaintel.gunicorn_conf",
+                "-b", f"127.0.0.1:{port}",
                 "-w", os.environ.get("WEB_CONCURRENCY", "2"), "--timeout", "600", "--access-logfile", "-",
                 "--no-control-socket"],
         "worker": [sys.executable, "-m", "workers", "--role", os.environ.get("MEDIAINTEL_WORKER_ROLE", "all"),

@@ -8,7 +8,11 @@ which includes ``base.txt``, development ``dev.txt`` which includes both), so:
 - every one imported by workers/ from base.txt or workers.txt;
 - every one imported by tests/ or bench/ from any of the three;
 - every *direct* requirement is imported somewhere, or is used without an import and listed in
-  ``USED_WITHOUT_IMPORT`` below with the reason.
+  ``USED_WITHOUT_IMPORT`` below with the reason;
+- each tier's pins are exactly what its direct requirements pull in (their declared dependencies,
+  extras and environment markers followed, as installed in this venv): nothing the install needs is
+  left unpinned, and no pin outlives the requirement that brought it (a removed tool's
+  dependencies), except ``UNDECLARED`` below.
 
 Imports are read with ``ast`` (every ``import``, wherever it stands: a lazy import inside a function
 counts); the standard library is ``sys.stdlib_module_names``; a module is mapped to the distribution
@@ -21,8 +25,11 @@ import ast
 import re
 import sys
 from functools import cache
-from importlib.metadata import packages_distributions
+from importlib.metadata import PackageNotFoundError, distribution, packages_distributions
 from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parent.parent
 REQ = ROOT / "requirements"
@@ -51,6 +58,11 @@ USED_WITHOUT_IMPORT = {
     "ruff": "the linter binary (`make lint`)",
     "schemathesis": "pinned for schema-driven fuzzing of the OpenAPI document; no test uses it yet "
                     "(use it or remove it)",
+}
+
+# Transitive pins no pinned distribution declares, with the reason they are pinned anyway.
+UNDECLARED = {
+    "packaging": "kombu.transport.redis imports it without declaring it (base.txt)",
 }
 
 # Known violations, each a defect to fix (the test fails once one is fixed, so the entry goes too):
@@ -172,3 +184,66 @@ def test_every_direct_requirement_is_imported_or_used_without_import() -> None:
     assert stale == [], f"allow-listed but no longer a direct requirement: {stale}"
     both = sorted(set(USED_WITHOUT_IMPORT) & imported)
     assert both == [], f"allow-listed although imported (drop them from USED_WITHOUT_IMPORT): {both}"
+
+
+def direct_specs(tier: str) -> list[Requirement]:
+    """The direct requirements of ``requirements/<tier>.txt`` as parsed specifiers (extras kept)."""
+    out: list[Requirement] = []
+    section = None
+    for line in (REQ / f"{tier}.txt").read_text().splitlines():
+        if line.startswith("# --- "):
+            section = "direct" if "direct" in line else "transitive"
+            continue
+        spec = line.split("#", 1)[0].strip()
+        if section == "direct" and spec and not spec.startswith("-"):
+            out.append(Requirement(spec))
+    return out
+
+
+def pulled_in(reqs: list[Requirement]) -> set[str]:
+    """Every distribution ``reqs`` install, following declared dependencies, requested extras and
+    markers (evaluated for this interpreter and platform)."""
+    extras_of: dict[str, frozenset[str]] = {}
+    todo = [(normalize(r.name), frozenset(r.extras)) for r in reqs]
+    while todo:
+        name, extras = todo.pop()
+        if name in extras_of and extras <= extras_of[name]:
+            continue
+        extras_of[name] = extras_of.get(name, frozenset()) | extras
+        try:
+            declared = distribution(name).requires or []
+        except PackageNotFoundError:
+            continue  # reported by the pinned-but-not-installed check
+        for spec in declared:
+            req = Requirement(spec)
+            if req.marker and not any(req.marker.evaluate({"extra": e}) for e in ("", *extras_of[name])):
+                continue
+            todo.append((normalize(req.name), frozenset(req.extras)))
+    return set(extras_of)
+
+
+@pytest.mark.parametrize("tiers", [("base",), ("base", "workers"), ("base", "workers", "dev")],
+                         ids=["base", "workers", "dev"])
+def test_each_tier_pins_exactly_what_its_direct_requirements_pull_in(tiers: tuple[str, ...]) -> None:
+    pinned = tier_dists(*tiers)
+    needed = pulled_in([r for t in tiers for r in direct_specs(t)])
+    not_installed = sorted(d for d in pinned if not _installed(d))
+    assert not_installed == [], f"pinned but not installed in this venv: {not_installed}"
+    assert sorted(needed - pinned) == [], "installed as a dependency but not pinned in the tier"
+    stale = sorted(pinned - needed - set(UNDECLARED))
+    assert stale == [], f"pinned but pulled in by no requirement of the tier (remove each): {stale}"
+
+
+def test_the_stale_pin_check_sees_a_removed_tools_leftovers() -> None:
+    """Dropping a direct requirement leaves its dependencies unneeded: the check names them."""
+    base = [r for r in direct_specs("base") if normalize(r.name) != "opentelemetry-exporter-otlp-proto-http"]
+    leftovers = tier_dists("base") - pulled_in(base) - set(UNDECLARED)
+    assert {"opentelemetry-proto", "googleapis-common-protos", "requests"} <= leftovers
+
+
+def _installed(name: str) -> bool:
+    try:
+        distribution(name)
+    except PackageNotFoundError:
+        return False
+    return True

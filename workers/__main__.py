@@ -47,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     from django.conf import settings
 
     from mediaintel.celery import app
+    from workers.metrics_server import serve_metrics
     from workers.routing import queues_for_role
 
     if a.role == "search":  # interactive: the first query must not wait for a model to load
@@ -58,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     concurrency = a.concurrency or (os.cpu_count() or 1)
     args += ["-c", str(concurrency)]
     os.environ.setdefault("MEDIAINTEL_THREADS_PER_CHILD", str(max(1, (os.cpu_count() or 1) // concurrency)))
+    if settings.MEDIAINTEL_WORKER_METRICS_PORT:
+        serve_metrics(settings.MEDIAINTEL_WORKER_METRICS_PORT)
     app.worker_main(args)
     return 0
 

@@ -37,8 +37,12 @@ from django.db import (
     connection,
     transaction,
 )
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
 
 from apps.core.logging import task_id as task_id_var
+from mediacommon.metrics import STAGE_QUEUE_WAIT, STAGE_RUNNING, STAGE_RUNS, STAGE_SECONDS
+from mediacommon.tracing import HEADERS, extract, tracer
 from workers.engines.base import EngineUnavailable, PermanentEngineError, TransientEngineError
 
 log = logging.getLogger("mediaintel.stage")
@@ -208,6 +212,39 @@ class PipelineTask(Task):
         raise NotImplementedError
 
     def run(self, run_id: int) -> str:
+        """Continue the dispatcher's trace (message headers) in a span for this delivery."""
+        parent = extract({h: getattr(self.request, h, None) for h in HEADERS})
+        with tracer().start_as_current_span(f"stage {self.stage}", context=parent, kind=SpanKind.CONSUMER,
+                                            attributes={"mediaintel.stage": self.stage,
+                                                        "mediaintel.run": run_id}) as span:
+            outcome = self._run(run_id)
+            span.set_attribute("mediaintel.outcome", outcome)
+            return outcome
+
+    def _observed(self, ctx: StageContext, tid: str) -> str:
+        """Run a claimed stage; count its outcome and time it (worker-side metrics)."""
+        run = ctx.run
+        queue = run.queue or ""
+        if run.queued_at and run.started_at:
+            STAGE_QUEUE_WAIT.labels(self.stage, queue).observe(max((run.started_at - run.queued_at).total_seconds(), 0))
+        trace.get_current_span().set_attributes({"mediaintel.asset": str(ctx.asset.pk),
+                                                 "mediaintel.attempt": run.attempts})
+        running = STAGE_RUNNING.labels(self.stage)
+        running.inc()
+        t0, outcome = time.perf_counter(), "error"
+        try:
+            outcome = self._run_claimed(ctx, tid)
+            return outcome
+        except InfrastructureUnavailable as e:  # could not even record the outcome: redeliver
+            outcome = "requeued"
+            log.error("%s; the message goes back to its queue", e)
+            raise Reject(str(e), requeue=True) from e
+        finally:
+            running.dec()
+            STAGE_RUNS.labels(self.stage, queue, outcome).inc()
+            STAGE_SECONDS.labels(self.stage, outcome).observe(time.perf_counter() - t0)
+
+    def _run(self, run_id: int) -> str:
         from apps.pipeline import services
 
         close_old_connections()
@@ -222,13 +259,10 @@ class PipelineTask(Task):
                 raise Reject(str(e), requeue=True) from e
             if claimed is None:
                 log.info("stage run %s not claimable (finished or held by a live worker): no-op", run_id)
+                STAGE_RUNS.labels(self.stage, "", "noop").inc()
                 return "noop"
             ctx = StageContext(run=claimed.run, asset=claimed.asset)
-            try:
-                return self._run_claimed(ctx, tid)
-            except InfrastructureUnavailable as e:  # could not even record the outcome: redeliver
-                log.error("%s; the message goes back to its queue", e)
-                raise Reject(str(e), requeue=True) from e
+            return self._observed(ctx, tid)
         finally:
             task_id_var.reset(token)
             close_old_connections()

@@ -187,9 +187,15 @@ def ingest_local_file(path: str | Path, **kwargs: Any) -> IngestResult:
 
 
 def _start_pipeline_on_commit(asset: MediaAsset) -> None:
+    """Once the asset's row is committed: count it (``mediaintel_assets_ingested_total``) and plan its stages."""
     from apps.pipeline.services import start_pipeline
+    from mediacommon.metrics import ASSETS_INGESTED
 
-    transaction.on_commit(lambda: start_pipeline(asset.pk))
+    def start() -> None:
+        ASSETS_INGESTED.labels(asset.kind).inc()
+        start_pipeline(asset.pk)
+
+    transaction.on_commit(start)
 
 
 def delete_asset(asset: MediaAsset, *, actor: Actor) -> None:

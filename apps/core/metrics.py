@@ -1,8 +1,14 @@
-"""Prometheus metrics for ``/metrics``.
+"""``/metrics``: the Prometheus exposition of every process of this host/pod plus the pipeline's
+state gathered at scrape time.
 
-Request latency is observed in-process by :class:`MetricsMiddleware`. Queue depths and task
-counts/durations are *collected at scrape time* from the broker and from StageRun rows, so
-they are the same whichever web process answers and need no shared metrics directory.
+Request latency is a histogram observed by :class:`MetricsMiddleware` in whichever gunicorn worker
+answers; in multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``, mediacommon/metrics.py) a scrape
+merges every worker's samples — and, where the workers share the directory (``make run``), the
+stage and engine metrics of the Celery pool children too. Counters and histograms are owned by
+the process that observes the event; the scrape itself reads only bounded, cheap state: per
+queue one pipelined Redis LLEN/LINDEX (depth, oldest message age), one grouped query over the
+*in-flight* stages (apps/pipeline/health.py) and the worker presence rows — never a scan of the
+stage history.
 """
 
 from __future__ import annotations
@@ -11,16 +17,9 @@ import time
 from collections.abc import Callable, Iterator
 
 from django.http import HttpRequest, HttpResponse
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import Collector
 
-REGISTRY = CollectorRegistry(auto_describe=True)
-REQUEST_LATENCY = Histogram(
-    "mediaintel_http_request_duration_seconds", "HTTP request latency",
-    ["method", "route", "status"], registry=REGISTRY,
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
-)
+from mediacommon.metrics import CONTENT_TYPE_LATEST, HTTP_REQUEST_SECONDS, exposition
 
 
 class MetricsMiddleware:
@@ -34,64 +33,47 @@ class MetricsMiddleware:
         response = self.get_response(request)
         match = getattr(request, "resolver_match", None)
         route = match.route if match and match.route else "unmatched"
-        REQUEST_LATENCY.labels(request.method, route, str(response.status_code)).observe(time.perf_counter() - t0)
+        HTTP_REQUEST_SECONDS.labels(request.method, route, str(response.status_code)).observe(
+            time.perf_counter() - t0)
         return response
 
 
-class PipelineCollector(Collector):
-    """Queue depths from the broker and stage counts/durations from the database."""
+class PipelineCollector:
+    """Queue depths and oldest-message ages from the broker; stuck work and consumers from the
+    in-flight stages and the worker presence table (gauges: state now, the same whichever web
+    process answers)."""
 
     def describe(self) -> list[GaugeMetricFamily]:
-        return []  # collected lazily at scrape time (never at import)
+        return []  # collected lazily at scrape time (never at registration)
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        from apps.pipeline.metrics import queue_depths, stage_stats
+        from apps.pipeline.health import queue_health
+        from apps.pipeline.metrics import oldest_message_ages
 
-        depth = GaugeMetricFamily("mediaintel_queue_depth", "Messages waiting per queue", labels=["queue"])
-        for queue, n in queue_depths().items():
-            depth.add_metric([queue], n)
-        yield depth
-        count = GaugeMetricFamily("mediaintel_stage_runs", "Stage runs by stage and status",
-                                  labels=["stage", "status"])
-        dur = GaugeMetricFamily("mediaintel_stage_run_seconds_mean",
-                                "Mean run time of finished stages (last hour)", labels=["stage"])
-        wait = GaugeMetricFamily("mediaintel_stage_wait_seconds_mean",
-                                 "Mean queue wait of started stages (last hour)", labels=["stage"])
-        for row in stage_stats():
-            count.add_metric([row["stage"], row["status"]], row["n"])
-            if row["status"] == "done" and row["run_s"] is not None:
-                dur.add_metric([row["stage"]], row["run_s"])
-                wait.add_metric([row["stage"]], row["wait_s"] or 0.0)
-        yield count
-        yield dur
-        yield wait
-        yield from _queue_health()
-
-
-def _queue_health() -> Iterator[GaugeMetricFamily]:
-    """Stuck work made visible: oldest waiting/running stage age, stalled stages, live consumers."""
-    from apps.pipeline.health import queue_health
-
-    oldest = GaugeMetricFamily("mediaintel_queue_oldest_stage_age_seconds",
-                               "Age of the oldest queued stage (since dispatch) and running stage (since its last "
-                               "heartbeat) per queue", labels=["queue", "status"])
-    stalled = GaugeMetricFamily("mediaintel_stages_stalled",
-                                "Stages waiting longer than expected (queued past the re-dispatch bound, lease "
-                                "lapsed, retry overdue) per queue", labels=["queue"])
-    consumers = GaugeMetricFamily("mediaintel_queue_consumers", "Live workers consuming each queue",
+        health = queue_health()
+        depth = GaugeMetricFamily("mediaintel_queue_depth", "Messages waiting per queue (-1: broker unreachable)",
                                   labels=["queue"])
-    for q, h in queue_health().items():
-        oldest.add_metric([q, "queued"], h.oldest_queued_s or 0.0)
-        oldest.add_metric([q, "running"], h.oldest_running_s or 0.0)
-        stalled.add_metric([q], h.stalled)
-        consumers.add_metric([q], len(h.consumers))
-    yield oldest
-    yield stalled
-    yield consumers
-
-
-REGISTRY.register(PipelineCollector())
+        age = GaugeMetricFamily("mediaintel_queue_oldest_message_age_seconds",
+                                "Age of the oldest message waiting in each queue, from its publish time (0 when "
+                                "empty)", labels=["queue"])
+        ages = oldest_message_ages()
+        oldest = GaugeMetricFamily("mediaintel_queue_oldest_stage_age_seconds",
+                                   "Age of the oldest queued stage (since dispatch) and running stage (since its "
+                                   "last heartbeat) per queue", labels=["queue", "status"])
+        stalled = GaugeMetricFamily("mediaintel_stages_stalled",
+                                    "Stages waiting longer than expected (queued past the re-dispatch bound, lease "
+                                    "lapsed, retry overdue) per queue", labels=["queue"])
+        consumers = GaugeMetricFamily("mediaintel_queue_consumers", "Live workers consuming each queue",
+                                      labels=["queue"])
+        for q, h in sorted(health.items()):
+            depth.add_metric([q], h.depth)
+            age.add_metric([q], ages.get(q, 0.0))
+            oldest.add_metric([q, "queued"], h.oldest_queued_s or 0.0)
+            oldest.add_metric([q, "running"], h.oldest_running_s or 0.0)
+            stalled.add_metric([q], h.stalled)
+            consumers.add_metric([q], len(h.consumers))
+        yield from (depth, age, oldest, stalled, consumers)
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:
-    return HttpResponse(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)
+    return HttpResponse(exposition(PipelineCollector()), content_type=CONTENT_TYPE_LATEST)

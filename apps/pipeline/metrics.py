@@ -1,17 +1,14 @@
-"""Queue depths from the broker and stage statistics from the database."""
+"""What the broker knows of each queue: messages waiting and the age of the oldest."""
 
 from __future__ import annotations
 
+import json
 import logging
-from datetime import timedelta
+import time
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Avg, Count, ExpressionWrapper, F, FloatField
-from django.db.models.functions import Extract
-from django.utils import timezone
 
-from apps.pipeline.models import StageRun
 from workers.routing import QUEUES
 
 log = logging.getLogger(__name__)
@@ -71,19 +68,41 @@ def _amqp_depths() -> dict[str, int]:
     return out
 
 
-def stage_stats(hours: float = 1.0) -> list[dict[str, Any]]:
-    """Per stage and status: count, and for the last ``hours`` the mean run and wait seconds."""
-    since = timezone.now() - timedelta(hours=hours)
-    run_s = ExpressionWrapper(Extract(F("finished_at") - F("started_at"), "epoch"), output_field=FloatField())
-    wait_s = ExpressionWrapper(Extract(F("started_at") - F("queued_at"), "epoch"), output_field=FloatField())
-    counts = {(r["stage"], r["status"]): r["n"] for r in
-              StageRun.objects.values("stage", "status").annotate(n=Count("id"))}
-    recent = {(r["stage"], r["status"]): r for r in
-              StageRun.objects.filter(finished_at__gte=since).values("stage", "status").annotate(
-                  n=Count("id"), run_s=Avg(run_s), wait_s=Avg(wait_s))}
-    rows = []
-    for (stage, status), n in sorted(counts.items()):
-        r = recent.get((stage, status), {})
-        rows.append({"stage": stage, "status": status, "n": n, "recent": r.get("n", 0),
-                     "run_s": r.get("run_s"), "wait_s": r.get("wait_s")})
-    return rows
+#: The message header (epoch seconds) :func:`apps.pipeline.services.send` stamps on every stage message.
+SENT_AT_HEADER = "mediaintel_sent_at"
+
+
+def oldest_message_ages(now: float | None = None) -> dict[str, float]:
+    """Seconds since the oldest waiting message of each queue was published (0 when empty).
+
+    Redis: kombu pushes on the left and pops on the right, so the oldest message of each list is
+    ``LINDEX -1``: one pipelined call per queue and priority list, like :func:`queue_depths`; the
+    age is read from the message's ``mediaintel_sent_at`` header (a message without it counts as
+    0). AMQP has no way to look at a message without taking it: no ages there ({}); the
+    database's oldest queued stage (``mediaintel_queue_oldest_stage_age_seconds``) stands in.
+    """
+    if not settings.BROKER_URL.startswith(("redis://", "rediss://")):
+        return {}
+    now = time.time() if now is None else now
+    try:
+        pipe = _redis().pipeline(transaction=False)
+        for q in QUEUES:
+            for suffix in _PRIORITY_SUFFIXES:
+                pipe.lindex(q + suffix, -1)
+        tails = pipe.execute()
+    except Exception as e:
+        log.warning("broker unreachable for queue ages: %s", e)
+        return {}
+    n = len(_PRIORITY_SUFFIXES)
+    out: dict[str, float] = {}
+    for i, q in enumerate(QUEUES):
+        sent = [t for t in (_sent_at(raw) for raw in tails[i * n:(i + 1) * n] if raw) if t]
+        out[q] = max(now - min(sent), 0.0) if sent else 0.0
+    return out
+
+
+def _sent_at(raw: bytes) -> float | None:
+    try:
+        return float(json.loads(raw)["headers"][SENT_AT_HEADER])
+    except (ValueError, KeyError, TypeError):
+        return None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -20,6 +21,8 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.db.models.functions import Greatest
 from django.utils import timezone
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
 from psycopg.types.json import Jsonb
 
 from apps.assets.models import MediaAsset, Status
@@ -28,6 +31,7 @@ from apps.events.services import publish
 from apps.pipeline import plans
 from apps.pipeline.models import IN_FLIGHT, SATISFIED, DeadLetter, Job, JobStatus, StageRun, StageStatus
 from apps.pipeline.versions import stage_spec
+from mediacommon.tracing import inject, tracer
 
 log = logging.getLogger(__name__)
 
@@ -178,10 +182,20 @@ def _send_or_release(stage: str, queue: str, run_id: int) -> None:
 
 
 def send(stage: str, queue: str, run_id: int, countdown: float | None = None) -> None:
-    """Publish the stage message (by task name: the web process imports no task module)."""
+    """Publish the stage message (by task name: the web process imports no task module).
+
+    Its headers carry the publish time (the queue-age metric, apps/pipeline/metrics.py) and the
+    current trace context, so the worker's stage span joins the trace that dispatched it.
+    """
+    from apps.pipeline.metrics import SENT_AT_HEADER
     from mediaintel.celery import app
 
-    app.send_task(task_name(stage), args=[run_id], queue=queue, routing_key=queue, countdown=countdown)
+    with tracer().start_as_current_span(f"dispatch {stage}", kind=SpanKind.PRODUCER,
+                                        attributes={"mediaintel.stage": stage, "mediaintel.queue": queue,
+                                                    "mediaintel.run": run_id}):
+        headers = {SENT_AT_HEADER: time.time(), **inject()}
+        app.send_task(task_name(stage), args=[run_id], queue=queue, routing_key=queue, countdown=countdown,
+                      headers=headers)
 
 
 def maybe_finish(job_id: Any, asset_id: Any, statuses: list[str] | None = None) -> None:
@@ -201,6 +215,8 @@ def maybe_finish(job_id: Any, asset_id: Any, statuses: list[str] | None = None) 
     if Job.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(status=status, finished_at=now):
         MediaAsset.objects.filter(pk=asset_id).update(
             status=Status.FAILED if failed else Status.READY, processed_at=now, updated_at=now)
+        trace.get_current_span().add_event("asset.failed" if failed else "asset.ready",
+                                           {"mediaintel.asset": str(asset_id), "mediaintel.job": str(job_id)})
         from apps.audit.services import Actor, record
 
         record("asset.processed", target_type="asset", target_id=asset_id, actor=Actor.system("pipeline"),

@@ -2,7 +2,9 @@
 
 * web code (``apps/``, ``mediaintel/``) never imports ``workers.engines`` (the web image has no
   numpy/torch): what it shares with the workers comes from ``mediacommon``;
-* ``mediacommon/`` (shared by web and workers) imports only the standard library, PyAV and Pillow.
+* ``mediacommon/`` (shared by web and workers) imports only the standard library, PyAV, Pillow and
+  the observability clients both tiers pin in base.txt (prometheus_client, opentelemetry): never
+  Django, numpy or a model library.
 """
 
 from __future__ import annotations
@@ -45,8 +47,9 @@ def test_web_code_never_imports_worker_engines():
         offenders)
 
 
-def test_the_shared_media_package_imports_only_stdlib_av_and_pillow():
-    allowed = set(sys.stdlib_module_names) | {"av", "PIL", "mediacommon", "__future__"}
+def test_the_shared_package_imports_only_stdlib_av_pillow_and_the_observability_clients():
+    allowed = set(sys.stdlib_module_names) | {"av", "PIL", "mediacommon", "__future__", "prometheus_client",
+                                              "opentelemetry"}
     offenders = [
         f"{p.relative_to(ROOT)}:{line}: {name}"
         for p in _sources("mediacommon")

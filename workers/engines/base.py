@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from mediacommon.errors import EngineError as EngineError
 from mediacommon.errors import PermanentEngineError as PermanentEngineError
 from mediacommon.errors import TransientEngineError as TransientEngineError
+from mediacommon.metrics import ENGINE_LOAD_SECONDS
 
 if TYPE_CHECKING:
     import numpy as np
@@ -93,8 +95,11 @@ _lock = threading.Lock()
 
 
 def cached_engine(factory: Callable[..., T]) -> Callable[..., T]:
-    """Memoise an engine constructor per process and per argument tuple (thread-safe)."""
+    """Memoise an engine constructor per process and per argument tuple (thread-safe); the time
+    each construction (a model load) takes is observed as ``mediaintel_engine_model_load_duration_seconds``
+    labelled ``<module>.<factory>`` (e.g. ``detect._load``)."""
     cache: dict[tuple[Any, ...], T] = {}
+    label = f"{factory.__module__.rsplit('.', 1)[-1]}.{factory.__name__}"
 
     @functools.wraps(factory)
     def get(*args: Any, **kwargs: Any) -> T:
@@ -103,7 +108,9 @@ def cached_engine(factory: Callable[..., T]) -> Callable[..., T]:
             return cache[key]
         with _lock:
             if key not in cache:
+                t0 = time.perf_counter()
                 cache[key] = factory(*args, **kwargs)
+                ENGINE_LOAD_SECONDS.labels(label).observe(time.perf_counter() - t0)
         return cache[key]
 
     get.cache_clear = cache.clear  # type: ignore[attr-defined]

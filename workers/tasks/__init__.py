@@ -6,10 +6,11 @@ named ``mediaintel.stage.probe`` with the stage's time limits from the plans.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
-from celery.signals import worker_process_init
+from celery.signals import worker_process_init, worker_process_shutdown
 
 from mediaintel.celery import app
 from workers import presence  # noqa: F401  (the worker's presence heartbeat)
@@ -42,6 +43,22 @@ def stage_task(stage: str) -> Callable[[StageFn], PipelineTask]:
 
 @worker_process_init.connect
 def _child_init(**_: Any) -> None:
-    """Each pool child: its share of CPU threads, then the engines to keep warm."""
+    """Each pool child: its share of CPU threads, its trace exporter, then the engines to keep warm."""
+    from django.conf import settings
+
+    from mediacommon.tracing import configure
+
     limit_threads()
+    configure("mediaintel-worker", settings.MEDIAINTEL_OTLP_ENDPOINT,
+              sample_ratio=settings.MEDIAINTEL_TRACE_SAMPLE_RATIO)
     preload()
+
+
+@worker_process_shutdown.connect
+def _child_exit(pid: int | None = None, **_: Any) -> None:
+    """A pool child leaving: flush its spans, drop its live-gauge metric files."""
+    from mediacommon.metrics import mark_process_dead
+    from mediacommon.tracing import shutdown
+
+    shutdown()
+    mark_process_dead(pid or os.getpid())

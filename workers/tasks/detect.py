@@ -11,6 +11,7 @@ from workers.base import StageContext
 from workers.engines.base import EngineUnavailable
 from workers.tasks import stage_task
 from workers.tasks.visual import frames_for
+from workers.telemetry import engine_call
 
 
 @stage_task("detect")
@@ -31,7 +32,9 @@ def detect(ctx: StageContext) -> dict[str, Any]:
         summary["objects"] = f"skipped: {e}"
     for name, get in detectors.items():
         engine = get()
-        for f, dets in zip(frames, engine.detect(images), strict=True):
+        with engine_call(f"detect.{name}", len(images)):
+            found = engine.detect(images)
+        for f, dets in zip(frames, found, strict=True):
             rows.extend({"detector": name, "label": d.label, "confidence": d.confidence, "box": list(d.box),
                          "keyframe_index": f.index, "start": f.time, "end": f.time} for d in dets)
         summary[f"{name}_engine"] = engine.info.version
@@ -47,7 +50,8 @@ def nsfw(ctx: StageContext) -> dict[str, Any]:
 
     frames = frames_for(ctx)
     engine = get_classifier(device=settings.MEDIAINTEL_DEVICE)
-    scores = engine.score([f.image for f in frames])
+    with engine_call("nsfw", len(frames)):
+        scores = engine.score([f.image for f in frames])
     rows = [{"score": float(s), "keyframe_index": f.index, "start": f.time, "end": f.time}
             for f, s in zip(frames, scores, strict=True)]
     ctx.save(im.NsfwScore, rows)

@@ -11,6 +11,7 @@ from workers.base import StageContext
 from workers.tasks import stage_task
 from workers.tasks.text import searchable_texts
 from workers.tasks.visual import frames_for
+from workers.telemetry import engine_call
 
 
 @stage_task("tags")
@@ -20,7 +21,8 @@ def tags(ctx: StageContext) -> dict[str, Any]:
 
     frames = frames_for(ctx)
     engine = get_embedder(device=settings.MEDIAINTEL_DEVICE)
-    analyses = engine.analyze([f.image for f in frames])
+    with engine_call("image_embed", len(frames)):
+        analyses = engine.analyze([f.image for f in frames])
     tag_rows, emb_rows = [], []
     for f, a in zip(frames, analyses, strict=True):
         tag_rows.extend({"label": label, "score": float(score), "keyframe_index": f.index, "start": f.time,
@@ -38,7 +40,8 @@ def phash(ctx: StageContext) -> dict[str, Any]:
     from workers.engines.phash import compute_batch
 
     frames = frames_for(ctx)
-    hashes = compute_batch([f.image for f in frames])
+    with engine_call("phash", len(frames)):
+        hashes = compute_batch([f.image for f in frames])
     rows = [{"algorithm": "pdq", "hash": h.bits, "quality": h.quality, "keyframe_index": f.index,
              "start": f.time, "end": f.time} for f, h in zip(frames, hashes, strict=True)]
     ctx.save(im.PerceptualHash, rows)
@@ -61,7 +64,8 @@ def chunk_languages(chunks: list[dict[str, Any]]) -> dict[str, str]:
     out = {}
     for source, texts in by_source.items():
         try:
-            lang, score = detect(" ".join(texts)[:20000])
+            with engine_call("language"):
+                lang, score = detect(" ".join(texts)[:20000])
         except EngineUnavailable:
             return out
         if lang != UNDETERMINED and score >= LANGUAGE_MIN_SCORE:
@@ -78,7 +82,8 @@ def text_embed(ctx: StageContext) -> dict[str, Any]:
 
     chunks = searchable_texts(ctx)
     engine = get_text_embedder(device=settings.MEDIAINTEL_DEVICE)
-    vectors = engine.embed([c["text"] for c in chunks]) if chunks else []
+    with engine_call("text_embed", len(chunks)):
+        vectors = engine.embed([c["text"] for c in chunks]) if chunks else []
     detected = chunk_languages(chunks)
     for c, v in zip(chunks, vectors, strict=True):
         c["embedding"] = v.tolist()

@@ -10,6 +10,7 @@ from apps.insights import models as im
 from workers.base import StageContext, StageSkipped
 from workers.tasks import stage_task
 from workers.tasks.text import text_document
+from workers.telemetry import engine_call
 
 
 def _sources(ctx: StageContext) -> list[tuple[str, int | None, str, float | None, float | None]]:
@@ -33,8 +34,11 @@ def text_flags(ctx: StageContext) -> dict[str, Any]:
     extra = tuple(p for p in os.environ.get("MEDIAINTEL_LEXICON_PATH", "").split(os.pathsep) if p)
     engine = get_text_moderator(lexicon_paths=extra)
     rows = []
-    for source, ref, text, start, end in _sources(ctx):
-        for f in engine.moderate(text):
+    sources = _sources(ctx)
+    with engine_call("text_moderation", len(sources)):
+        found = [(source, ref, start, end, engine.moderate(text)) for source, ref, text, start, end in sources]
+    for source, ref, start, end, flags in found:
+        for f in flags:
             rows.append({"source": source, "ref_id": ref, "category": f.category, "score": f.score,
                          "char_start": f.start, "char_end": f.end, "matched": f.text[:300], "method": f.source,
                          "start": start, "end": end})
@@ -53,7 +57,8 @@ def language(ctx: StageContext) -> dict[str, Any]:
         by_source.setdefault(source, []).append(text)
     for source, texts in by_source.items():
         joined = " ".join(texts)[:20000]
-        lang, score = detect(joined)
+        with engine_call("language"):
+            lang, score = detect(joined)
         if source == "transcript":
             spoken = Counter(im.TranscriptSegment.objects.filter(asset_id=ctx.asset.pk)
                              .values_list("language", flat=True)).most_common(1)

@@ -11,6 +11,7 @@ from apps.insights import models as im
 from workers.base import StageContext
 from workers.tasks import stage_task
 from workers.tasks.visual import frames_for
+from workers.telemetry import engine_call
 
 
 def keyframe_windows(asset_id: object, duration: float | None) -> dict[int, tuple[float, float]]:
@@ -36,7 +37,8 @@ def ocr(ctx: StageContext) -> dict[str, Any]:
 
     engine = get_ocr(lang=os.environ.get("MEDIAINTEL_OCR_LANG", "eng"), device=settings.MEDIAINTEL_DEVICE)
     frames = frames_for(ctx)
-    results = [(f, engine.read(f.image)) for f in frames]
+    with engine_call("ocr", len(frames)):
+        results = [(f, engine.read(f.image)) for f in frames]
     rows: list[dict[str, Any]] = []
     if ctx.asset.kind == "image":
         for _f, r in results:

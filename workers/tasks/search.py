@@ -17,6 +17,7 @@ from typing import Any
 from django.conf import settings
 
 from mediaintel.celery import app
+from workers.telemetry import engine_call
 
 log = logging.getLogger("mediaintel.search")
 
@@ -47,7 +48,9 @@ def embed_query(texts: list[str], reply_to: str, cache_keys: list[str] | None = 
 
     t0 = time.perf_counter()
     try:
-        vectors = get_text_embedder(device=settings.MEDIAINTEL_DEVICE).embed(list(texts))
+        embedder = get_text_embedder(device=settings.MEDIAINTEL_DEVICE)
+        with engine_call("text_embed.query", len(texts)):
+            vectors = embedder.embed(list(texts))
     except Exception as e:
         log.exception("query embedding failed")
         _reply(reply_to, {"ok": False, "error": f"{type(e).__name__}: {e}"})
@@ -85,7 +88,9 @@ def analyse_image(blob_key: str, reply_to: str) -> None:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         image = load_image(path, max_pixels=settings.MEDIAINTEL_LIMITS["max_pixels"])
-        analysis = get_embedder(device=settings.MEDIAINTEL_DEVICE).analyze([image])[0]
+        embedder = get_embedder(device=settings.MEDIAINTEL_DEVICE)
+        with engine_call("image_embed.query"):
+            analysis = embedder.analyze([image])[0]
         h = compute(image)
     except Exception as e:
         from workers.engines.base import PermanentEngineError

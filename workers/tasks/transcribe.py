@@ -12,6 +12,7 @@ from apps.insights import models as im
 from workers.base import StageContext, StageSkipped
 from workers.tasks import stage_task
 from workers.tasks.decode import derived_key
+from workers.telemetry import engine_call
 
 
 def transcriber() -> Any:
@@ -43,7 +44,9 @@ def transcribe(ctx: StageContext) -> dict[str, Any]:
     if not ctx.asset.has_audio or not default_storage.exists(key):
         raise StageSkipped("no audio track to transcribe")
     engine = transcriber()
-    result = engine.transcribe(_load_wav(key))
+    audio = _load_wav(key)
+    with engine_call("transcribe"):
+        result = engine.transcribe(audio)
     rows = [{"index": i, "start": s.start, "end": s.end, "text": s.text.strip(), "language": result.language,
              "confidence": s.confidence} for i, s in enumerate(result.segments) if s.text.strip()]
     ctx.save(im.TranscriptSegment, rows)
