@@ -25,6 +25,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -39,6 +40,7 @@ from apps.assets.upload import RawFileParser
 from apps.audit.services import Actor, record
 from apps.core.errors import ApiError, error_body
 from apps.core.roles import MODERATOR, IsAdmin, IsModerator, IsUploader, has_role
+from apps.insights import exports as _transcript_exports
 from apps.pipeline.serializers import ReprocessSerializer
 
 _CONTENT_SALT = "mediaintel.assets.content"
@@ -156,6 +158,38 @@ class AssetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Dest
         from apps.insights.serializers import insights_of
 
         return Response(insights_of(self.get_object()))
+
+    @extend_schema(
+        parameters=[OpenApiParameter("format", OpenApiTypes.STR, OpenApiParameter.QUERY, enum=["json", "srt", "vtt"],
+                                     description="Or a `.vtt`/`.srt`/`.json` suffix, or the Accept header.")],
+        responses={(200, "text/vtt"): OpenApiTypes.STR, (200, "application/x-subrip"): OpenApiTypes.STR,
+                   (200, "application/json"): OpenApiResponse(description="Segments and cues"),
+                   404: OpenApiResponse(description="No such asset, no audio, or unknown format"),
+                   406: OpenApiResponse(description="No acceptable format")})
+    @action(detail=True, methods=["get"], url_path="transcript",
+            renderer_classes=_transcript_exports.RENDERERS,
+            content_negotiation_class=_transcript_exports.TranscriptNegotiation)
+    def transcript(self, request: Request, pk: str | None = None, format: str | None = None) -> Response:
+        """The transcript as WebVTT, SubRip or JSON cues (at most 42 characters × 2 lines, 1–7 s each).
+
+        Same permissions as ``insights``. Errors are JSON whatever format was asked for.
+        """
+        asset = self.get_object()
+        if asset.kind not in ("video", "audio"):
+            raise ApiError(f"A {asset.kind} asset has no transcript.", code="no_transcript", status_code=404)
+        fmt = request.accepted_renderer.format
+        resp = Response(_transcript_exports.transcript_export(asset, fmt))
+        resp["Content-Disposition"] = content_disposition_header(False, f"{asset.pk}.{fmt}")
+        resp["X-Content-Type-Options"] = "nosniff"
+        resp["Cache-Control"] = "private, no-cache"
+        return resp
+
+    def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
+        # errors are JSON even when the request negotiated a subtitle format
+        if getattr(response, "exception", False) and isinstance(
+                getattr(request, "accepted_renderer", None), _transcript_exports.TEXT_RENDERERS):
+            request.accepted_renderer, request.accepted_media_type = JSONRenderer(), "application/json"
+        return super().finalize_response(request, response, *args, **kwargs)
 
     @extend_schema(responses={(200, "image/jpeg"): OpenApiTypes.BINARY})
     @action(detail=True, methods=["get"], url_path=r"keyframes/(?P<index>\d+)\.jpg")

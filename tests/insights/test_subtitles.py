@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pytest
@@ -22,9 +23,9 @@ SHORT = [Segment(0.0, 2.5, "Welcome to the harbour tour."),
          Segment(3.0, 6.2, "On your left, the old lighthouse."),
          Segment(6.2, 9.0, "Fish & chips <served> daily.")]
 
-LONG = Segment(10.0, 31.0, " ".join(
-    "the ferry leaves every hour from the northern pier and stops at each island of the archipelago "
-    "before it returns late in the evening with the fishermen and their catch of the day".split()))
+LONG_TEXT = ("the ferry leaves every hour from the northern pier and stops at each island of the archipelago "
+             "before it returns late in the evening with the fishermen and their catch of the day")
+LONG = Segment(10.0, 31.0, LONG_TEXT)
 
 
 def words_of(cues: list[Cue]) -> list[str]:
@@ -37,7 +38,7 @@ def assert_rules(cues: list[Cue]) -> None:
         assert all(len(line) <= 42 for line in c.lines), c
         assert c.end_ms - c.start_ms <= 7000, c
         assert c.end_ms > c.start_ms, c
-    for a, b in zip(cues, cues[1:]):
+    for a, b in itertools.pairwise(cues):
         assert a.end_ms <= b.start_ms, (a, b)
 
 
@@ -55,7 +56,7 @@ def test_a_long_segment_is_split_at_word_boundaries_within_line_and_duration_lim
     assert words_of(cues) == LONG.text.split()
     assert cues[0].start == LONG.start and cues[-1].end == LONG.end
     # the pieces are contiguous: the segment's time is shared out, not invented
-    assert all(a.end_ms == b.start_ms for a, b in zip(cues, cues[1:]))
+    assert all(a.end_ms == b.start_ms for a, b in itertools.pairwise(cues))
     for parsed in (parse_srt(to_srt(cues)), parse_vtt(to_vtt(cues))):
         assert [(c.start_ms, c.end_ms, c.lines) for c in parsed] == [(c.start_ms, c.end_ms, c.lines) for c in cues]
 
@@ -63,7 +64,7 @@ def test_a_long_segment_is_split_at_word_boundaries_within_line_and_duration_lim
 def test_a_slow_short_segment_is_split_to_at_most_seven_seconds() -> None:
     cues = cues_from_segments([Segment(0, 20, "one two three four five six")])
     assert_rules(cues)
-    assert words_of(cues) == "one two three four five six".split()
+    assert words_of(cues) == ["one", "two", "three", "four", "five", "six"]
     assert cues[-1].end == 20
 
 
@@ -83,7 +84,7 @@ def test_overlapping_segments_are_clamped_so_cues_never_overlap() -> None:
     cues = cues_from_segments([Segment(0, 4, "first words here"), Segment(2, 6, "second words here"),
                                Segment(2, 3, "third")])
     assert_rules(cues)
-    assert words_of(cues) == "first words here third second words here".split()
+    assert words_of(cues) == ["first", "words", "here", "third", "second", "words", "here"]
 
 
 def test_a_short_cue_is_lengthened_into_the_gap_or_merged_with_the_next() -> None:
