@@ -25,7 +25,6 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
-from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -39,6 +38,7 @@ from apps.assets.sniff import Rejected
 from apps.assets.upload import RawFileParser
 from apps.audit.services import Actor, record
 from apps.core.errors import ApiError, error_body
+from apps.core.negotiation import JsonErrors, KnownFormatNegotiation
 from apps.core.roles import MODERATOR, IsAdmin, IsModerator, IsUploader, has_role
 from apps.insights import exports as _transcript_exports
 from apps.pipeline.serializers import ReprocessSerializer
@@ -47,7 +47,7 @@ _CONTENT_SALT = "mediaintel.assets.content"
 STREAM_CHUNK = 256 * 1024
 
 
-class AssetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin,
+class AssetViewSet(JsonErrors, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin,
                    viewsets.GenericViewSet):
     """Media assets. Uploaders see their own; moderators and admins see everything."""
 
@@ -168,7 +168,7 @@ class AssetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Dest
                    406: OpenApiResponse(description="No acceptable format")})
     @action(detail=True, methods=["get"], url_path="transcript",
             renderer_classes=_transcript_exports.RENDERERS,
-            content_negotiation_class=_transcript_exports.TranscriptNegotiation)
+            content_negotiation_class=KnownFormatNegotiation)
     def transcript(self, request: Request, pk: str | None = None, format: str | None = None) -> Response:
         """The transcript as WebVTT, SubRip or JSON cues (at most 42 characters × 2 lines, 1–7 s each).
 
@@ -183,13 +183,6 @@ class AssetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Dest
         resp["X-Content-Type-Options"] = "nosniff"
         resp["Cache-Control"] = "private, no-cache"
         return resp
-
-    def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
-        # errors are JSON even when the request negotiated a subtitle format
-        if getattr(response, "exception", False) and isinstance(
-                getattr(request, "accepted_renderer", None), _transcript_exports.TEXT_RENDERERS):
-            request.accepted_renderer, request.accepted_media_type = JSONRenderer(), "application/json"
-        return super().finalize_response(request, response, *args, **kwargs)
 
     @extend_schema(responses={(200, "image/jpeg"): OpenApiTypes.BINARY})
     @action(detail=True, methods=["get"], url_path=r"keyframes/(?P<index>\d+)\.jpg")

@@ -1,55 +1,30 @@
-"""The transcript export over HTTP: renderers for SRT and WebVTT, the negotiation that picks one from
-``.vtt``/``.srt``/``.json`` suffixes, ``?format=`` or ``Accept``, and the payload built from an asset's
-stored transcript segments (the formatting itself is :mod:`apps.insights.subtitles`).
-
-Errors are always JSON, whatever format was asked for: an unknown format is a 404 naming the
-known ones, an ``Accept`` that none satisfies a 406.
+"""The transcript export over HTTP: renderers for SRT and WebVTT (chosen from ``.vtt``/``.srt``/``.json``
+suffixes, ``?format=`` or ``Accept`` by :mod:`apps.core.negotiation`) and the payload built from an
+asset's stored transcript segments (the formatting itself is :mod:`apps.insights.subtitles`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from rest_framework.negotiation import DefaultContentNegotiation
-from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.renderers import JSONRenderer
 
-from apps.core.errors import ApiError
+from apps.core.negotiation import TextRenderer
 from apps.insights import subtitles
 from apps.insights.models import TranscriptSegment
 
 
-class _TextRenderer(BaseRenderer):
-    charset = "utf-8"
-
-    def render(self, data: Any, accepted_media_type: str | None = None,
-               renderer_context: dict[str, Any] | None = None) -> bytes:
-        return data.encode("utf-8") if isinstance(data, str) else b""
-
-
-class VttRenderer(_TextRenderer):
+class VttRenderer(TextRenderer):
     media_type = "text/vtt"
     format = "vtt"
 
 
-class SrtRenderer(_TextRenderer):
+class SrtRenderer(TextRenderer):
     media_type = "application/x-subrip"
     format = "srt"
 
 
-TEXT_RENDERERS = (VttRenderer, SrtRenderer)
-RENDERERS = [JSONRenderer, *TEXT_RENDERERS]
-FORMATS = sorted(r.format for r in RENDERERS)
-
-
-class TranscriptNegotiation(DefaultContentNegotiation):
-    """DRF's negotiation, with an unknown ``format`` answered as a 404 that names the known formats."""
-
-    def filter_renderers(self, renderers: list[Any], format: str) -> list[Any]:
-        kept = [r for r in renderers if r.format == format]
-        if not kept:
-            raise ApiError(f"Unknown transcript format {format!r}; use one of: {', '.join(FORMATS)}.",
-                           code="unknown_format", status_code=404, detail={"formats": FORMATS})
-        return kept
+RENDERERS = [JSONRenderer, VttRenderer, SrtRenderer]
 
 
 def transcript_export(asset: Any, fmt: str) -> str | dict[str, Any]:
