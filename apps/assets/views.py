@@ -38,7 +38,7 @@ from apps.assets.sniff import Rejected
 from apps.assets.upload import RawFileParser
 from apps.audit.services import Actor, record
 from apps.core.errors import ApiError, error_body
-from apps.core.negotiation import JsonErrors, KnownFormatNegotiation
+from apps.core.negotiation import HtmlRenderer, JsonErrors, KnownFormatNegotiation
 from apps.core.roles import MODERATOR, IsAdmin, IsModerator, IsUploader, has_role
 from apps.insights import exports as _transcript_exports
 from apps.pipeline.serializers import ReprocessSerializer
@@ -79,7 +79,7 @@ class AssetViewSet(JsonErrors, mixins.ListModelMixin, mixins.RetrieveModelMixin,
             perms.append(IsUploader())
         if self.action == "destroy":
             perms.append(IsAdmin())
-        if self.action == "reprocess":
+        if self.action in ("reprocess", "report"):
             perms.append(IsModerator())
         return perms
 
@@ -182,6 +182,18 @@ class AssetViewSet(JsonErrors, mixins.ListModelMixin, mixins.RetrieveModelMixin,
         resp["Content-Disposition"] = content_disposition_header(False, f"{asset.pk}.{fmt}")
         resp["X-Content-Type-Options"] = "nosniff"
         resp["Cache-Control"] = "private, no-cache"
+        return resp
+
+    @extend_schema(responses={(200, "text/html"): OpenApiTypes.STR})
+    @action(detail=True, methods=["get"], renderer_classes=[HtmlRenderer],
+            content_negotiation_class=KnownFormatNegotiation)
+    def report(self, request: Request, pk: str | None = None, format: str | None = None) -> Response:
+        """The printable per-asset report (HTML): keyframes, timeline of flags, transcript, decisions and
+        statements of reasons. Moderators and admins."""
+        from apps.moderation.report import render_report
+
+        resp = Response(render_report(self.get_object()), content_type="text/html; charset=utf-8")
+        resp["Content-Disposition"] = content_disposition_header(False, f"report-{pk}.html")
         return resp
 
     @extend_schema(responses={(200, "image/jpeg"): OpenApiTypes.BINARY})

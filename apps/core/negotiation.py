@@ -25,6 +25,11 @@ class TextRenderer(BaseRenderer):
         return data.encode("utf-8") if isinstance(data, str) else b""
 
 
+class HtmlRenderer(TextRenderer):
+    media_type = "text/html"
+    format = "html"
+
+
 class KnownFormatNegotiation(DefaultContentNegotiation):
     def filter_renderers(self, renderers: list[Any], format: str) -> list[Any]:
         kept = [r for r in renderers if r.format == format]
