@@ -163,7 +163,7 @@ class AssetViewSet(JsonErrors, mixins.ListModelMixin, mixins.RetrieveModelMixin,
         parameters=[OpenApiParameter("format", OpenApiTypes.STR, OpenApiParameter.QUERY, enum=["json", "srt", "vtt"],
                                      description="Or a `.vtt`/`.srt`/`.json` suffix, or the Accept header.")],
         responses={(200, "text/vtt"): OpenApiTypes.STR, (200, "application/x-subrip"): OpenApiTypes.STR,
-                   (200, "application/json"): OpenApiResponse(description="Segments and cues"),
+                   (200, "application/json"): OpenApiTypes.OBJECT,
                    404: OpenApiResponse(description="No such asset, no audio, or unknown format"),
                    406: OpenApiResponse(description="No acceptable format")})
     @action(detail=True, methods=["get"], url_path="transcript",

@@ -252,7 +252,7 @@ class DecisionViewSet(JsonErrors, mixins.ListModelMixin, mixins.RetrieveModelMix
                                      description="Or a `.csv`/`.json` suffix, or the Accept header."),
                     OpenApiParameter("territory", OpenApiTypes.STR,
                                      description="comma-separated EU/EEA codes for territorial_scope (default all)")],
-        responses={(200, "application/json"): OpenApiResponse(description='{"statements": [...]}'),
+        responses={(200, "application/json"): OpenApiTypes.OBJECT,
                    (200, "text/csv"): OpenApiTypes.STR})
     @action(detail=False, methods=["get"], url_path="statements-of-reasons", permission_classes=[IsModerator],
             renderer_classes=[JSONRenderer, CsvRenderer], content_negotiation_class=KnownFormatNegotiation,
