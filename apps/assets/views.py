@@ -190,9 +190,9 @@ class AssetViewSet(JsonErrors, mixins.ListModelMixin, mixins.RetrieveModelMixin,
     def report(self, request: Request, pk: str | None = None, format: str | None = None) -> Response:
         """The printable per-asset report (HTML): keyframes, timeline of flags, transcript, decisions and
         statements of reasons. Moderators and admins."""
-        from apps.moderation.report import render_report
+        from apps.moderation.report import guard, render_report
 
-        resp = Response(render_report(self.get_object()), content_type="text/html; charset=utf-8")
+        resp = guard(Response(render_report(self.get_object()), content_type="text/html; charset=utf-8"))
         resp["Content-Disposition"] = content_disposition_header(False, f"report-{pk}.html")
         return resp
 

@@ -65,10 +65,16 @@ def check_report(html: str, asset) -> None:
     assert "moderation/report.css" in html
 
 
+def check_headers(resp) -> None:
+    assert resp["Content-Security-Policy"].startswith("default-src 'none'; style-src 'self'; img-src data:")
+    assert resp["X-Content-Type-Options"] == "nosniff"
+
+
 def test_moderators_read_the_report_in_the_console(decided) -> None:
     resp = client_for(make_user("noah", "moderator")).get(f"/console/assets/{decided.pk}/report/")
     assert resp.status_code == 200 and resp["Content-Type"] == "text/html; charset=utf-8"
     check_report(resp.content.decode(), decided)
+    check_headers(resp)
     page = client_for(make_user("ned", "moderator")).get(f"/console/assets/{decided.pk}/").content.decode()
     assert f'href="/console/assets/{decided.pk}/report/"' in page
 
@@ -77,6 +83,7 @@ def test_the_api_serves_the_same_report(decided) -> None:
     resp = api(make_user("noah", "moderator")).get(f"/api/v1/assets/{decided.pk}/report")
     assert resp.status_code == 200 and resp["Content-Type"] == "text/html; charset=utf-8"
     check_report(resp.content.decode(), decided)
+    check_headers(resp)
 
 
 def test_uploaders_and_unknown_assets_get_errors(decided) -> None:
