@@ -6,6 +6,8 @@ import itertools
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from apps.insights.subtitles import (
     Cue,
@@ -140,3 +142,35 @@ def test_malformed_vtt_is_refused_with_a_message() -> None:
 def test_bad_rules_are_refused() -> None:
     with pytest.raises(ValueError):
         cues_from_segments(SHORT, min_dur=8, max_dur=7)
+
+
+# ------------------------------------------------------------------ properties over generated transcripts
+WORD = st.text(alphabet=st.sampled_from("abcdefghijklmnopqrstuvwxyzÄé&<>'-.,?!0123456789"), min_size=1, max_size=14)
+
+
+@st.composite
+def transcripts(draw: st.DrawFn) -> list[Segment]:
+    """Sequential speech segments as an ASR engine gives them: pauses ≥ 0, durations 0.05–30 s."""
+    t, out = draw(st.floats(0, 5)), []
+    for _ in range(draw(st.integers(1, 12))):
+        t += draw(st.floats(0, 3))
+        dur = draw(st.floats(0.05, 30))
+        words = draw(st.lists(WORD | st.text(alphabet="x", min_size=43, max_size=60), min_size=1, max_size=40))
+        out.append(Segment(round(t, 3), round(t + dur, 3), " ".join(words)))
+        t += dur
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(transcripts())
+def test_generated_transcripts_follow_the_rules_and_parse_back(segments: list[Segment]) -> None:
+    cues = cues_from_segments(segments)
+    assert_rules(cues)
+    assert "".join(words_of(cues)) == "".join(w for s in segments for w in s.text.split())
+    assert cues[0].start_ms >= round(segments[0].start * 1000)
+    assert cues[-1].end_ms <= max(round(segments[-1].end * 1000), cues[-1].start_ms + 1000)
+    expected = [(c.start_ms, c.end_ms, c.lines) for c in cues]
+    assert [(c.start_ms, c.end_ms, c.lines) for c in parse_vtt(to_vtt(cues))] == expected
+    srt_lines = [[line.replace("-->", "->") for line in c.lines] for c in cues]
+    assert [(c.start_ms, c.end_ms, c.lines) for c in parse_srt(to_srt(cues))] == [
+        (s, e, ls) for (s, e, _), ls in zip(expected, srt_lines, strict=True)]
