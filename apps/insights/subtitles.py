@@ -6,8 +6,9 @@ Invariants of :func:`cues_from_segments` (the rules the exports follow):
   a segment that does not fit is split at word boundaries (a single word longer than a line is
   cut), its time shared out in proportion to the characters of each piece;
 * no cue lasts more than ``max_dur`` seconds (7 s): longer pieces are split again at words;
-* cues never overlap and are in time order (overlapping ASR segments are clamped to the start
-  of the next cue);
+* cues never overlap, are in time order and never have zero length (overlapping ASR segments are
+  clamped to the end of the previous cue; a piece left without time gets ``min_dur`` and delays the
+  following cues until a pause absorbs it);
 * a cue shorter than ``min_dur`` (1 s) is lengthened up to ``min_dur`` when the gap to the next
   cue allows, or merged into the next cue when both fit in one cue; only when neither is possible
   (dense speech) does it stay shorter;
@@ -160,12 +161,15 @@ def cues_from_segments(segments: Iterable[Segment], *, max_line: int = MAX_LINE,
         for p in _share(s, e, _pack(words, max_line, max_lines)):
             pieces += _split_long(p, max_ms)
 
-    # no overlap, in order; a zero-length piece starts where the previous one ended
+    # no overlap, in order; a piece left without time (its segment too short for its text, or wholly
+    # overlapped) gets ``min_dur`` and pushes the following ones later until a pause absorbs the delay
     cues: list[Cue] = []
     prev_end = 0
     for s, e, words in pieces:
         s = max(s, prev_end)
         e = max(e, s)
+        if e == s:
+            e = s + max(min_ms, 1)
         cues.append(Cue(s, e, words))  # lines filled in below
         prev_end = e
 
