@@ -38,14 +38,16 @@ from apps.assets.sniff import Rejected
 from apps.assets.upload import RawFileParser
 from apps.audit.services import Actor, record
 from apps.core.errors import ApiError, error_body
+from apps.core.negotiation import HtmlRenderer, JsonErrors, KnownFormatNegotiation
 from apps.core.roles import MODERATOR, IsAdmin, IsModerator, IsUploader, has_role
+from apps.insights import exports as _transcript_exports
 from apps.pipeline.serializers import ReprocessSerializer
 
 _CONTENT_SALT = "mediaintel.assets.content"
 STREAM_CHUNK = 256 * 1024
 
 
-class AssetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin,
+class AssetViewSet(JsonErrors, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin,
                    viewsets.GenericViewSet):
     """Media assets. Uploaders see their own; moderators and admins see everything."""
 
@@ -77,7 +79,7 @@ class AssetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Dest
             perms.append(IsUploader())
         if self.action == "destroy":
             perms.append(IsAdmin())
-        if self.action == "reprocess":
+        if self.action in ("reprocess", "report"):
             perms.append(IsModerator())
         return perms
 
@@ -157,6 +159,43 @@ class AssetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Dest
         from apps.insights.serializers import insights_of
 
         return Response(insights_of(self.get_object()))
+
+    @extend_schema(
+        parameters=[OpenApiParameter("format", OpenApiTypes.STR, OpenApiParameter.QUERY, enum=["json", "srt", "vtt"],
+                                     description="Or a `.vtt`/`.srt`/`.json` suffix, or the Accept header.")],
+        responses={(200, "text/vtt"): OpenApiTypes.STR, (200, "application/x-subrip"): OpenApiTypes.STR,
+                   (200, "application/json"): OpenApiTypes.OBJECT,
+                   404: OpenApiResponse(description="No such asset, no audio, or unknown format"),
+                   406: OpenApiResponse(description="No acceptable format")})
+    @action(detail=True, methods=["get"], url_path="transcript",
+            renderer_classes=_transcript_exports.RENDERERS,
+            content_negotiation_class=KnownFormatNegotiation)
+    def transcript(self, request: Request, pk: str | None = None, format: str | None = None) -> Response:
+        """The transcript as WebVTT, SubRip or JSON cues (at most 42 characters × 2 lines, 1–7 s each).
+
+        Same permissions as ``insights``. Errors are JSON whatever format was asked for.
+        """
+        asset = self.get_object()
+        if asset.kind not in ("video", "audio"):
+            raise ApiError(f"A {asset.kind} asset has no transcript.", code="no_transcript", status_code=404)
+        fmt = request.accepted_renderer.format
+        resp = Response(_transcript_exports.transcript_export(asset, fmt))
+        resp["Content-Disposition"] = content_disposition_header(False, f"{asset.pk}.{fmt}")
+        resp["X-Content-Type-Options"] = "nosniff"
+        resp["Cache-Control"] = "private, no-cache"
+        return resp
+
+    @extend_schema(responses={(200, "text/html"): OpenApiTypes.STR})
+    @action(detail=True, methods=["get"], renderer_classes=[HtmlRenderer],
+            content_negotiation_class=KnownFormatNegotiation)
+    def report(self, request: Request, pk: str | None = None, format: str | None = None) -> Response:
+        """The printable per-asset report (HTML): keyframes, timeline of flags, transcript, decisions and
+        statements of reasons. Moderators and admins."""
+        from apps.moderation.report import guard, render_report
+
+        resp = guard(Response(render_report(self.get_object()), content_type="text/html; charset=utf-8"))
+        resp["Content-Disposition"] = content_disposition_header(False, f"report-{pk}.html")
+        return resp
 
     @extend_schema(responses={(200, "image/jpeg"): OpenApiTypes.BINARY})
     @action(detail=True, methods=["get"], url_path=r"keyframes/(?P<index>\d+)\.jpg")

@@ -24,6 +24,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import BaseParser, FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import IsAuthenticated
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -32,6 +33,7 @@ from apps.audit.models import AuditEvent
 from apps.audit.services import Actor, record, verify
 from apps.core.errors import ApiError
 from apps.core.filters import TimestampFilter
+from apps.core.negotiation import JsonErrors, KnownFormatNegotiation, TextRenderer
 from apps.core.pagination import LimitOffsetPagination
 from apps.core.roles import MODERATOR, IsAdmin, IsModerator, has_role
 from apps.moderation import banks, policy_io, services, webhooks
@@ -69,6 +71,11 @@ class _TextParser(BaseParser):
         except LookupError:
             charset = "utf-8"
         return stream.read().decode(charset, "replace") if stream is not None else ""
+
+
+class CsvRenderer(TextRenderer):
+    media_type = "text/csv"
+    format = "csv"
 
 
 class YamlParser(_TextParser):
@@ -219,7 +226,7 @@ class ReviewItemViewSet(ServiceErrors, mixins.ListModelMixin, mixins.RetrieveMod
 
 
 # ------------------------------------------------------------------ decisions and appeals
-class DecisionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class DecisionViewSet(JsonErrors, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Decisions with their statement of reasons. Uploaders see the decisions on their own assets."""
 
     serializer_class = s.DecisionSerializer
@@ -236,6 +243,39 @@ class DecisionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
 
     def get_serializer_context(self) -> dict[str, Any]:
         return {**super().get_serializer_context(), "moderator_view": not _fake(self) and _is_moderator(self.request)}
+
+    @extend_schema(
+        parameters=[OpenApiParameter("from", OpenApiTypes.DATE, required=True, description="first day (UTC), included"),
+                    OpenApiParameter("to", OpenApiTypes.DATE, required=True, description="last day (UTC), included"),
+                    OpenApiParameter("format", OpenApiTypes.STR, enum=["json", "csv"],
+                                     description="Or a `.csv`/`.json` suffix, or the Accept header."),
+                    OpenApiParameter("territory", OpenApiTypes.STR,
+                                     description="comma-separated EU/EEA codes for territorial_scope (default all)")],
+        responses={(200, "application/json"): OpenApiTypes.OBJECT,
+                   (200, "text/csv"): OpenApiTypes.STR})
+    @action(detail=False, methods=["get"], url_path="statements-of-reasons", permission_classes=[IsModerator],
+            renderer_classes=[JSONRenderer, CsvRenderer], content_negotiation_class=KnownFormatNegotiation,
+            pagination_class=None, filter_backends=[])
+    def statements_of_reasons(self, request: Request, format: str | None = None) -> Response:
+        """Statements of reasons of the restricting decisions in a range of days, in the layout of the EU DSA
+        Transparency Database (JSON: the body of its bulk endpoint; CSV: one column per field). Moderators."""
+        from apps.moderation import dsa, sor_export
+
+        missing = [p for p in ("from", "to") if not request.query_params.get(p)]
+        if missing:
+            raise ApiError(f"Missing parameter(s): {', '.join(missing)} (YYYY-MM-DD).", code="invalid",
+                           detail={p: ["required"] for p in missing})
+        try:
+            start = dsa.parse_day(request.query_params["from"], "from")
+            end = dsa.parse_day(request.query_params["to"], "to")
+            territory = request.query_params.get("territory", ",".join(dsa.EEA_COUNTRIES)).split(",")
+            statements = sor_export.statements_between(start, end, territorial_scope=territory)
+        except ValueError as e:
+            raise ApiError(str(e), code="invalid") from None
+        fmt = request.accepted_renderer.format
+        resp = Response(dsa.to_csv(statements) if fmt == "csv" else {"statements": statements})
+        resp["Content-Disposition"] = f'attachment; filename="statements-of-reasons-{start}-{end}.{fmt}"'
+        return resp
 
 
 class AppealFilter(df.FilterSet):

@@ -315,7 +315,8 @@ def test_schema_is_warning_free(tmp_path):
     text = (tmp_path / "schema.yaml").read_text()
     for path in ("/api/v1/review-items/{id}/claim", "/api/v1/appeals/{id}/decide", "/api/v1/policies/import",
                  "/api/v1/hash-banks/{id}/import", "/api/v1/webhook-deliveries/{id}/redeliver",
-                 "/api/v1/assets/{asset_id}/audit/"):
+                 "/api/v1/assets/{asset_id}/audit/", "/api/v1/assets/{id}/transcript", "/api/v1/assets/{id}/report",
+                 "/api/v1/decisions/statements-of-reasons"):
         assert path in text, path
 
 
