@@ -23,6 +23,7 @@ import socket
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -122,18 +123,41 @@ class PermanentStageError(Exception):
 
 @dataclass
 class StageContext:
-    """What a stage implementation gets: its run, its asset, and the media on local disk."""
+    """What a stage implementation gets: its run, its asset, and the media on local disk.
+
+    With ``deferred`` set (every stage but those declared ``atomic``), :meth:`save` and
+    :meth:`then` only queue their writes; :meth:`flush` applies them in order inside the short
+    transaction that also marks the stage done. So no database transaction is open while a model
+    runs, and a stage's rows still appear together with its ``done``, or not at all.
+    """
 
     run: Any
     asset: Any
     _tmp: list[str] = field(default_factory=list)
+    deferred: bool = False
+    _writes: list[Callable[[], Any]] = field(default_factory=list)
 
     def save(self, model: type, rows: list[dict[str, Any]], stage: str | None = None) -> int:
         """Replace this stage's rows of ``model`` (idempotent), labelled with the run's engine version."""
         from apps.insights.services import replace
 
-        return replace(model, asset_id=self.asset.pk, stage=stage or self.run.stage, engine=self.run.engine,
-                       engine_version=self.run.engine_version, rows=rows)
+        rows = list(rows)
+        self.then(lambda: replace(model, asset_id=self.asset.pk, stage=stage or self.run.stage,
+                                  engine=self.run.engine, engine_version=self.run.engine_version, rows=rows))
+        return len(rows)
+
+    def then(self, write: Callable[[], Any]) -> None:
+        """A database write that must follow this stage's saves (e.g. derived columns over its rows)."""
+        if self.deferred:
+            self._writes.append(write)
+        else:
+            write()
+
+    def flush(self) -> None:
+        """Apply the queued writes, in order (call inside the transaction that completes the stage)."""
+        writes, self._writes = self._writes, []
+        for write in writes:
+            write()
 
     def media_path(self) -> str:
         """A local path to the original bytes: the blob itself for local storage, else a copy in the
@@ -206,9 +230,14 @@ class PipelineTask(Task):
     acks_late = True
     reject_on_worker_lost = True
     stage: str = ""
+    atomic_execute: bool = False  # True: execute() runs inside the completing transaction (no model runs)
 
     def execute(self, ctx: StageContext) -> dict[str, Any]:
-        """Compute and store the stage's results (inside the transaction given); return a summary."""
+        """Compute the stage's results and store them with ``ctx.save``/``ctx.then``; return a summary.
+
+        Runs with no transaction open (the writes are queued and applied with the completion),
+        unless the stage is ``atomic_execute``.
+        """
         raise NotImplementedError
 
     def run(self, run_id: int) -> str:
@@ -276,13 +305,17 @@ class PipelineTask(Task):
         t0 = time.perf_counter()
         try:
             _inject_fault(ctx, self.stage)
-            with transaction.atomic():
-                summary = {"noop": True} if NOOP_STAGES else (self.execute(ctx) or {})
-                summary.setdefault("seconds", round(time.perf_counter() - t0, 3))
-                if beat.lost or not services.complete(run_id, tid, summary):
-                    transaction.set_rollback(True)
-                    log.warning("stage %s run %s was taken over; results discarded", self.stage, run_id)
-                    return "lost"
+            if self.atomic_execute:  # writes as it goes (e.g. decisions): all of it in one transaction
+                with transaction.atomic():
+                    if not self._complete(ctx, tid, beat, self._execute(ctx, t0)):
+                        return "lost"
+            else:  # the model runs with no transaction open; its writes are applied in a short one
+                ctx.deferred = True
+                summary = self._execute(ctx, t0)
+                with transaction.atomic():
+                    ctx.flush()
+                    if not self._complete(ctx, tid, beat, summary):
+                        return "lost"
             log.info("stage done", extra={"stage": self.stage, "run": run_id, "asset": str(ctx.asset.pk),
                                           "seconds": round(time.perf_counter() - t0, 3),
                                           "attempt": ctx.run.attempts})
@@ -305,6 +338,21 @@ class PipelineTask(Task):
         finally:
             beat.stop.set()
             beat.join(timeout=5)
+
+    def _execute(self, ctx: StageContext, t0: float) -> dict[str, Any]:
+        summary = {"noop": True} if NOOP_STAGES else (self.execute(ctx) or {})
+        summary.setdefault("seconds", round(time.perf_counter() - t0, 3))
+        return summary
+
+    def _complete(self, ctx: StageContext, tid: str, beat: _Heartbeat, summary: dict[str, Any]) -> bool:
+        """Mark the run done inside the caller's transaction; a run taken over meanwhile rolls it back."""
+        from apps.pipeline import services
+
+        if beat.lost or not services.complete(ctx.run.pk, tid, summary):
+            transaction.set_rollback(True)
+            log.warning("stage %s run %s was taken over; results discarded", self.stage, ctx.run.pk)
+            return False
+        return True
 
     def _retry(self, ctx: StageContext, tid: str, e: BaseException, tb: str) -> str:
         """The stage's own transient failure: counted; retried with backoff, or dead when spent."""

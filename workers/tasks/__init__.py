@@ -29,12 +29,16 @@ def _limits(stage: str) -> tuple[int, int]:
     return max(s.soft_time_limit for s in defs), max(s.time_limit for s in defs)
 
 
-def stage_task(stage: str) -> Callable[[StageFn], PipelineTask]:
+def stage_task(stage: str, *, atomic: bool = False) -> Callable[[StageFn], PipelineTask]:
+    """``atomic``: the stage writes as it goes (not only through ``ctx.save``), so it runs inside the
+    transaction that completes it — only for stages that run no model (``moderate``)."""
+
     def register(fn: StageFn) -> PipelineTask:
         soft, hard = _limits(stage)
         cls = type(f"{stage.title().replace('_', '')}Stage", (PipelineTask,), {
             "name": f"mediaintel.stage.{stage}", "stage": stage, "soft_time_limit": soft, "time_limit": hard,
-            "execute": staticmethod(fn), "__doc__": fn.__doc__, "__module__": fn.__module__,
+            "atomic_execute": atomic, "execute": staticmethod(fn), "__doc__": fn.__doc__,
+            "__module__": fn.__module__,
         })
         return app.register_task(cls())
 

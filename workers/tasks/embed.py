@@ -89,5 +89,5 @@ def text_embed(ctx: StageContext) -> dict[str, Any]:
         c["embedding"] = v.tolist()
         c["language"] = c.get("language") or detected.get(c["source"], "")
     ctx.save(im.TextChunk, chunks)
-    refresh_tsv(ctx.asset.pk, "text_embed")
+    ctx.then(lambda: refresh_tsv(ctx.asset.pk, "text_embed"))
     return {"chunks": len(chunks), "engine": engine.info.version, "languages": detected}

@@ -71,7 +71,7 @@ def language(ctx: StageContext) -> dict[str, Any]:
     return {r["source"]: r["language"] for r in rows}
 
 
-@stage_task("moderate")
+@stage_task("moderate", atomic=True)
 def moderate(ctx: StageContext) -> dict[str, Any]:
     """Signals → the active policy → an automated decision or a review item (audited, webhooks)."""
     from apps.moderation.services import moderate_asset
