@@ -25,3 +25,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("apps.core.urls")),
 ]
+
+handler404 = "apps.core.errors.not_found"
+handler500 = "apps.core.errors.server_error"

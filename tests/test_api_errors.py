@@ -80,3 +80,18 @@ def test_every_error_response_in_the_schema_is_the_error_envelope(admin):
                         "$ref": "#/components/schemas/Error"}:
                     missing.append(f"{method.upper()} {path} {code} without the envelope")
     assert missing == []
+
+
+@pytest.mark.parametrize("path", ["/api/v1/assets/not-a-uuid/", "/api/v1/assets/not-a-uuid/insights/",
+                                  "/api/v1/review-items/12/x/y/", "/api/v1/nothing-here/"])
+def test_a_path_no_api_route_matches_is_a_json_404_in_the_envelope(admin, path):
+    r = admin.get(path)
+    assert r.status_code == 404 and r["Content-Type"] == "application/json"
+    assert r.json()["error"]["code"] == "not_found" and r.json()["error"]["message"]
+
+
+def test_console_paths_keep_the_html_404(admin):
+    from django.test import Client
+
+    r = Client().get("/console/nothing-here/")
+    assert r.status_code == 404 and r["Content-Type"].startswith("text/html")

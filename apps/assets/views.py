@@ -238,7 +238,8 @@ class AssetViewSet(JsonErrors, mixins.ListModelMixin, mixins.RetrieveModelMixin,
                payload={"mode": mode, "stages": selected})
         return Response({"started": bool(jobs), "stages": selected}, status=202)
 
-    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY,
+    @extend_schema(responses={(200, "*/*"): OpenApiResponse(OpenApiTypes.BINARY, description="The original bytes, "
+                                                         "with the asset's sniffed media type"),
                               206: OpenApiResponse(description="Partial content"),
                               302: OpenApiResponse(description="Redirect to the content origin (when configured)"),
                               304: OpenApiResponse(description="Not modified"),

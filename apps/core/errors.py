@@ -61,3 +61,24 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         code = "invalid"
     resp.data = error_body(str(code), message, detail)
     return resp
+
+
+def not_found(request: Any, exception: Exception | None = None) -> Any:
+    """``handler404``: under ``/api/`` a path no route matches (e.g. a malformed id) answers in the
+    error envelope like every other API error; elsewhere Django's own page."""
+    from django.http import JsonResponse
+    from django.views.defaults import page_not_found
+
+    if request.path.startswith("/api/"):
+        return JsonResponse(error_body("not_found", "No such resource."), status=404)
+    return page_not_found(request, exception)
+
+
+def server_error(request: Any) -> Any:
+    """``handler500``: the API's callers get the envelope (never a traceback); the console its page."""
+    from django.http import JsonResponse
+    from django.views.defaults import server_error as page
+
+    if request.path.startswith("/api/"):
+        return JsonResponse(error_body("server_error", "The server failed; the error is logged."), status=500)
+    return page(request)
