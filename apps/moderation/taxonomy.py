@@ -17,6 +17,8 @@ TAXONOMY: list[tuple[str, str, int, str]] = [
     ("self_harm", "Self-harm", 5, "Encouraging or describing suicide or self-injury."),
     ("spam/links", "Links and spam", 1, "Many links, contact details or promotions."),
     ("known_bad/hash_match", "Known bad content", 5, "Matches a hash in an enabled block bank."),
+    ("context/people", "People shown", 1, "Persons detected in a frame; the score grows with how many "
+     "(evidence: the count). Not in the default policy: add a rule to route on it."),
 ]
 
 #: Text-moderation categories (workers.engines.text_moderation) → taxonomy codes.
@@ -34,6 +36,9 @@ NUDITY_LABELS = {
     "FEMALE_GENITALIA_COVERED": "sexual/suggestive", "MALE_BREAST_EXPOSED": "sexual/suggestive",
     "BELLY_EXPOSED": "sexual/suggestive",
 }
+
+#: Persons in one frame at which the ``context/people`` signal reaches 1.0 (score = count / this).
+PEOPLE_FULL_COUNT = 10
 
 #: Object labels (COCO or configured detectors) that are weapons.
 WEAPON_LABELS = {"knife", "gun", "pistol", "rifle", "handgun", "firearm", "weapon", "sword"}

@@ -77,7 +77,7 @@ def _build(sections: list[dict[str, str]], weights: bytes) -> tuple[Any, int]:
     """A torch module for the layers and the input size declared in ``[net]``; loads ``weights``."""
     import torch
     from torch import nn
-    from torch.nn import functional as F  # noqa: N812
+    from torch.nn import functional as F
 
     net_cfg, layers_cfg = sections[0], sections[1:]
     if net_cfg.get("type") not in {"net", "network"}:
