@@ -111,7 +111,7 @@ _IMAGENET_NAMES: dict[str, str] = {
     **dict.fromkeys(("teddy",), "teddy bear"),
     **dict.fromkeys(("umbrella",), "umbrella"), "backpack": "backpack", "banana": "banana",
     "orange": "orange", "Granny Smith": "apple", "broccoli": "broccoli", "pizza": "pizza",
-    "hotdog": "hot dog", "traffic light": "traffic light", "parking meter": "parking meter", "kite": "kite",
+    "hotdog": "hot dog", "traffic light": "traffic light", "parking meter": "parking meter",
     "ski": "skis", "cellular telephone": "cell phone", "remote control": "remote", "toaster": "toaster",
     "microwave": "microwave", "refrigerator": "refrigerator", "computer keyboard": "keyboard",
     "mouse": "mouse", "dining table": "dining table", "toilet seat": "toilet", "vase": "vase",
@@ -126,19 +126,35 @@ def _norm(label: str) -> str:
 
 
 @cache
-def _imagenet_map() -> dict[str, str]:
-    """Lower-cased ImageNet label → concept (only the classes the vocabulary places)."""
+def _imagenet_exact() -> dict[str, str]:
+    """ImageNet label exactly as the tagger emits it → concept ("kite" the raptor, "Cardigan" the corgi)."""
     out: dict[str, str] = {}
     for lo, hi, concept in _IMAGENET_RANGES:
         for i in range(lo, hi + 1):
-            out.setdefault(_norm(IMAGENET_LABELS[i]), concept)
-    for name, concept in _IMAGENET_NAMES.items():
-        out[_norm(name)] = concept
+            out[IMAGENET_LABELS[i]] = concept
+    out.update(_IMAGENET_NAMES)
     return out
 
 
-def canonical(label: str) -> str:
-    """The concept a raw label (detector class, ImageNet tag, or search word) stands for."""
+@cache
+def _imagenet_set() -> frozenset[str]:
+    return frozenset(IMAGENET_LABELS)
+
+
+@cache
+def _imagenet_map() -> dict[str, str]:
+    """Lower-cased ImageNet label → concept, for labels typed by people (first meaning wins)."""
+    out: dict[str, str] = {}
+    for name, concept in _imagenet_exact().items():
+        out.setdefault(_norm(name), concept)
+    return out
+
+
+def canonical(label: str, source: str | None = None) -> str:
+    """The concept a raw label stands for; ``source="imagenet"`` reads it as an ImageNet class name first
+    (where "kite" is a bird of prey, not the COCO toy)."""
+    if source == "imagenet" and label in _imagenet_set():
+        return _imagenet_exact().get(label) or _norm(label)
     key = _norm(label)
     if key in SYNONYMS:
         return SYNONYMS[key]
@@ -157,9 +173,9 @@ def ancestors(concept: str) -> tuple[str, ...]:
     return tuple(out)
 
 
-def lineage(label: str) -> tuple[str, ...]:
+def lineage(label: str, source: str | None = None) -> tuple[str, ...]:
     """The label's concept followed by its ancestors."""
-    c = canonical(label)
+    c = canonical(label, source)
     return (c, *ancestors(c))
 
 

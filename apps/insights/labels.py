@@ -29,7 +29,7 @@ def scene_labels(asset_id: Any, term: str | None = None) -> list[dict[str, Any]]
         (label, concept or canonical(label), conf, kf, t) for label, concept, conf, kf, t in
         Detection.objects.filter(asset_id=asset_id, detector="objects")
         .values_list("label", "canonical", "confidence", "keyframe_index", "start")]
-    seen += [(label, concept or canonical(label), score, kf, t) for label, concept, score, kf, t in
+    seen += [(label, concept or canonical(label, "imagenet"), score, kf, t) for label, concept, score, kf, t in
              Tag.objects.filter(asset_id=asset_id, score__gte=TAG_MIN_SCORE)
              .values_list("label", "canonical", "score", "keyframe_index", "start")]
     grouped: dict[tuple[Any, str], dict[str, Any]] = {}
@@ -54,14 +54,3 @@ def scene_labels(asset_id: Any, term: str | None = None) -> list[dict[str, Any]]
     out.sort(key=lambda g: (g["start"] if g["start"] is not None else -1.0, -g["confidence"], g["label"]))
     return out
 
-
-def label_text(labels: list[dict[str, Any]]) -> str:
-    """Searchable words for a group of scene labels: concepts best first, then raw labels, then ancestors."""
-    words: list[str] = []
-    for g in sorted(labels, key=lambda g: -g["confidence"]):
-        words.append(g["label"])
-    for g in labels:
-        words += [r.replace("_", " ").lower() for r in g["raw"]]
-    for g in labels:
-        words += g["ancestors"]
-    return ", ".join(dict.fromkeys(words))

@@ -24,7 +24,7 @@ def tags(ctx: StageContext) -> dict[str, Any]:
     analyses = engine.analyze([f.image for f in frames])
     tag_rows, emb_rows = [], []
     for f, a in zip(frames, analyses, strict=True):
-        tag_rows.extend({"label": label, "canonical": canonical(label), "score": float(score),
+        tag_rows.extend({"label": label, "canonical": canonical(label, "imagenet"), "score": float(score),
                          "keyframe_index": f.index, "start": f.time,
                          "end": f.time} for label, score in a.tags)
         emb_rows.append({"model": engine.info.name, "keyframe_index": f.index, "start": f.time, "end": f.time,

@@ -51,26 +51,27 @@ def searchable_texts(ctx: StageContext) -> list[dict[str, Any]]:
             for c in chunk_text(doc["text"]):
                 out.append({"source": "text", "text": c.text, "char_start": c.start, "char_end": c.end})
     from apps.insights.models import Keyframe, Scene
-    from mediacommon.vocabulary import lineage
+    from mediacommon.vocabulary import ancestors, canonical
 
     scenes = {sc.index: (sc.start, sc.end) for sc in Scene.objects.filter(asset_id=ctx.asset.pk)}
     kf_span = {i: scenes.get(si) for i, si in
                Keyframe.objects.filter(asset_id=ctx.asset.pk).values_list("index", "scene_index")}
     frames: dict[int | None, dict[str, Any]] = {}  # keyframe index (None: the image) → time, label → best score
-    rows = [(kf, t, label, score, True) for kf, t, label, score in Tag.objects.filter(asset_id=ctx.asset.pk)
-            .values_list("keyframe_index", "start", "label", "score")]
-    rows += [(kf, t, label.replace("_", " ").lower(), score, det == "objects") for kf, t, label, score, det in
+    rows = [(kf, t, label, score, concept or canonical(label, "imagenet")) for kf, t, label, score, concept in
+            Tag.objects.filter(asset_id=ctx.asset.pk).values_list("keyframe_index", "start", "label", "score",
+                                                                  "canonical")]
+    rows += [(kf, t, label.replace("_", " ").lower(), score, (concept or canonical(label)) if det == "objects"
+              else "") for kf, t, label, score, det, concept in
              Detection.objects.filter(asset_id=ctx.asset.pk).values_list("keyframe_index", "start", "label",
-                                                                          "confidence", "detector")]
-    conceptual = {label for _, _, label, _, has_concept in rows if has_concept}  # not nudity classes
+                                                                          "confidence", "detector", "canonical")]
     for kf, t, label, score, _ in rows:
         f = frames.setdefault(kf, {"time": t, "labels": {}})
         f["labels"][label] = max(score, f["labels"].get(label, 0.0))
-    for f in frames.values():  # then each label's concept and its ancestors ("dog", "mammal", "animal")
-        for label, score in list(f["labels"].items()):
-            if label in conceptual:
-                for word in lineage(label):
-                    f["labels"].setdefault(word, score)
+    for kf, _, _, score, concept in rows:  # then each concept and its ancestors ("dog", "mammal", "animal")
+        if concept:
+            labels = frames[kf]["labels"]
+            for word in (concept, *ancestors(concept)):
+                labels[word] = max(score, labels.get(word, 0.0))
     run: dict[str, Any] | None = None
     run_labels: set[str] = set()
     for kf in sorted(frames, key=lambda k: (frames[k]["time"] or 0.0, -1 if k is None else k)):
