@@ -180,8 +180,9 @@ def _build(sections: list[dict[str, str]], weights: bytes) -> tuple[Any, int]:
             n, _, h, w = x.shape
             na, nc = len(spec["anchors"]), spec["classes"]
             p = x.view(n, na, 5 + nc, h, w).permute(0, 1, 3, 4, 2)
-            gy, gx = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
-            anchors = torch.tensor(spec["anchors"], dtype=x.dtype).view(1, na, 1, 1, 2)
+            gy, gx = torch.meshgrid(torch.arange(h, device=x.device), torch.arange(w, device=x.device),
+                                    indexing="ij")
+            anchors = torch.tensor(spec["anchors"], dtype=x.dtype, device=x.device).view(1, na, 1, 1, 2)
             stride_x, stride_y = size / w, size / h
             cx = (torch.sigmoid(p[..., 0]) + gx) * stride_x
             cy = (torch.sigmoid(p[..., 1]) + gy) * stride_y
@@ -208,8 +209,15 @@ class DarknetDetector:
         imgsz: int = DEFAULT_IMGSZ,
         conf: float = DEFAULT_CONF,
         nms: float = DEFAULT_NMS,
+        device: str | None = "cpu",
     ) -> None:
+        """``device``: ``auto``/``cpu``/``cuda``; CUDA needs torch's CUDA, else CPU with one warning.
+
+        ``info.device`` is the device used (not part of the version).
+        """
         import torch
+
+        from workers.engines.device import resolve_device
 
         self.cfg, self.weights = Path(cfg), Path(weights)
         self.labels: dict[int, str] = dict(enumerate(
@@ -221,14 +229,15 @@ class DarknetDetector:
             raise
         except Exception as exc:
             raise PermanentEngineError(f"cannot load darknet weights {self.weights}: {exc}") from exc
-        self.device = "cpu"
+        self.device = resolve_device(device, engine=f"{name} detector ({self.weights.name})", runtime="torch")
+        self.model = self.model.to(self.device)
         self._lock = threading.Lock()
         self._torch = torch
         params = {"imgsz": self.imgsz, "conf": conf, "nms": nms}
         self.info = EngineInfo(
             name=name,
             version=engine_version(f"{self.weights.stem}-{weights_fingerprint(self.weights)}", **params),
-            device="cpu",
+            device=self.device,
             params={**params, "weights": str(self.weights)},
         )
 
@@ -250,9 +259,9 @@ class DarknetDetector:
         for start in range(0, len(images), batch_size):
             arrays = [to_rgb_array(im) for im in images[start : start + batch_size]]
             boxes = [self._letterbox(a) for a in arrays]
-            batch = self._torch.from_numpy(np.stack([b[0] for b in boxes])).permute(0, 3, 1, 2).float() / 255.0
+            batch = self._torch.from_numpy(np.stack([b[0] for b in boxes])).to(self.device)
             with self._lock, self._torch.inference_mode():
-                raw = self.model(batch)
+                raw = self.model(batch.permute(0, 3, 1, 2).float() / 255.0).cpu()
             for a, (_, scale, dx, dy), pred in zip(arrays, boxes, raw, strict=True):
                 out.append(self._detections(pred, a.shape[1], a.shape[0], scale, dx, dy))
         return out

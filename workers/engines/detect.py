@@ -264,10 +264,10 @@ def _load(
 
 
 @cached_engine
-def _load_bundled() -> Any:
+def _load_bundled(device: str) -> Any:
     from workers.engines.darknet import DarknetDetector, bundled_files
 
-    return DarknetDetector(*bundled_files(), name="objects")
+    return DarknetDetector(*bundled_files(), name="objects", device=device)
 
 
 def get_object_detector(
@@ -284,7 +284,7 @@ def get_object_detector(
     if weights or os.environ.get(OBJECTS_ENV):
         path = object_weights(weights)
         return _load("objects", str(path), imgsz, conf, device or pick_device(), None)
-    return _load_bundled()
+    return _load_bundled(device or pick_device())
 
 
 def get_nudity_detector(
