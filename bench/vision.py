@@ -97,7 +97,10 @@ def main(argv: list[str] | None = None) -> int:
     wall = time.perf_counter() - t0
 
     quality_rows = [("class", "TP", "FP", "FN", "precision", "recall")]
-    quality_rows += [(label, str(s["tp"]), str(s["fp"]), str(s["fn"]), f"{s['precision']:.2f}", f"{s['recall']:.2f}")
+    def ratio(x: float | None) -> str:
+        return "—" if x is None else f"{x:.2f}"
+
+    quality_rows += [(label, str(s["tp"]), str(s["fp"]), str(s["fn"]), ratio(s["precision"]), ratio(s["recall"]))
                      for label, s in stats.items()]
     quality_rows.append(("all (micro)", str(tp), str(fp), str(fn), f"{tp / max(1, tp + fp):.2f}",
                          f"{tp / max(1, tp + fn):.2f}"))

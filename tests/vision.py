@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 from PIL import Image, ImageOps
 
@@ -70,14 +71,17 @@ def labelled_set() -> list[tuple[str, Image.Image, frozenset[str]]]:
     return out
 
 
-def per_class(expected: Iterable[frozenset[str]], found: Iterable[set[str]]) -> dict[str, dict[str, float]]:
-    """Image-level precision and recall per class: ``{label: {tp, fp, fn, precision, recall}}``."""
+def per_class(expected: Iterable[frozenset[str]], found: Iterable[set[str]]) -> dict[str, dict[str, Any]]:
+    """Image-level precision and recall per class: ``{label: {tp, fp, fn, precision, recall}}``.
+
+    Precision is None for a class never predicted, recall None for a class never expected.
+    """
     counts: dict[str, list[int]] = {}
     for want, got in zip(expected, found, strict=True):
         for label in want | got:
             c = counts.setdefault(label, [0, 0, 0])
             c[0 if label in want and label in got else 1 if label in got else 2] += 1
     return {label: {"tp": tp, "fp": fp, "fn": fn,
-                    "precision": tp / (tp + fp) if tp + fp else 1.0,
-                    "recall": tp / (tp + fn) if tp + fn else 1.0}
+                    "precision": tp / (tp + fp) if tp + fp else None,
+                    "recall": tp / (tp + fn) if tp + fn else None}
             for label, (tp, fp, fn) in sorted(counts.items())}
