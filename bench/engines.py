@@ -17,7 +17,7 @@ What it does:
   ``nproc`` threads (OpenMP/MKL, CTranslate2 ``cpu_threads``), like one worker child with ``-c 1``;
 * last, the whole clip through the same engines called directly and sequentially in one process
   (models loaded and warmed beforehand; only processing is timed): probe, scenes, keyframes,
-  audio, transcribe, OCR, detect, nsfw, faces, PDQ, tags, text embed, text moderation, language;
+  audio, transcribe, OCR, detect, objects, nsfw, faces, PDQ, tags, text embed, text moderation, language;
 * records wall and CPU time (``getrusage``: user+sys of the process and its child processes) for
   every measurement, and the load average at start and end, since the host may be shared;
 * prints tables (rich) and writes the ``## Engines`` section of ``docs/benchmarks.md`` (every
@@ -658,6 +658,17 @@ def g_faces(c: Child) -> None:
               f"{false} false faces"), t)
 
 
+def g_objects(c: Child) -> None:
+    def make() -> Any:
+        from workers.engines.detect import get_object_detector
+
+        return get_object_detector()  # MEDIAINTEL_DETECT_WEIGHTS if set, else the bundled YOLOv3-tiny
+
+    _image_engine(c, "objects: COCO-80 YOLOv3-tiny 416 (bundled, torch)", make,
+                  lambda e, ims: e.detect(ims, batch_size=BATCH),
+                  lambda outs: f"{sum(len(d) for d in outs)} boxes")
+
+
 def g_nsfw(c: Child) -> None:
     def make() -> Any:
         from workers.engines.nsfw import NsfwClassifier
@@ -772,7 +783,7 @@ def g_video(c: Child) -> None:
 
     with c.loading():  # construct and warm every engine: only processing is timed below
         from workers.engines import decode, phash
-        from workers.engines.detect import get_nudity_detector
+        from workers.engines.detect import get_nudity_detector, get_object_detector
         from workers.engines.faces import get_face_detector
         from workers.engines.image_embed import get_embedder
         from workers.engines.language import get_language_detector
@@ -789,12 +800,14 @@ def g_video(c: Child) -> None:
         asr = get_transcriber(backend, model, cpu_threads=THREADS)
         ocr = get_ocr(lang=os.environ.get("MEDIAINTEL_OCR_LANG", "eng"))
         nudity, nsfw, tagger, faces = get_nudity_detector(), get_classifier(), get_embedder(), get_face_detector()
+        objects = get_object_detector()
         embedder, moderator, langid = get_text_embedder(), get_text_moderator(), get_language_detector()
         warm, _ = c.images()
         asr.transcribe(c.speech16k()[: 3 * SR])
         ocr.read(warm[0])
         nsfw.score(warm[:1])
         faces.detect(warm[:1])
+        objects.detect(warm[:1])
         tagger.analyze(warm[:1])
         phash.compute(warm[0])
         embedder.embed(["warm up"])
@@ -841,6 +854,7 @@ def g_video(c: Child) -> None:
     spans = step("OCR", do_ocr, lambda sp: f"{len(sp)} spans, caption word recall "
                  f"{_ratio(recall(' '.join(CAPTIONS), ' '.join(x.text for x in sp))):.0%}")
     step("detect", lambda: nudity.detect(images), lambda d: f"{sum(len(x) for x in d)} nudity boxes")
+    step("objects", lambda: objects.detect(images), lambda d: f"{sum(len(x) for x in d)} object boxes")
     step("nsfw", lambda: nsfw.score(images), lambda s: f"max {max(s):.2f}")
     step("faces", lambda: faces.detect(images), lambda f: f"{sum(len(x) for x in f)} faces")
     step("PDQ", lambda: phash.compute_batch(images), lambda h: f"{len(h)} hashes")
@@ -870,6 +884,7 @@ GROUPS: dict[str, Callable[[Child], None]] = {
     "ocr-pytesseract": g_ocr_pytesseract,
     "ocr-rapidocr": g_ocr_rapidocr,
     "detect": g_detect,
+    "objects": g_objects,
     "nsfw": g_nsfw,
     "faces": g_faces,
     "tags": g_tags,

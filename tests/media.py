@@ -10,6 +10,7 @@ Scene patterns for :func:`make_video` / :func:`make_image` backgrounds:
 * ``"noise"`` / ``"noise:<seed>"``: blocky coloured noise texture
 * ``"checker"``, ``"stripes"``, ``"gradient"``, ``"bars"`` (SMPTE-like colour bars),
   optionally tinted: ``"checker:orange"``
+* ``"photo:<path>"``: a real photo fitted inside the frame on black
 
 Note: a panning (``motion="pan"``) noise scene changes so much per frame that PySceneDetect's
 ContentDetector sees it as one long burst and can miss the cut next to it (AdaptiveDetector
@@ -130,7 +131,19 @@ def _bars(w: int, h: int, arg: str) -> np.ndarray:
     return out
 
 
-_PATTERNS = {"noise": _noise, "checker": _checker, "stripes": _stripes, "gradient": _gradient, "bars": _bars}
+def _photo(w: int, h: int, arg: str) -> np.ndarray:
+    """A real photo (``photo:/path.jpg``) fitted inside the frame, on black (letterbox/pillarbox)."""
+    im = Image.open(arg).convert("RGB")
+    scale = min(w / im.width, h / im.height)
+    im = im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))), Image.BILINEAR)
+    out = np.zeros((h, w, 3), np.uint8)
+    x, y = (w - im.width) // 2, (h - im.height) // 2
+    out[y : y + im.height, x : x + im.width] = np.asarray(im)
+    return out
+
+
+_PATTERNS = {"noise": _noise, "checker": _checker, "stripes": _stripes, "gradient": _gradient, "bars": _bars,
+             "photo": _photo}
 
 
 # --------------------------------------------------------------------------- text

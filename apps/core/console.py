@@ -88,7 +88,7 @@ def asset_detail(request: HttpRequest, pk: str) -> HttpResponse:
     runs = list(StageRun.objects.filter(asset=asset, current=True).order_by("id"))
     ctx: dict[str, Any] = {"asset": asset, "runs": runs, "progress": stage_progress(runs)}
     if has_role(request.user, MODERATOR):
-        from apps.moderation.console import asset_history, color_for
+        from apps.moderation.console import asset_history, color_for, label_lanes
         from apps.moderation.models import Decision, ReviewItem, Signal
 
         ctx.update(
@@ -99,6 +99,7 @@ def asset_detail(request: HttpRequest, pk: str) -> HttpResponse:
             dead_letters=DeadLetter.objects.filter(stage_run__asset=asset, replayed_at__isnull=True,
                                                    discarded=False).select_related("stage_run"),
             can_replay=has_role(request.user, ADMIN),
+            label_lanes=label_lanes(asset.pk, asset.duration),
         )
     if request.htmx and request.GET.get("part") == "stages":
         return render(request, "console/_asset_stages.html", ctx)

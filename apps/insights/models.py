@@ -64,6 +64,8 @@ class OcrText(Insight):
 class Detection(Insight):
     detector = models.CharField(max_length=32, help_text="nudity | objects")
     label = models.CharField(max_length=100, db_index=True)
+    canonical = models.CharField(max_length=100, db_index=True, default="",
+                                 help_text="concept in mediacommon.vocabulary (objects); '' for nudity classes")
     confidence = models.FloatField()
     keyframe_index = models.IntegerField(null=True)
     box = models.JSONField(help_text="[x1, y1, x2, y2] normalised 0..1")
@@ -71,6 +73,8 @@ class Detection(Insight):
 
 class Tag(Insight):
     label = models.CharField(max_length=100, db_index=True)
+    canonical = models.CharField(max_length=100, db_index=True, default="",
+                                 help_text="concept in mediacommon.vocabulary (e.g. 'German shepherd' -> 'dog')")
     score = models.FloatField()
     keyframe_index = models.IntegerField(null=True)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from apps.insights import models as im
+from apps.insights.labels import scene_labels
 
 
 def _common(row: Any) -> dict[str, Any]:
@@ -31,8 +32,9 @@ def insights_of(asset: Any) -> dict[str, Any]:
         "keyframes": keyframes,
         "transcript": rows(im.TranscriptSegment, "index", "text", "language", "confidence", order=("index",)),
         "ocr": rows(im.OcrText, "text", "confidence", "keyframe_index", "boxes"),
-        "detections": rows(im.Detection, "detector", "label", "confidence", "box", "keyframe_index"),
-        "tags": rows(im.Tag, "label", "score", "keyframe_index", order=("keyframe_index", "-score")),
+        "detections": rows(im.Detection, "detector", "label", "canonical", "confidence", "box", "keyframe_index"),
+        "tags": rows(im.Tag, "label", "canonical", "score", "keyframe_index", order=("keyframe_index", "-score")),
+        "labels": scene_labels(pk),
         "nsfw": rows(im.NsfwScore, "score", "keyframe_index", order=("keyframe_index", "id")),
         "text_flags": rows(im.TextSpanFlag, "source", "category", "score", "char_start", "char_end", "matched",
                            "ref_id", "method", order=("source", "ref_id", "char_start")),

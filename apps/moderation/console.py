@@ -263,6 +263,7 @@ def _evidence(asset: MediaAsset) -> dict[str, Any]:
             m["sources"] = ", ".join(sorted(m["sources"]))
     ctx["duration"] = duration
     ctx["lanes"] = sorted(lanes.values(), key=lambda la: -la["max"])
+    ctx["label_lanes"] = label_lanes(asset.pk, duration)
 
     # keyframes with their detections; frames with sexual signals start blurred
     detections: dict[int | None, list[im.Detection]] = defaultdict(list)
@@ -312,6 +313,25 @@ def _evidence(asset: MediaAsset) -> dict[str, Any]:
 
     ctx["hash_matches"] = [_hash_match(asset, s) for s in signals if s.source == "hash"]
     return ctx
+
+
+def label_lanes(asset_id: Any, duration: float | None, limit: int = 12) -> list[dict[str, Any]]:
+    """Timeline lanes of what is seen: one per concept (best first), a marker per scene it is in."""
+    from apps.insights.labels import scene_labels
+
+    lanes: dict[str, dict[str, Any]] = {}
+    for g in scene_labels(asset_id):
+        if g["start"] is None or not duration or duration <= 0:
+            continue
+        end = g["end"] if g["end"] is not None and g["end"] >= g["start"] else g["start"]
+        left = min(max(g["start"] / duration * 100, 0.0), 99.4)
+        lane = lanes.setdefault(g["label"], {"label": g["label"], "path": " › ".join([g["label"], *g["ancestors"]]),
+                                             "markers": [], "max": 0.0})
+        lane["markers"].append({"start": g["start"], "end": end, "left": round(left, 3),
+                                "width": round(min(max((end - g["start"]) / duration * 100, 0.6), 100 - left), 3),
+                                "confidence": g["confidence"], "raw": ", ".join(g["raw"])})
+        lane["max"] = max(lane["max"], g["confidence"])
+    return sorted(lanes.values(), key=lambda la: -la["max"])[:limit]
 
 
 def evidence_summary(s: Signal) -> str:

@@ -14,10 +14,12 @@ from apps.moderation.taxonomy import (
     FACES_PER_FULL_SCORE,
     NSFW_SIGNAL_FLOOR,
     NUDITY_LABELS,
+    PEOPLE_FULL_COUNT,
     TEXT_CATEGORIES,
     URL,
     WEAPON_LABELS,
 )
+from mediacommon.vocabulary import WEAPON_ADJACENT, canonical
 
 
 def _row(category: str, score: float, source: str, insight: Any, **evidence: Any) -> dict[str, Any]:
@@ -33,11 +35,21 @@ def collect(asset_id: Any) -> list[dict[str, Any]]:
     for n in im.NsfwScore.objects.filter(asset_id=asset_id):
         if n.score >= NSFW_SIGNAL_FLOOR:
             out.append(_row("sexual/explicit_nudity", n.score, "nsfw", n, model="open_nsfw"))
+    people: dict[int | None, list[im.Detection]] = {}
     for d in im.Detection.objects.filter(asset_id=asset_id):
         if d.detector == "nudity" and d.label in NUDITY_LABELS:
             out.append(_row(NUDITY_LABELS[d.label], d.confidence, "nudity", d, label=d.label, box=d.box))
         elif d.detector == "objects" and d.label.lower() in WEAPON_LABELS:
             out.append(_row("violence/weapons", d.confidence, "objects", d, label=d.label, box=d.box))
+        elif d.detector == "objects" and canonical(d.label) in WEAPON_ADJACENT:
+            # knife, scissors, baseball bat: own source so a policy can weight them apart from guns
+            out.append(_row("violence/weapons", d.confidence, "objects_adjacent", d, label=d.label, box=d.box))
+        elif d.detector == "objects" and canonical(d.label) == "person":
+            people.setdefault(d.keyframe_index, []).append(d)
+    for persons in people.values():  # one signal per frame: the count of persons in it
+        best = max(persons, key=lambda p: p.confidence)
+        out.append(_row("context/people", min(1.0, len(persons) / PEOPLE_FULL_COUNT), "objects", best,
+                        count=len(persons), boxes=[p.box for p in persons]))
     out.extend(face_signals(asset_id))
     for f in im.TextSpanFlag.objects.filter(asset_id=asset_id):
         code = TEXT_CATEGORIES.get(f.category)

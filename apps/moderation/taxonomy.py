@@ -21,6 +21,8 @@ TAXONOMY: list[tuple[str, str, int, str]] = [
     ("people/face", "Face shown", 1, "A human face is visible (face detection only: never who it is)."),
     ("people/faces_count", "Several faces", 1,
      "How many faces one frame shows: score = faces ÷ 10, capped at 1 (0.3 = three or more faces)."),
+    ("context/people", "People shown", 1, "Persons detected in a frame; the score grows with how many "
+     "(evidence: the count). Not in the default policy: add a rule to route on it."),
 ]
 
 #: Face signals (apps.moderation.signals): presence scores the best face's confidence; the count
@@ -45,6 +47,9 @@ NUDITY_LABELS = {
     "FEMALE_GENITALIA_COVERED": "sexual/suggestive", "MALE_BREAST_EXPOSED": "sexual/suggestive",
     "BELLY_EXPOSED": "sexual/suggestive",
 }
+
+#: Persons in one frame at which the ``context/people`` signal reaches 1.0 (score = count / this).
+PEOPLE_FULL_COUNT = 10
 
 #: Object labels (COCO or configured detectors) that are weapons.
 WEAPON_LABELS = {"knife", "gun", "pistol", "rifle", "handgun", "firearm", "weapon", "sword"}

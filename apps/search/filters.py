@@ -13,6 +13,7 @@ from typing import Any
 
 from apps.assets.models import MediaAsset
 from apps.insights.models import Detection, Tag, TranscriptSegment
+from mediacommon.vocabulary import expand
 
 ASSETS = MediaAsset._meta.db_table
 TAGS = Tag._meta.db_table
@@ -27,7 +28,8 @@ class Filters:
     kinds: tuple[str, ...] = ()
     moderation: tuple[str, ...] = ()
     languages: tuple[str, ...] = ()  # chunk language, base code ("en" matches "en-GB")
-    tags: tuple[str, ...] = ()  # image tags or detection labels, any of them (case-insensitive)
+    tags: tuple[str, ...] = ()  # image tags or object labels, any of them: raw (case-insensitive) or a
+    # vocabulary concept and everything under it ("animal" matches a "German shepherd" tag)
     sources: tuple[str, ...] = ()  # transcript | ocr | text | tags
     has_speech: bool | None = None
     uploader_id: int | None = None
@@ -66,10 +68,12 @@ class Filters:
             params.append(self.created_before)
         if self.tags:
             labels = [t.lower() for t in self.tags]
-            conds.append(f"(EXISTS (SELECT 1 FROM {TAGS} t WHERE t.asset_id = {a}.id AND lower(t.label) = ANY(%s))"  # noqa: S608
+            concepts = sorted(set().union(*(expand(t) for t in self.tags)))
+            conds.append(f"(EXISTS (SELECT 1 FROM {TAGS} t WHERE t.asset_id = {a}.id"  # noqa: S608
+                         " AND (lower(t.label) = ANY(%s) OR t.canonical = ANY(%s)))"
                          f" OR EXISTS (SELECT 1 FROM {DETECTIONS} d WHERE d.asset_id = {a}.id"
-                         " AND lower(d.label) = ANY(%s)))")
-            params += [labels, labels]
+                         " AND (lower(d.label) = ANY(%s) OR d.canonical = ANY(%s))))")
+            params += [labels, concepts, labels, concepts]
         if self.has_speech is not None:
             exists = f"EXISTS (SELECT 1 FROM {SEGMENTS} s WHERE s.asset_id = {a}.id AND s.text <> '')"  # noqa: S608
             conds.append(exists if self.has_speech else f"NOT {exists}")

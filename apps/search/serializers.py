@@ -78,7 +78,9 @@ class FilterFieldsMixin(serializers.Serializer):
     kind = CsvField(choices=tuple(Kind.values), help_text="Asset kinds: video, audio, image, text." + LIST_HELP)
     moderation = CsvField(choices=tuple(ModerationState.values),
                           help_text="Moderation states: pending, approved, in_review, blocked." + LIST_HELP)
-    tags = CsvField(help_text="Image tags or detection labels the asset must have (any of them)." + LIST_HELP)
+    tags = CsvField(help_text="Image tags or detection labels the asset must have (any of them): a raw label "
+                              "(\"German shepherd\") or a concept of the label vocabulary and everything under it "
+                              "(\"dog\", \"animal\")." + LIST_HELP)
     has_speech = serializers.BooleanField(required=False, allow_null=True, default=None,
                                           help_text="Only assets with (true) or without (false) a transcript.")
     uploader = serializers.CharField(required=False, allow_blank=True, max_length=150,

@@ -366,7 +366,7 @@ def _flip(bits: str, n: int) -> str:
 # --------------------------------------------------------------------------- tags become searchable text
 
 
-def test_searchable_texts_adds_tags_and_labels_per_keyframe_run():
+def test_searchable_texts_adds_tags_labels_and_their_concepts_per_keyframe_run():
     from workers.base import StageContext
     from workers.tasks.text import searchable_texts
 
@@ -381,8 +381,10 @@ def test_searchable_texts_adds_tags_and_labels_per_keyframe_run():
                              box=[0, 0, 1, 1])
     tags = [c for c in searchable_texts(StageContext(run=None, asset=video)) if c["source"] == "tags"]
     assert tags == [
-        {"source": "tags", "text": "tabby, remote control", "start": 0.0, "end": 5.0, "language": "en"},
-        {"source": "tags", "text": "container ship, face female", "start": 9.0, "end": 9.0, "language": "en"},
+        {"source": "tags", "text": "animal, cat, mammal, tabby, electronics, remote, remote control", "start": 0.0,
+         "end": 5.0, "language": "en"},
+        {"source": "tags", "text": "boat, container ship, vehicle, face female", "start": 9.0, "end": 9.0,
+         "language": "en"},
     ]
     image = make_asset("image", duration=None)
     Tag.objects.create(asset=image, stage="tags", engine="e", engine_version="1", label="lakeside", score=0.5)

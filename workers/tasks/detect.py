@@ -1,4 +1,5 @@
-"""Queue ``detect``: nudity boxes (bundled NudeNet YOLOv8), objects (configured YOLO), open_nsfw scores."""
+"""Queue ``detect``: nudity boxes (bundled NudeNet YOLOv8), COCO objects (configured YOLO weights, else the
+bundled YOLOv3-tiny), open_nsfw scores. Object rows carry the raw label and its vocabulary concept."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 from django.conf import settings
 
 from apps.insights import models as im
+from mediacommon.vocabulary import canonical
 from workers.base import StageContext
 from workers.engines.base import EngineUnavailable
 from workers.tasks import stage_task
@@ -16,7 +18,7 @@ from workers.telemetry import engine_call
 
 @stage_task("detect")
 def detect(ctx: StageContext) -> dict[str, Any]:
-    """Boxes per frame from every configured detector; objects are skipped with a reason when no weights."""
+    """Boxes per frame from every detector; objects are skipped with a reason only when no detector is installed."""
     from workers.engines.detect import get_nudity_detector, get_object_detector
 
     frames = frames_for(ctx)
@@ -35,9 +37,17 @@ def detect(ctx: StageContext) -> dict[str, Any]:
         with engine_call(f"detect.{name}", len(images)):
             found = engine.detect(images)
         for f, dets in zip(frames, found, strict=True):
-            rows.extend({"detector": name, "label": d.label, "confidence": d.confidence, "box": list(d.box),
+            rows.extend({"detector": name, "label": d.label,
+                         "canonical": canonical(d.label) if name == "objects" else "",
+                         "confidence": d.confidence, "box": list(d.box),
                          "keyframe_index": f.index, "start": f.time, "end": f.time} for d in dets)
         summary[f"{name}_engine"] = engine.info.version
+    objects_found = [r for r in rows if r["detector"] == "objects"]
+    if "objects_engine" in summary:
+        summary["objects_labels"] = sorted({r["canonical"] for r in objects_found})
+        summary["max_persons_per_frame"] = max(
+            (sum(1 for r in objects_found if r["canonical"] == "person" and r["keyframe_index"] == f.index)
+             for f in frames), default=0)
     ctx.save(im.Detection, rows)
     summary["detections"] = len(rows)
     return summary

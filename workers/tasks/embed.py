@@ -7,6 +7,7 @@ from typing import Any
 from django.conf import settings
 
 from apps.insights import models as im
+from mediacommon.vocabulary import canonical
 from workers.base import StageContext
 from workers.tasks import stage_task
 from workers.tasks.text import searchable_texts
@@ -25,7 +26,8 @@ def tags(ctx: StageContext) -> dict[str, Any]:
         analyses = engine.analyze([f.image for f in frames])
     tag_rows, emb_rows = [], []
     for f, a in zip(frames, analyses, strict=True):
-        tag_rows.extend({"label": label, "score": float(score), "keyframe_index": f.index, "start": f.time,
+        tag_rows.extend({"label": label, "canonical": canonical(label, "imagenet"), "score": float(score),
+                         "keyframe_index": f.index, "start": f.time,
                          "end": f.time} for label, score in a.tags)
         emb_rows.append({"model": engine.info.name, "keyframe_index": f.index, "start": f.time, "end": f.time,
                          "embedding": a.embedding.tolist()})

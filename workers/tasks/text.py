@@ -23,8 +23,10 @@ def text_document(ctx: StageContext) -> dict[str, Any] | None:
 
 def searchable_texts(ctx: StageContext) -> list[dict[str, Any]]:
     """Transcript windows (time ranges kept), OCR spans, text chunks (char offsets kept), and tags:
-    image tags + detection labels, one chunk per run of keyframes with the same labels (their time
-    range) or one for an image (no time)."""
+    image tags + detection labels with their vocabulary concepts and ancestors ("German shepherd, dog,
+    mammal, animal"), one chunk per run of keyframes with the same labels, spanning the scenes of those
+    keyframes (start of the first scene to end of the last; a keyframe's own time when scenes are
+    unknown), or one for an image (no time)."""
     from apps.insights.models import Detection, Tag
     from workers.engines.text_embed import chunk_text, transcript_windows
 
@@ -48,24 +50,38 @@ def searchable_texts(ctx: StageContext) -> list[dict[str, Any]]:
         else:
             for c in chunk_text(doc["text"]):
                 out.append({"source": "text", "text": c.text, "char_start": c.start, "char_end": c.end})
+    from apps.insights.models import Keyframe, Scene
+    from mediacommon.vocabulary import ancestors, canonical
+
+    scenes = {sc.index: (sc.start, sc.end) for sc in Scene.objects.filter(asset_id=ctx.asset.pk)}
+    kf_span = {i: scenes.get(si) for i, si in
+               Keyframe.objects.filter(asset_id=ctx.asset.pk).values_list("index", "scene_index")}
     frames: dict[int | None, dict[str, Any]] = {}  # keyframe index (None: the image) → time, label → best score
-    rows = [(kf, t, label, score) for kf, t, label, score in Tag.objects.filter(asset_id=ctx.asset.pk)
-            .values_list("keyframe_index", "start", "label", "score")]
-    rows += [(kf, t, label.replace("_", " ").lower(), score) for kf, t, label, score in
+    rows = [(kf, t, label, score, concept or canonical(label, "imagenet")) for kf, t, label, score, concept in
+            Tag.objects.filter(asset_id=ctx.asset.pk).values_list("keyframe_index", "start", "label", "score",
+                                                                  "canonical")]
+    rows += [(kf, t, label.replace("_", " ").lower(), score, (concept or canonical(label)) if det == "objects"
+              else "") for kf, t, label, score, det, concept in
              Detection.objects.filter(asset_id=ctx.asset.pk).values_list("keyframe_index", "start", "label",
-                                                                          "confidence")]
-    for kf, t, label, score in rows:
+                                                                          "confidence", "detector", "canonical")]
+    for kf, t, label, score, _ in rows:
         f = frames.setdefault(kf, {"time": t, "labels": {}})
         f["labels"][label] = max(score, f["labels"].get(label, 0.0))
+    for kf, _, _, score, concept in rows:  # then each concept and its ancestors ("dog", "mammal", "animal")
+        if concept:
+            labels = frames[kf]["labels"]
+            for word in (concept, *ancestors(concept)):
+                labels[word] = max(score, labels.get(word, 0.0))
     run: dict[str, Any] | None = None
     run_labels: set[str] = set()
     for kf in sorted(frames, key=lambda k: (frames[k]["time"] or 0.0, -1 if k is None else k)):
         f = frames[kf]
+        span = kf_span.get(kf) or (f["time"], f["time"])  # the keyframe's scene, else its instant
         if run is not None and run_labels == set(f["labels"]):  # consecutive keyframes showing the same things
-            run["end"] = f["time"]
+            run["end"] = max(run["end"], span[1]) if run["end"] is not None and span[1] is not None else span[1]
             continue
         text = ", ".join(sorted(f["labels"], key=lambda lb: (-f["labels"][lb], lb)))
-        run, run_labels = {"source": "tags", "text": text, "start": f["time"], "end": f["time"], "language": "en"}, \
+        run, run_labels = {"source": "tags", "text": text, "start": span[0], "end": span[1], "language": "en"}, \
             set(f["labels"])
         out.append(run)
     return out
