@@ -58,6 +58,10 @@ def main(argv: list[str] | None = None) -> int:
     concurrency = a.concurrency or (os.cpu_count() or 1)
     args += ["-c", str(concurrency)]
     os.environ.setdefault("MEDIAINTEL_THREADS_PER_CHILD", str(max(1, (os.cpu_count() or 1) // concurrency)))
+    os.environ["MEDIAINTEL_WORKER_ROLE"] = a.role  # MEDIAINTEL_PRELOAD=role in the children
+    from workers.process import preload_shared
+
+    preload_shared(a.role)  # before the fork: the children share these models' pages
     app.worker_main(args)
     return 0
 
