@@ -97,12 +97,15 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--videos", type=int, default=20)
     ap.add_argument("--write", action=argparse.BooleanOptionalAction, default=True)
+    ap.add_argument("--only", choices=["baseline", "shared"], help="one mode only (a quick look; never written)")
     a = ap.parse_args()
     os.environ.setdefault("MEDIAINTEL_PROFILE", "test")
     files = video_variants(a.videos + 2)
     load0 = os.getloadavg()[0]
     results = {}
     for k, (mode, env) in enumerate(MODES.items()):
+        if a.only and not mode.startswith(a.only):
+            continue
         results[mode] = run_mode(env, files[2:], files[k])
         r = results[mode]
         print(mode, {k2: v for k2, v in r.items() if not isinstance(v, dict)}, flush=True)
@@ -110,7 +113,7 @@ def main() -> int:
         print("  after:", describe(r["after"]), flush=True)
     load1 = os.getloadavg()[0]
     rows = [("mode", "web up s", "all models warm s", "first video ready s after web up",
-             f"PSS MiB warm (goal ≤ 2048)", f"PSS MiB after {a.videos} videos", f"{a.videos} videos wall s")]
+             "PSS MiB warm (goal ≤ 2048)", f"PSS MiB after {a.videos} videos", f"{a.videos} videos wall s")]
     for mode, r in results.items():
         rows.append((mode, f"{r['web_up']:.1f}", f"{r['models_warm']:.1f}", f"{r['first_ready_after_web']:.1f}",
                      f"**{total(r['warm']):.0f}**", f"**{total(r['after']):.0f}**", f"{r['batch_wall']:.0f}"))
@@ -138,7 +141,7 @@ its thread pool when it loads, which does not survive a fork: it is loaded in ea
 both modes; every other engine is loaded in the worker's main process in the shared mode.
 """
     print(text)
-    if a.write:
+    if a.write and not a.only:
         write_section("Footprint and cold start", text)
     return 0
 
