@@ -26,8 +26,7 @@ def video_variants(n: int, seconds: float = 45.0) -> list[Path]:
     """``n`` copies of the speech video with distinct bytes (stream copy, a different tag each)."""
     import av
 
-    sys.path.insert(0, str(ROOT / "bench"))
-    from video import make_video
+    from bench.video import make_video
 
     src = make_video(0, seconds)
     MEDIA.mkdir(parents=True, exist_ok=True)
@@ -78,8 +77,7 @@ class Stack:
     """web + worker (``--role all -c 3``) + search worker on a fresh bench database."""
 
     def __init__(self, extra_env: dict[str, str], concurrency: int = 3) -> None:
-        sys.path.insert(0, str(ROOT / "bench"))
-        from video import free_port, stack_env
+        from bench.video import free_port, stack_env
 
         self.work = Path(tempfile.mkdtemp(prefix="mi-bench-"))
         self.env = {**stack_env(self.work), **extra_env}

@@ -30,7 +30,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 from bench._assets import Stack, cpu_seconds, images, texts, video_variants  # noqa: E402
 from bench._report import commit, machine_line, md_table, write_section  # noqa: E402
 
@@ -47,8 +46,7 @@ def direct(files: list[str]) -> dict:
     from PIL import Image
 
     django.setup()
-    from video import sequential
-
+    from bench.video import sequential
     from workers.engines import (
         detect,
         image_embed,
@@ -102,8 +100,8 @@ def _ts(s: str | None) -> float | None:
 
 
 def platform(files: list[Path], warm: Path) -> dict:
-    from footprint import upload, wait_ready
-    from video import api, upload_to_ready
+    from bench.footprint import upload, wait_ready
+    from bench.video import api, upload_to_ready
 
     stack = Stack({"MEDIAINTEL_SHARED_MODELS": "1", "MEDIAINTEL_PRELOAD": "role"})
     try:

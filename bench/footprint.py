@@ -25,7 +25,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 from bench._assets import Stack, pss_mb, video_variants  # noqa: E402
 from bench._report import commit, machine_line, md_table, write_section  # noqa: E402
 
@@ -38,7 +37,7 @@ def snapshot(stack: Stack) -> dict[str, list[tuple[int, float, float]]]:
 
 
 def wait_ready(stack: Stack, ids: list[str], timeout: float) -> None:
-    from video import api
+    from bench.video import api
 
     pending = set(ids)
     deadline = time.monotonic() + timeout
@@ -52,7 +51,7 @@ def wait_ready(stack: Stack, ids: list[str], timeout: float) -> None:
 
 
 def upload(stack: Stack, path: Path) -> str:
-    from video import api
+    from bench.video import api
 
     return api(stack.base, stack.token, "POST", f"/api/v1/assets/?title={path.stem}", path.read_bytes(),
                {"Content-Type": "application/octet-stream",
@@ -60,7 +59,7 @@ def upload(stack: Stack, path: Path) -> str:
 
 
 def run_mode(env: dict[str, str], videos: list[Path], first: Path) -> dict:
-    from video import api, upload_to_ready
+    from bench.video import api, upload_to_ready
 
     stack = Stack(env)
     try:
