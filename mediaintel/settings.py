@@ -361,6 +361,10 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_DB_REUSE_MAX = env_int("MEDIAINTEL_DB_REUSE_MAX", 1000)
 # A pool child reports "up" after worker_process_init, where engines may be preloaded (tens of
 # seconds): without this a replacement child (after a crash or hard time limit) is killed forever.
+# Engines named in MEDIAINTEL_PRELOAD are loaded once in the worker's main process before it forks
+# its pool, so the children share their pages copy-on-write (workers/process.py); off: each child
+# loads its own copy.
+MEDIAINTEL_SHARED_MODELS = env_bool("MEDIAINTEL_SHARED_MODELS", True)
 CELERY_WORKER_PROC_ALIVE_TIMEOUT = env_float("MEDIAINTEL_CHILD_START_TIMEOUT", 180.0)
 CELERY_IMPORTS = [f"workers.tasks.{m}" for m in ("maintenance", "decode", "transcribe", "ocr", "detect", "faces",
                                                  "embed", "moderate", "search", "webhooks", "events")]

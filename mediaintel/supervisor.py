@@ -68,6 +68,8 @@ def main() -> int:
         _say(f"cannot start the stack: {e}")
         return 1
     env = child_env(stack_env)
+    # every model warm from the start, loaded once per worker and shared by its pool children
+    env.setdefault("MEDIAINTEL_PRELOAD", "role")
     _manage(env, "migrate", "--no-input", "-v", "0")
     _manage(env, "collectstatic", "--no-input", "-v", "0")
     user, pw, token = _admin_credentials(env, p.home)

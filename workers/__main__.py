@@ -61,6 +61,10 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("MEDIAINTEL_THREADS_PER_CHILD", str(max(1, (os.cpu_count() or 1) // concurrency)))
     if settings.MEDIAINTEL_WORKER_METRICS_PORT:
         serve_metrics(settings.MEDIAINTEL_WORKER_METRICS_PORT)
+    os.environ["MEDIAINTEL_WORKER_ROLE"] = a.role  # MEDIAINTEL_PRELOAD=role in the children
+    from workers.process import preload_shared
+
+    preload_shared(a.role)  # before the fork: the children share these models' pages
     app.worker_main(args)
     return 0
 

@@ -1,5 +1,12 @@
 """Per-process setup of worker children: CPU threads per child, optional model preloading.
 
+Model memory is shared across the pool (``MEDIAINTEL_SHARED_MODELS``, on by default): the
+worker's main process loads the engines named in ``MEDIAINTEL_PRELOAD`` *before* it forks its
+children, so their weights are one set of copy-on-write pages that every child reads (PSS of a
+child is a fraction of its RSS). Engines that start threads when they load cannot cross a fork
+(their threads do not exist in the child): CTranslate2 (faster-whisper) starts its worker pool
+at load, so ``transcribe`` is loaded in each child after the fork (:data:`FORK_UNSAFE`).
+
 A prefork worker runs ``concurrency`` children on the host's cores; each numeric library
 (torch, OpenMP, CTranslate2, onnxruntime) would otherwise start one thread per core in every
 child and oversubscribe the CPU. ``python -m workers`` sets ``MEDIAINTEL_THREADS_PER_CHILD``
@@ -8,6 +15,7 @@ to ``max(1, cores // concurrency)``; children apply it before any model library 
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import time
@@ -46,6 +54,7 @@ PRELOADERS = {
     "ocr": lambda: __import__("workers.engines.ocr", fromlist=["x"]).get_ocr(
         lang=os.environ.get("MEDIAINTEL_OCR_LANG", "eng"), device=_device()),
     "detect": lambda: __import__("workers.engines.detect", fromlist=["x"]).get_nudity_detector(device=_device()),
+    "objects": lambda: __import__("workers.engines.detect", fromlist=["x"]).get_object_detector(device=_device()),
     "nsfw": lambda: __import__("workers.engines.nsfw", fromlist=["x"]).get_classifier(device=_device()),
     "faces": lambda: __import__("workers.engines.faces", fromlist=["x"]).get_face_detector(
         __import__("workers.tasks.faces", fromlist=["x"]).face_config()),
@@ -56,10 +65,43 @@ PRELOADERS = {
 }
 
 
-def preload() -> None:
-    """Load the engines named in ``MEDIAINTEL_PRELOAD`` (comma list, or ``all``) so first tasks are warm."""
-    wanted = os.environ.get("MEDIAINTEL_PRELOAD", "")
-    names = list(PRELOADERS) if wanted == "all" else [w.strip() for w in wanted.split(",") if w.strip()]
+#: Engines whose loading starts threads (CTranslate2's replica pool), or that bundle their own OpenMP
+#: runtime (the face detector's libgomp, not checked across a fork): loaded after the fork, per child.
+FORK_UNSAFE = frozenset({"transcribe", "faces"})
+
+#: Queue → the engines its stages use (``MEDIAINTEL_PRELOAD=role``: the engines of the worker's queues).
+QUEUE_ENGINES: dict[str, tuple[str, ...]] = {
+    "transcribe": ("transcribe",),
+    "ocr": ("ocr",),
+    "detect": ("detect", "objects", "nsfw", "faces"),
+    "embed": ("tags", "text_embed"),
+    "moderate": ("text_flags",),
+    "search": ("text_embed",),
+}
+
+
+def wanted_engines(role: str | None = None) -> list[str]:
+    """The engines ``MEDIAINTEL_PRELOAD`` names: ``all``, ``role`` (those of the worker's queues,
+    ``MEDIAINTEL_WORKER_ROLE``) or a comma list; unknown names are ignored with a warning."""
+    wanted = os.environ.get("MEDIAINTEL_PRELOAD", "").strip()
+    if wanted == "all":
+        return list(PRELOADERS)
+    if wanted == "role":
+        from django.conf import settings
+
+        from workers.routing import queues_for_role
+
+        queues = queues_for_role(role or os.environ.get("MEDIAINTEL_WORKER_ROLE", "all"),
+                                 gpu_workers=settings.MEDIAINTEL_GPU_WORKERS)
+        return list(dict.fromkeys(e for q in queues for e in QUEUE_ENGINES.get(q, ())))
+    names = [w.strip() for w in wanted.split(",") if w.strip()]
+    for unknown in [n for n in names if n not in PRELOADERS]:
+        log.warning("MEDIAINTEL_PRELOAD names no engine %r (known: %s)", unknown, ", ".join(PRELOADERS))
+    return [n for n in names if n in PRELOADERS]
+
+
+def _load(names: list[str], where: str) -> None:
+    t_all = time.perf_counter()
     for name in names:
         t0 = time.perf_counter()
         try:
@@ -67,3 +109,30 @@ def preload() -> None:
             log.info("preloaded %s in %.2fs", name, time.perf_counter() - t0)
         except Exception as e:  # a missing optional engine must not stop the worker
             log.warning("could not preload %s: %s", name, e)
+    log.info("engines warm in %s %d: %s (%.2fs)", where, os.getpid(), ",".join(names) or "none",
+             time.perf_counter() - t_all)
+
+
+def preload_shared(role: str) -> list[str]:
+    """In the worker's main process, before the pool forks: load the wanted fork-safe engines once,
+    for every child to share (no-op unless ``MEDIAINTEL_SHARED_MODELS``). Returns their names."""
+    from django.conf import settings
+
+    if not settings.MEDIAINTEL_SHARED_MODELS:
+        return []
+    names = [n for n in wanted_engines(role) if n not in FORK_UNSAFE]
+    if names:
+        limit_threads()  # the same thread settings the children inherit
+        _load(names, "main process")
+    # Every object so far (the engines, the imported modules) goes to the permanent generation:
+    # the cyclic GC of a child would otherwise write to each object's header and copy every page
+    # of the main process's heap into the child (measured: ~400 MiB private per child).
+    gc.collect()
+    gc.freeze()
+    return names
+
+
+def preload() -> None:
+    """In each pool child: load the wanted engines the main process did not (a memoised engine the
+    child inherited from the main process is returned at once), so first tasks are warm."""
+    _load(wanted_engines(), "pool child")
