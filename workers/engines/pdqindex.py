@@ -13,6 +13,7 @@ popcount of the XOR. At 10M random hashes a query verifies about 3.2k candidates
 (16 chunks of 16 bits with 17 probes each would verify 41k: measured 4× slower at 10M). Radii
 ≥ 33 would need ≥ 2300 probes per chunk and fall back to a full scan (still exact).
 
+Below :data:`TABLE_MIN_SIZE` hashes there are no tables: every search is a full popcount scan.
 Additions go to a small delta buffer that is scanned in full and merged (a rebuild) once it grows
 past ``max(65536, size/8)``; removals mark positions dead. Memory: 32 bytes (hash) + 8 (id) +
 1 (alive) + 11·4 (positions) per hash plus 470 MB of ``starts`` tables: about 1.3 GB at 10M.
@@ -31,6 +32,7 @@ WIDTHS = (24, 24, 24) + (23,) * 8  # bits per chunk, most significant first
 CHUNKS = len(WIDTHS)
 OFFSETS = tuple(sum(WIDTHS[:i]) for i in range(CHUNKS))  # first bit of each chunk (0 = the MSB)
 MAX_CHUNK_RADIUS = 2
+TABLE_MIN_SIZE = 1 << 18  # below this a full popcount scan (≤ 8 MB) beats the 470 MB of chunk tables
 
 
 def _masks(width: int, radius: int) -> np.ndarray:
@@ -95,12 +97,14 @@ def distances(query: np.ndarray, hashes: np.ndarray) -> np.ndarray:
 class PdqIndex:
     """Exact Hamming-radius search over (id, hash) pairs; ids are int64 chosen by the caller."""
 
-    def __init__(self, ids: Sequence[int] | np.ndarray = (), hashes: np.ndarray | Iterable[str | bytes] = ()):
+    def __init__(self, ids: Sequence[int] | np.ndarray = (), hashes: np.ndarray | Iterable[str | bytes] = (),
+                 *, tables_from: int = TABLE_MIN_SIZE):
+        self._tables_from = tables_from
         self._hashes = np.zeros((0, 32), np.uint8)
         self._ids = np.zeros(0, np.int64)
         self._alive = np.zeros(0, bool)
         self._order = np.zeros((CHUNKS, 0), np.int32)
-        self._starts = [np.zeros((1 << w) + 1, np.int32) for w in WIDTHS]
+        self._starts: list[np.ndarray] = []
         self._delta_ids: list[np.ndarray] = []
         self._delta_hashes: list[np.ndarray] = []
         self._delta_n = 0
@@ -127,9 +131,9 @@ class PdqIndex:
         if len(ids) >= 2**31:
             raise ValueError("at most 2^31 hashes")
         n = len(ids)
-        order = np.empty((CHUNKS, n), np.int32)
+        order = np.empty((CHUNKS, n if n >= self._tables_from else 0), np.int32)
         starts = []
-        for c, col in enumerate(_chunk_values(hashes)):
+        for c, col in enumerate(_chunk_values(hashes) if n >= self._tables_from else ()):
             order[c] = np.argsort(col, kind="stable")
             st = np.zeros((1 << WIDTHS[c]) + 1, np.int32)
             np.cumsum(np.bincount(col, minlength=1 << WIDTHS[c]), out=st[1:])
@@ -212,7 +216,7 @@ class PdqIndex:
         if not n or radius < 0:
             return np.zeros(0, np.int64), np.zeros(0, np.int32)
         s = radius // CHUNKS
-        if s > MAX_CHUNK_RADIUS:  # too many probes per chunk: a full scan is as fast and exact
+        if s > MAX_CHUNK_RADIUS or not self._starts:  # a full scan: as fast here, and exact
             d = distances(q, self._hashes)
             pos = np.flatnonzero((d <= radius) & self._alive)
             return pos, d[pos]

@@ -42,6 +42,10 @@ def stage_task(stage: str) -> Callable[[StageFn], PipelineTask]:
 
 @worker_process_init.connect
 def _child_init(**_: Any) -> None:
-    """Each pool child: its share of CPU threads, then the engines to keep warm."""
+    """Each pool child: its share of CPU threads, the engines to keep warm, its hash-bank index."""
+    from apps.moderation import bankmatch
+    from workers.bankindex import BankIndex
+
     limit_threads()
     preload()
+    bankmatch.install_index(BankIndex())  # loaded on its first lookup
