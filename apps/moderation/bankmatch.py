@@ -68,13 +68,13 @@ def match(queries: Sequence[str]) -> list[list[dict[str, Any]]]:
         if not ids:
             return out
         with connection.cursor() as cur:
-            cur.execute(f"SELECT {_ENTRY_COLUMNS} {_ENABLED} AND e.id = ANY(%s)", [ids])  # noqa: S608
+            cur.execute(f"SELECT {_ENTRY_COLUMNS} {_ENABLED} AND e.id = ANY(%s)", [ids])
             rows = cur.fetchall()
     else:
         rows = []
         with connection.cursor() as cur:
             for q in queries:
-                cur.execute(f"SELECT {_ENTRY_COLUMNS} {_ENABLED} "  # noqa: S608
+                cur.execute(f"SELECT {_ENTRY_COLUMNS} {_ENABLED} "
                             "AND bit_count(e.hash # %s::bit(256)) <= b.threshold", [q])
                 rows += cur.fetchall()
     seen: set[tuple[int, int]] = set()

@@ -51,7 +51,7 @@ def test_every_entry_within_the_threshold_is_found_and_none_beyond(index):
 
 
 def test_the_index_and_the_sql_scan_give_the_same_answer(index):
-    base, bank, _ = _bank_with_planted(threshold=20)
+    base, _bank, _ = _bank_with_planted(threshold=20)
     queries = [base, flip(base, 7), random_bits(99)]
     with_index = bankmatch.match(queries)
     bankmatch.install_index(None)
@@ -60,7 +60,7 @@ def test_the_index_and_the_sql_scan_give_the_same_answer(index):
 
 
 def test_added_entries_are_visible_to_the_next_lookup_and_removed_ones_are_not(index):
-    base, bank, planted = _bank_with_planted()
+    base, bank, _planted = _bank_with_planted()
     assert len(bankmatch.match([base])[0]) == 32
     new, _ = banks.add_entry(bank, banks.bits_to_hex(flip(base, 31, start=100)), scan=False)
     assert new.pk in {f["id"] for f in bankmatch.match([base])[0]}
@@ -88,7 +88,7 @@ def test_an_entry_committed_after_a_higher_id_is_still_found(index):
 
 
 def test_the_moderate_stage_signal_uses_the_index(index):
-    base, bank, planted = _bank_with_planted()
+    base, _bank, _planted = _bank_with_planted()
     asset = make_asset(kind="image")
     phash(asset, base)
     rows = hash_matches(asset.pk)
