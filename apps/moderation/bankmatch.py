@@ -27,9 +27,10 @@ _ENABLED = ("FROM moderation_hashbankentry e JOIN moderation_hashbank b ON b.id 
 
 
 class EntryIndex(Protocol):
-    """Candidate entry ids: a superset of the entries within ``radius`` of any query (bit strings)."""
+    """The enabled banks' largest threshold (None: none enabled), read in the caller's transaction, and
+    candidate entry ids: a superset of the entries within that threshold of any query (bit strings)."""
 
-    def candidates(self, queries: Sequence[str], radius: int) -> set[int]: ...
+    def candidates(self, queries: Sequence[str]) -> tuple[int | None, set[int]]: ...
 
 
 _index: EntryIndex | None = None
@@ -59,18 +60,20 @@ def match(queries: Sequence[str]) -> list[list[dict[str, Any]]]:
     Each match is ``{"id", "bank_id", "quality", "label", "source_asset_id", "distance"}``.
     """
     out: list[list[dict[str, Any]]] = [[] for _ in queries]
-    radius = _max_threshold() if queries else None
-    if radius is None:
+    if not queries:
         return out
     ints = [int(q, 2) for q in queries]
     if _index is not None:
-        ids = sorted(_index.candidates(list(queries), radius))
+        _radius, found = _index.candidates(list(queries))
+        ids = sorted(found)
         if not ids:
             return out
         with connection.cursor() as cur:
             cur.execute(f"SELECT {_ENTRY_COLUMNS} {_ENABLED} AND e.id = ANY(%s)", [ids])
             rows = cur.fetchall()
     else:
+        if _max_threshold() is None:
+            return out
         rows = []
         with connection.cursor() as cur:
             for q in queries:
