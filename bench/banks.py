@@ -33,6 +33,8 @@ What it does:
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import os
 import re
 import subprocess
@@ -150,9 +152,10 @@ def load_bank(data: dict[str, Any], name: str) -> dict[str, float]:
 
     bank = HashBank.objects.filter(name=name).first()
     n = len(data["hashes"])
-    if bank is not None and bank.entries.count() == n:
+    record = ROOT / "var" / "bench-banks" / f"{name}.json"
+    if bank is not None and bank.entries.count() == n and record.exists():
         print(f"bank {name} already holds {n} entries: not reloaded", flush=True)
-        return {"load_s": float("nan")}
+        return {**json.loads(record.read_text()), "reused": 1.0}
     _sql("TRUNCATE moderation_hashbankentry CASCADE")
     HashBank.objects.all().delete()
     bank = HashBank.objects.create(name=name, threshold=RADIUS, min_quality=50)
@@ -162,6 +165,8 @@ def load_bank(data: dict[str, Any], name: str) -> dict[str, float]:
                f"{bank.pk}\t".encode(), b"\t100\tt\tbench\t2026-01-01 00:00:00+00\n")
     load_s = time.perf_counter() - t0
     _sql("VACUUM ANALYZE moderation_hashbankentry")
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps({"load_s": load_s, "loaded_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}))
     return {"load_s": load_s}
 
 
@@ -223,6 +228,10 @@ def bench_product(data: dict[str, Any], first_id: int, dihedral_lookups: int) ->
     res["raw_plain"] = (len(qs) / dt, *recall_of(found, data, first_id, False))
     dt, found = timed(lambda q: set(raw.search_many(variants(q), RADIUS)[0].tolist()), qs[:nd])
     res["raw_dihedral"] = (nd / dt, *recall_of(found, data, first_id, True))
+    t0 = time.perf_counter()
+    for _ in range(200):
+        _sql("SELECT 1")
+    res["round_trip_ms"] = (time.perf_counter() - t0) / 200 * 1000
     res["matched_random"] = sum(len(x) for x in bankmatch.match(
         [bits(h) for h in np.random.default_rng(99).integers(0, 256, (20, 32), dtype=np.uint8)]))
     bankmatch.install_index(None)
@@ -313,11 +322,30 @@ def report(args: argparse.Namespace, data: dict[str, Any], loaded: dict[str, flo
     times = [("step", "seconds"),
              ("generate hashes (numpy)", f"{gen_s:.1f}"),
              ("COPY into `moderation_hashbankentry` (with its pkey and unique index)",
-              f"{loaded['load_s']:.1f}" if loaded["load_s"] == loaded["load_s"] else "reused"),
+              f"{loaded['load_s']:.1f}" + (f" (when loaded, {loaded['loaded_at']})" if loaded.get("reused") else "")),
              ("index load: binary COPY out + multi-index-hashing build", f"{prod['index_load_s']:.1f}")]
     if hnsw:
         times.append((f"baseline: HNSW build at {hnsw['size']:,} hashes (m=16, ef_construction=64; "
                       f"{gib(hnsw['index_bytes'])})", f"{hnsw['build_s']:.1f}"))
+    per_lookup_ms = 1000 / prod["plain"][0] - 1000 / prod["raw_plain"][0]
+    notes = [
+        f"- **Product path vs the index alone**: a `bankmatch.match` call adds {per_lookup_ms:.1f} ms to the "
+        "index search: one query (enabled banks' largest threshold + entries newer than the index) and, when "
+        "something is within reach, the re-check of the candidates; an empty `SELECT 1` round trip took "
+        f"{prod['round_trip_ms']:.2f} ms in this run. The moderate stage makes one call per asset for all of its "
+        "hashes (a video's keyframes), so per stage this cost is paid once, not per hash.",
+    ]
+    if hnsw:
+        scale = size / hnsw["size"]
+        est_h = hnsw["build_s"] * scale * math.log(size) / math.log(hnsw["size"]) / 3600
+        notes.append(
+            f"- **Why not HNSW at {size:,}**: the build took {hnsw['build_s']:.0f} s for {hnsw['size']:,} hashes on "
+            f"this machine; HNSW build work grows about as n·log n, so {size:,} would take about {est_h:.1f} h "
+            f"(an estimate, not run) and {gib(hnsw['index_bytes'] * scale)} of index besides the table. Its answer is "
+            "approximate (`ORDER BY … LIMIT`: at most LIMIT entries, ef_search candidates), while the multi-index "
+            "hashing answer is exact by construction (pigeonhole) and its build took "
+            f"{prod['index_load_s']:.0f} s including reading the table. Random 256-bit hashes are a hard case for a "
+            "proximity graph (every non-duplicate is ~128 bits away), which is what a bank of unrelated images is.")
     plain_ok = prod["plain"][0] >= GOAL_LPS and prod["plain"][1] >= GOAL_RECALL * prod["plain"][2]
     mem_ok = m1["pss"] - m0["pss"] + pg_bytes < GOAL_BYTES
     return "\n".join([
@@ -338,7 +366,10 @@ def report(args: argparse.Namespace, data: dict[str, Any], loaded: dict[str, flo
         md_table(times),
         "",
         f"Goal (≥ {GOAL_LPS:.0f} lookups/s, recall ≥ {GOAL_RECALL}, < 8 GB): lookups and recall "
-        f"{'met' if plain_ok else 'NOT met'}, memory {'met' if mem_ok else 'NOT met'} at {size:,}.",
+        f"{'met' if plain_ok else 'NOT met'} on the product path (the index alone: "
+        f"{prod['raw_plain'][0]:,.0f} lookups/s), memory {'met' if mem_ok else 'NOT met'} at {size:,}.",
+        "",
+        *notes,
     ])
 
 
