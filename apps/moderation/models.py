@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from pgvector.django import BitField, HnswIndex
+from pgvector.django import BitField
 
 from apps.assets.models import MediaAsset
 from apps.core.models import UUIDModel
@@ -215,8 +215,7 @@ class HashBankEntry(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        indexes = [HnswIndex(name="bankentry_hnsw_hamming", fields=["hash"], m=16, ef_construction=64,
-                             opclasses=["bit_hamming_ops"])]
+        # no index on ``hash``: matching runs on the worker's in-memory index (apps/moderation/bankmatch.py)
         constraints = [models.UniqueConstraint(fields=["bank", "hash"], name="bank_entry_unique_hash")]
 
     def __str__(self) -> str:

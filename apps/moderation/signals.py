@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import connection
-
 from apps.insights import models as im
+from apps.moderation import bankmatch
 from apps.moderation.models import HashBank
 from apps.moderation.taxonomy import (
     FACE_COUNT,
@@ -86,36 +85,25 @@ def _link_signals(asset_id: Any) -> list[dict[str, Any]]:
 def hash_matches(asset_id: Any) -> list[dict[str, Any]]:
     """PDQ hashes of the asset within an enabled block bank's threshold, unless an allow bank matches too.
 
-    Uses the ``bit(256)`` HNSW index (Hamming ``<~>``) through an ORDER BY … LIMIT per hash.
+    The entries come from :func:`apps.moderation.bankmatch.match` (exact: every entry within its
+    bank's threshold, none beyond).
     """
     banks = {b.pk: b for b in HashBank.objects.filter(enabled=True)}
     if not banks:
         return []
+    hashes = list(im.PerceptualHash.objects.filter(asset_id=asset_id))
     rows: list[dict[str, Any]] = []
-    for h in im.PerceptualHash.objects.filter(asset_id=asset_id):
-        found = nearest_entries(h.hash, limit=10)
-        allow = [f for f in found if banks.get(f["bank_id"]) and banks[f["bank_id"]].kind == HashBank.Kind.ALLOW
-                 and f["distance"] <= banks[f["bank_id"]].threshold]
+    for h, found in zip(hashes, bankmatch.match([h.hash for h in hashes]), strict=True):
+        allow = [f for f in found if banks.get(f["bank_id"]) and banks[f["bank_id"]].kind == HashBank.Kind.ALLOW]
         if allow:
             continue
         for f in found:
             bank = banks.get(f["bank_id"])
             if bank is None or bank.kind != HashBank.Kind.BLOCK:
                 continue
-            if f["distance"] <= bank.threshold and h.quality >= bank.min_quality and f["quality"] >= bank.min_quality:
+            if h.quality >= bank.min_quality and f["quality"] >= bank.min_quality:
                 rows.append(_row("known_bad/hash_match", 1.0 - f["distance"] / 256, "hash", h, bank=bank.name,
                                  entry_id=f["id"], distance=f["distance"], label=f["label"],
                                  source_asset=str(f["source_asset_id"]) if f["source_asset_id"] else None))
                 break
     return rows
-
-
-def nearest_entries(bits: str, limit: int = 10) -> list[dict[str, Any]]:
-    """Nearest enabled bank entries to a 256-bit hash by Hamming distance (HNSW, exact re-check)."""
-    with connection.cursor() as cur:
-        cur.execute(
-            "SELECT e.id, e.bank_id, e.quality, e.label, e.source_asset_id, e.hash <~> %s::bit(256) AS d "
-            "FROM moderation_hashbankentry e WHERE e.enabled ORDER BY e.hash <~> %s::bit(256) LIMIT %s",
-            [bits, bits, limit])
-        return [{"id": r[0], "bank_id": r[1], "quality": r[2], "label": r[3], "source_asset_id": r[4],
-                 "distance": int(r[5])} for r in cur.fetchall()]

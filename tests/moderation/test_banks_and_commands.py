@@ -1,4 +1,4 @@
-"""Hash-bank matching through the HNSW index, the bounded retroactive scan, and the bank/policy commands."""
+"""Hash-bank matching (exact: apps.moderation.bankmatch), the bounded retroactive scan, the bank/policy commands."""
 
 from __future__ import annotations
 

@@ -47,15 +47,19 @@ def stage_task(stage: str, *, atomic: bool = False) -> Callable[[StageFn], Pipel
 
 @worker_process_init.connect
 def _child_init(**_: Any) -> None:
-    """Each pool child: its share of CPU threads, its trace exporter, then the engines to keep warm."""
+    """Each pool child: its share of CPU threads, its trace exporter, the engines to keep warm, its
+    hash-bank index."""
     from django.conf import settings
 
+    from apps.moderation import bankmatch
     from mediacommon.tracing import configure
+    from workers.bankindex import BankIndex
 
     limit_threads()
     configure("mediaintel-worker", settings.MEDIAINTEL_OTLP_ENDPOINT,
               sample_ratio=settings.MEDIAINTEL_TRACE_SAMPLE_RATIO)
     preload()
+    bankmatch.install_index(BankIndex())  # loaded on its first lookup
 
 
 @worker_process_shutdown.connect
