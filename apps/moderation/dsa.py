@@ -227,6 +227,12 @@ CATEGORY_MAP: dict[str, Mapping] = {
     "self_harm": Mapping("STATEMENT_CATEGORY_SELF_HARM", ("KEYWORD_SELF_MUTILATION", "KEYWORD_SUICIDE")),
     "spam/links": Mapping(OTHER_TC, ("KEYWORD_OTHER",), "Spam and unsolicited links"),
     "known_bad/hash_match": Mapping(OTHER_TC, ("KEYWORD_OTHER",), "Matches known prohibited content", exact=False),
+    # context signals, not violations by themselves: a statement exists only where an operator's policy
+    # restricts on them (e.g. no faces or people on a children's platform), under that platform's terms
+    "people/face": Mapping(OTHER_TC, ("KEYWORD_OTHER",), "Shows a human face (platform terms)", exact=False),
+    "people/faces_count": Mapping(OTHER_TC, ("KEYWORD_OTHER",), "Shows several faces (platform terms)",
+                                  exact=False),
+    "context/people": Mapping(OTHER_TC, ("KEYWORD_OTHER",), "Shows people (platform terms)", exact=False),
 }
 
 #: Admin-added codes fall back on their group (the part before ``/``), then on "other violation of T&C".
