@@ -89,8 +89,14 @@ def _import_yolo() -> Any:
     os.environ.setdefault("YOLO_OFFLINE", "1")
     os.environ.setdefault("YOLO_AUTOINSTALL", "0")
     os.environ.setdefault("YOLO_VERBOSE", "0")
+    from PIL import Image
     from ultralytics import YOLO
+    from ultralytics.utils import patches
 
+    # Importing ultralytics replaces PIL's Image.open process-wide with one that, on an unreadable
+    # file, tries to install pi-heif and raises ModuleNotFoundError: every other engine in the worker
+    # would then see a corrupt upload as a crash instead of PIL's UnidentifiedImageError. Put it back.
+    Image.open = getattr(patches, "_image_open", Image.open)
     return YOLO
 
 

@@ -343,6 +343,19 @@ def test_load_image_corrupt(tmp_path: Path) -> None:
             decode.load_image(bad)
 
 
+def test_a_corrupt_image_stays_a_permanent_error_after_the_yolo_runtime_is_imported(tmp_path: Path) -> None:
+    """Importing ultralytics patches PIL's opener process-wide (it would raise ModuleNotFoundError for
+    pi_heif on an unreadable file); the engine import undoes that."""
+    from PIL import Image
+
+    from workers.engines.detect import _import_yolo
+
+    _import_yolo()
+    assert Image.open.__module__.startswith("PIL")
+    with pytest.raises(PermanentEngineError):
+        decode.load_image(media.make_garbage_file(tmp_path / "g.png", size=2000))
+
+
 def test_load_image_pixel_limit(tmp_path: Path) -> None:
     path = media.make_image(tmp_path / "big.png", size=(400, 300))
     assert decode.load_image(path, max_pixels=120_000).size == (400, 300)
