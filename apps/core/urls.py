@@ -17,6 +17,7 @@ urlpatterns = [
     path("console/search/", search_console.search_page, name="console-search"),
     path("console/dead-letters/<int:pk>/<str:action>/", console.dead_letter_action, name="console-dlq-action"),
     path("console/review/", include("apps.moderation.urls")),
+    path("console/evaluations/", include("apps.pipeline.console_urls")),
     path("console/policy/", policy_console.policy_page, name="console-policy"),
     path("console/webhooks/", webhook_console.deliveries, name="console-webhooks"),
     path("console/webhooks/<int:pk>/redeliver/", webhook_console.redeliver, name="console-webhook-redeliver"),

@@ -130,3 +130,26 @@ class WorkerPresence(models.Model):
     pid = models.PositiveIntegerField(default=0)
     started_at = models.DateTimeField()
     seen_at = models.DateTimeField(db_index=True)
+
+
+class EvaluationRun(UUIDModel):
+    """One ``manage.py evaluate`` run, kept so the console lists runs and serves their reports.
+
+    ``results`` is the run's ``results.json`` (every number); ``headline`` the few figures the list
+    shows; ``report_html`` the self-contained report (inline SVG, no script), served with a CSP that
+    allows no script and no network. ``compared_to`` is the earlier run given with ``--compare``,
+    when that run was recorded.
+    """
+
+    dataset = models.CharField(max_length=200)
+    files = models.IntegerField()
+    policy = models.CharField(max_length=100, default="default")
+    out_dir = models.CharField(max_length=1000)
+    engines = models.JSONField(default=dict)
+    headline = models.JSONField(default=dict)
+    results = models.JSONField()
+    report_html = models.TextField()
+    compared_to = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["-created_at"]

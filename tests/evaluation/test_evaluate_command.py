@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
+from apps.pipeline.models import EvaluationRun
 from workers.evaluation import shipped
 
 SECTIONS = ("speech", "ocr", "language", "scenes", "detection", "tags", "moderation", "near_duplicates", "latency")
@@ -29,6 +30,7 @@ def small_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.mark.django_db
 def test_evaluate_writes_the_report_json_and_draft_and_compares_two_policies(small_set: Path, tmp_path: Path):
     out = StringIO()
     call_command("evaluate", str(small_set), "--out", str(tmp_path / "a"), stdout=out)
@@ -58,6 +60,12 @@ def test_evaluate_writes_the_report_json_and_draft_and_compares_two_policies(sma
     rows = {r["metric"]: r for r in second["comparison"]}
     assert rows["moderation.spam/links.review_threshold"]["before"] == 0.9
     assert '<section id="comparison">' in (tmp_path / "b" / "report.html").read_text()
+    # both runs are recorded for the console, the second linked to the first it was compared with
+    a, b = EvaluationRun.objects.order_by("created_at")
+    assert {k for k in first if a.results.get(k) != first[k]} == set()
+    assert b.results == second and b.compared_to == a
+    assert a.headline["speech_wer"] == first["speech"]["wer"] and a.files == first["dataset"]["files"]
+    assert a.report_html == page
 
 
 @pytest.mark.parametrize(("args", "message"), [

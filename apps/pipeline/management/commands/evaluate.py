@@ -2,7 +2,8 @@
 
 Runs the pipeline's engines in-process over a labelled dataset (see workers/evaluation/dataset.py
 for the manifest) and writes ``results.json``, ``report.html`` and, when thresholds can be
-suggested, ``policy-draft.yaml`` into DIR. The engines need the worker image (numpy, torch):
+suggested, ``policy-draft.yaml`` into DIR; the run is also recorded (``EvaluationRun``) for the
+console's list of runs. The engines need the worker image (numpy, torch):
 the evaluation package is imported only when the command runs, never by the web code.
 """
 
@@ -15,10 +16,13 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError
+from django.urls import reverse
 
 from apps.moderation import policy_io
 from apps.moderation.services import ModerationError
 from apps.moderation.taxonomy import DEFAULT_RULES
+from apps.pipeline.evaluations import record_run
 
 
 def rate(value: str) -> float:
@@ -108,6 +112,13 @@ class Command(BaseCommand):
         for note in written.notes:
             self.stdout.write(f"  policy: {note}")
         self.stdout.write(f"report  {written.report}\nresults {written.results}")
+        try:
+            kept = record_run(written.results, report=written.report, out_dir=Path(o["out"]), policy=policy_name,
+                              compared_to=o["compare"])
+        except DatabaseError as e:  # the files are written; only the console's list misses this run
+            self.stderr.write(f"the run was not recorded for the console (database: {e})")
+        else:
+            self.stdout.write(f"console {reverse('console-evaluation-report', args=[kept.pk])}")
         if written.draft:
             self.stdout.write(f"draft   {written.draft}  (import with: manage.py policy import {written.draft})")
 
