@@ -69,6 +69,7 @@ def sequential(path: Path) -> dict[str, float]:
     from workers.engines import (
         decode,
         detect,
+        faces,
         image_embed,
         language,
         nsfw,
@@ -83,9 +84,10 @@ def sequential(path: Path) -> dict[str, float]:
     tr, o = transcribe.get_transcriber("faster-whisper", "base"), ocr.get_ocr()
     nd, ns, ie = detect.get_nudity_detector(), nsfw.get_classifier(), image_embed.get_embedder()
     te, tm = text_embed.get_text_embedder(), text_moderation.get_text_moderator()
+    od, fd = detect.get_object_detector(), faces.get_face_detector()
     blank = [np.zeros((64, 64, 3), np.uint8)]
     tr.transcribe(np.zeros(16000, np.float32)), te.embed(["warm"]), ie.analyze(blank), ns.score(blank)
-    nd.detect(blank), o.read(blank[0])
+    nd.detect(blank), o.read(blank[0]), od.detect(blank), fd.detect(blank)
     t: dict[str, float] = {}
 
     def timed(name: str, fn):
@@ -102,7 +104,8 @@ def sequential(path: Path) -> dict[str, float]:
     audio = timed("audio", lambda: decode.extract_audio(str(path)))
     res = timed("transcribe", lambda: tr.transcribe(audio))
     reads = timed("ocr", lambda: [o.read(i) for i in imgs])
-    timed("detect", lambda: nd.detect(imgs))
+    timed("detect", lambda: (nd.detect(imgs), od.detect(imgs)))
+    timed("faces", lambda: fd.detect(imgs))
     timed("nsfw", lambda: ns.score(imgs))
     timed("hash", lambda: phash.compute_batch(imgs))
     timed("tags", lambda: ie.analyze(imgs))
