@@ -37,7 +37,6 @@ import json
 import math
 import os
 import re
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -49,6 +48,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("MEDIAINTEL_PROFILE", "test")
 
+from bench._db import bench_url, prepare_database  # noqa: E402
 from bench._report import commit, machine_line, md_table, write_section  # noqa: E402
 
 DB_NAME = "mediaintel_banksbench"
@@ -93,30 +93,11 @@ def bits(h: np.ndarray) -> str:
 
 
 # --------------------------------------------------------------------------- database
-def bench_url() -> str:
-    from mediaintel import devstack
-
-    return devstack.profile("test").database_url.rsplit("/", 1)[0] + f"/{DB_NAME}"
-
-
-def prepare_database() -> None:
-    import psycopg
-
-    url = bench_url()
-    admin = url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB_NAME]).fetchone():
-            conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "mediaintel.settings",
-           "MEDIAINTEL_ENV": "development"}
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
-
-
 def setup_django() -> None:
     from mediaintel import devstack
 
     broker = devstack.profile("test").broker_url.rsplit("/", 1)[0] + "/9"
-    os.environ.update(DATABASE_URL=bench_url(), BROKER_URL=broker, REDIS_URL=broker,
+    os.environ.update(DATABASE_URL=bench_url(DB_NAME), BROKER_URL=broker, REDIS_URL=broker,
                       DJANGO_SETTINGS_MODULE="mediaintel.settings", MEDIAINTEL_ENV="development")
     import django
 
@@ -386,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-doc", action="store_true", help="do not write docs/benchmarks.md")
     args = p.parse_args(argv)
     load_before = _load_avg()
-    prepare_database()
+    prepare_database(DB_NAME)
     setup_django()
     t0 = time.perf_counter()
     data = generate(args.size, args.known, args.per_known, args.seed)

@@ -64,6 +64,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("MEDIAINTEL_PROFILE", "test")
 
 CACHE = ROOT / "var" / "bench-search"
+from bench._db import bench_url, prepare_database  # noqa: E402
 from bench._report import commit, machine_line, md_table, read_section, write_section  # noqa: E402
 
 DB_NAME = "mediaintel_searchbench"
@@ -267,31 +268,11 @@ def embeddings(texts: list[str]) -> np.ndarray:
 # --------------------------------------------------------------------------- database
 
 
-def bench_url() -> str:
-    from mediaintel import devstack
-
-    return devstack.profile("test").database_url.rsplit("/", 1)[0] + f"/{DB_NAME}"
-
-
-def prepare_database() -> None:
-    """Create and migrate the benchmark database (never the test database)."""
-    import psycopg
-
-    url = bench_url()
-    admin = url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB_NAME]).fetchone():
-            conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "mediaintel.settings",
-           "MEDIAINTEL_ENV": "development"}
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
-
-
 def setup_django(redis_db: int) -> None:
     from mediaintel import devstack
 
     broker = devstack.profile("test").broker_url.rsplit("/", 1)[0] + f"/{redis_db}"
-    os.environ.update(DATABASE_URL=bench_url(), BROKER_URL=broker, REDIS_URL=broker,
+    os.environ.update(DATABASE_URL=bench_url(DB_NAME), BROKER_URL=broker, REDIS_URL=broker,
                       DJANGO_SETTINGS_MODULE="mediaintel.settings", DEBUG="1", MEDIAINTEL_ENV="development",
                       MEDIAINTEL_THROTTLE_SEARCH="1000000/min", MEDIAINTEL_THROTTLE_SIMILAR="1000000/min",
                       MEDIAINTEL_THROTTLE_USER="1000000/min")
@@ -531,7 +512,7 @@ def main(argv: list[str] | None = None) -> int:
 def run(a: Any, rows: list[str], xv: np.ndarray, queries: list[str], qv: np.ndarray) -> int:
     load_before = os.getloadavg()[0]
     started = dt.datetime.now(dt.UTC)
-    prepare_database()
+    prepare_database(DB_NAME)
     setup_django(a.redis_db)
     from apps.search.filters import Filters
     print(f"loading {len(rows)} rows into {DB_NAME} …", flush=True)
