@@ -40,6 +40,7 @@ from apps.audit.services import Actor, record
 from apps.core.errors import ApiError, error_body
 from apps.core.negotiation import HtmlRenderer, JsonErrors, KnownFormatNegotiation
 from apps.core.roles import MODERATOR, IsAdmin, IsModerator, IsUploader, has_role
+from apps.core.schema import generating_schema
 from apps.insights import exports as _transcript_exports
 from apps.pipeline.serializers import ReprocessSerializer
 
@@ -57,7 +58,7 @@ class AssetViewSet(JsonErrors, mixins.ListModelMixin, mixins.RetrieveModelMixin,
     queryset = MediaAsset.objects.none()
 
     def get_queryset(self) -> QuerySet[MediaAsset]:
-        if getattr(self, "swagger_fake_view", False):
+        if generating_schema(self):
             return MediaAsset.objects.none()
         qs = MediaAsset.objects.select_related("uploader")
         if not has_role(self.request.user, MODERATOR):

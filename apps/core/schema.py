@@ -12,6 +12,14 @@ from __future__ import annotations
 
 from typing import Any
 
+UUID_RE = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+"""A UUID path segment, for routes that take one (e.g. ``assets/<uuid>/audit``)."""
+
+
+def generating_schema(view: Any) -> bool:
+    """True while drf-spectacular instantiates ``view`` to describe it (no request user, no kwargs)."""
+    return getattr(view, "swagger_fake_view", False)
+
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
 ERROR_SCHEMA = {
     "type": "object",

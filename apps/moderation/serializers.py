@@ -1,4 +1,4 @@
-"""API representations of moderation: review items, decisions, appeals, policies, banks, webhooks, audit."""
+"""API representations of moderation: review items, decisions, appeals, policies, banks, webhooks."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.assets.serializers import AssetSerializer
-from apps.audit.models import AuditEvent
 from apps.moderation.models import (
     Appeal,
     Category,
@@ -316,21 +315,6 @@ class WebhookDeliverySerializer(serializers.ModelSerializer):
                   "next_attempt_at", "last_attempt_at", "last_status_code", "last_error_kind", "last_error",
                   "last_duration_ms", "delivered_at", "created_at"]
         read_only_fields = fields
-
-
-# ------------------------------------------------------------------ audit
-class AuditEventSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = AuditEvent
-        fields = ["id", "created_at", "actor_type", "actor_id", "actor_label", "verb", "target_type", "target_id",
-                  "payload", "request_id", "prev_hash", "hash"]
-        read_only_fields = fields
-
-
-class AuditVerifySerializer(serializers.Serializer):
-    ok = serializers.BooleanField()
-    checked = serializers.IntegerField()
-    problems = serializers.ListField(child=serializers.CharField())
 
 
 class CountsSerializer(serializers.Serializer):

@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from apps.audit.services import Actor
 from apps.core.errors import ApiError, ErrorSerializer
 from apps.core.roles import MODERATOR, IsAdmin, has_role
+from apps.core.schema import generating_schema
 from apps.pipeline.actions import discard_dead_letter, replay_dead_letter
 from apps.pipeline.models import DeadLetter, Job
 from apps.pipeline.serializers import DeadLetterSerializer, JobSerializer
@@ -26,7 +27,7 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
     queryset = Job.objects.none()
 
     def get_queryset(self) -> QuerySet[Job]:
-        if getattr(self, "swagger_fake_view", False):
+        if generating_schema(self):
             return Job.objects.none()
         qs = Job.objects.select_related("asset").prefetch_related("stages")
         if not has_role(self.request.user, MODERATOR):

@@ -1,0 +1,182 @@
+"""Hash banks and their entries (admins): create, import, export, match."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Count, Q, QuerySet
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.assets.models import MediaAsset
+from apps.audit.services import Actor, record
+from apps.core.errors import ApiError
+from apps.core.roles import IsAdmin
+from apps.core.schema import generating_schema
+from apps.moderation import banks
+from apps.moderation import serializers as s
+from apps.moderation.api._common import (
+    CsvParser,
+    ServiceErrors,
+    _valid,
+)
+from apps.moderation.models import (
+    HashBank,
+    HashBankEntry,
+)
+
+
+class HashBankViewSet(ServiceErrors, viewsets.ModelViewSet):
+    """Hash banks (admins): ``block`` banks make matches signals, ``allow`` banks suppress them."""
+
+    permission_classes = [IsAdmin]
+    serializer_class = s.HashBankSerializer
+    filterset_fields = ["kind", "enabled"]
+    queryset = HashBank.objects.none()
+
+    def get_queryset(self) -> QuerySet[HashBank]:
+        if generating_schema(self):
+            return HashBank.objects.none()
+        return HashBank.objects.annotate(entry_count=Count("entries"),
+                                         enabled_count=Count("entries", filter=Q(entries__enabled=True))
+                                         ).order_by("name")
+
+    def _audit(self, verb: str, bank: HashBank, **payload: Any) -> None:
+        record(verb, target_type="hash_bank", target_id=bank.name, actor=Actor.user(self.request.user),
+               payload=payload)
+
+    def perform_create(self, serializer: s.HashBankSerializer) -> None:
+        with transaction.atomic():
+            bank = serializer.save()
+            self._audit("bank.created", bank, kind=bank.kind, threshold=bank.threshold, min_quality=bank.min_quality)
+
+    def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        resp = super().update(request, *args, **kwargs)
+        resp.data = self.get_serializer(self.get_queryset().get(pk=resp.data["id"])).data  # with entry counts
+        return resp
+
+    def perform_update(self, serializer: s.HashBankSerializer) -> None:
+        with transaction.atomic():
+            bank = serializer.save()
+            self._audit("bank.updated", bank, **{k: v for k, v in serializer.validated_data.items()})
+            if bank.enabled and (serializer.validated_data.get("enabled")
+                                 or {"threshold", "min_quality", "kind"} & set(serializer.validated_data)):
+                transaction.on_commit(lambda: banks.scan_bank(bank))  # matches may have changed
+
+    def perform_destroy(self, instance: HashBank) -> None:
+        with transaction.atomic():
+            self._audit("bank.deleted", instance, kind=instance.kind, entries=instance.entries.count())
+            instance.delete()
+
+    @extend_schema(request=s.HashBankEntryCreateSerializer,
+                   responses={201: s.HashBankEntrySerializer,
+                              200: OpenApiResponse(s.HashBankEntrySerializer, description="Already in the bank")})
+    @action(detail=True, methods=["post"])
+    def entries(self, request: Request, pk: str | None = None) -> Response:
+        """Add a PDQ hash by hex; existing assets that match are re-moderated. (List entries with
+        ``GET /hash-bank-entries/?bank=ID``.)"""
+        bank = self.get_object()
+        data = _valid(s.HashBankEntryCreateSerializer, request.data)
+        entry, created = banks.add_entry(bank, data["hash_hex"], quality=data["quality"], label=data["label"],
+                                         user=request.user)
+        return Response(s.HashBankEntrySerializer(entry).data,
+                        status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+    @extend_schema(request=s.BankAddAssetSerializer, responses={200: s.BankAddAssetResultSerializer})
+    @action(detail=True, methods=["post"], url_path="add-asset")
+    def add_asset(self, request: Request, pk: str | None = None) -> Response:
+        """Add an asset's PDQ hashes (those of sufficient quality) to the bank."""
+        bank = self.get_object()
+        data = _valid(s.BankAddAssetSerializer, request.data)
+        asset = MediaAsset.objects.filter(pk=data["asset"]).first()
+        if asset is None:
+            raise ApiError("No such asset.", code="not_found", status_code=404)
+        ids = banks.add_asset(bank, asset, user=request.user, label=data["label"])
+        entries = HashBankEntry.objects.filter(pk__in=ids).select_related("bank", "added_by").order_by("id")
+        return Response({"added": len(ids), "entries": s.HashBankEntrySerializer(entries, many=True).data})
+
+    @extend_schema(request={"text/csv": OpenApiTypes.STR, "multipart/form-data": s.BankImportSerializer,
+                            "application/json": s.BankImportSerializer},
+                   responses={200: s.BankImportResultSerializer})
+    @action(detail=True, methods=["post"], url_path="import",
+            parser_classes=[CsvParser, MultiPartParser, FormParser, JSONParser])
+    def import_csv(self, request: Request, pk: str | None = None) -> Response:
+        """Import CSV rows ``hash_hex,quality,label`` (header optional); malformed rows are listed in ``errors``."""
+        bank = self.get_object()
+        if isinstance(request.data, str):
+            text = request.data
+        else:
+            data = _valid(s.BankImportSerializer, request.data)
+            if data.get("file") is not None:
+                text = data["file"].read().decode("utf-8-sig", "replace")
+            elif data.get("csv") is not None:
+                text = data["csv"]
+            else:
+                raise ValidationError({"file": ["send a CSV file, `csv` text, or a text/csv body"]})
+        result = banks.import_csv(bank, text, user=request.user)
+        return Response(result.as_dict())
+
+    @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR})
+    @action(detail=True, methods=["get"])
+    def export(self, request: Request, pk: str | None = None) -> StreamingHttpResponse:
+        """Every entry as CSV ``hash_hex,quality,label``."""
+        bank = self.get_object()
+        resp = StreamingHttpResponse(banks.export_csv(bank), content_type="text/csv; charset=utf-8")
+        resp["Content-Disposition"] = f'attachment; filename="bank-{bank.name}.csv"'
+        return resp
+
+    @extend_schema(request=None, responses={202: OpenApiResponse(description="Scan queued")})
+    @action(detail=True, methods=["post"])
+    def scan(self, request: Request, pk: str | None = None) -> Response:
+        """Scan the library for matches of every enabled entry and re-moderate them."""
+        bank = self.get_object()
+        n = banks.scan_bank(bank)
+        self._audit("bank.scan_requested", bank, entries=n)
+        return Response({"entries": n}, status=status.HTTP_202_ACCEPTED)
+
+
+class HashBankEntryViewSet(ServiceErrors, mixins.ListModelMixin, mixins.RetrieveModelMixin,
+                           mixins.UpdateModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
+    """Hash bank entries (admins): enable/disable, relabel, delete."""
+
+    permission_classes = [IsAdmin]
+    serializer_class = s.HashBankEntrySerializer
+    filterset_fields = ["bank", "enabled"]
+    http_method_names = ["get", "patch", "delete", "head", "options"]
+    queryset = HashBankEntry.objects.none()
+
+    def get_queryset(self) -> QuerySet[HashBankEntry]:
+        if generating_schema(self):
+            return HashBankEntry.objects.none()
+        return HashBankEntry.objects.select_related("bank", "added_by").order_by("id")
+
+    @extend_schema(request=s.HashBankEntryUpdateSerializer, responses=s.HashBankEntrySerializer)
+    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Enable or disable the entry (enabling re-scans the library), or change its label."""
+        entry = self.get_object()
+        data = _valid(s.HashBankEntryUpdateSerializer, request.data)
+        with transaction.atomic():
+            if "enabled" in data:
+                banks.set_entry_enabled(entry, data["enabled"], user=request.user)
+            if "label" in data and data["label"] != entry.label:
+                HashBankEntry.objects.filter(pk=entry.pk).update(label=data["label"])
+                record("bank.entry_relabelled", target_type="hash_bank", target_id=entry.bank.name,
+                       actor=Actor.user(request.user), payload={"entry": entry.pk, "label": data["label"]})
+        return Response(self.get_serializer(self.get_queryset().get(pk=entry.pk)).data)
+
+    def perform_destroy(self, instance: HashBankEntry) -> None:
+        with transaction.atomic():
+            record("bank.entry_deleted", target_type="hash_bank", target_id=instance.bank.name,
+                   actor=Actor.user(self.request.user),
+                   payload={"entry": instance.pk, "hash": banks.bits_to_hex(instance.hash)})
+            instance.delete()
+
+
