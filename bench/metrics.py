@@ -76,7 +76,7 @@ def fill(n: int, asset: Any, job: Any) -> None:
     from django.db import connection
 
     from apps.pipeline.models import StageRun
-    from workers.routing import STAGE_QUEUES
+    from mediacommon.routing import STAGE_QUEUES
 
     have = StageRun.objects.count()
     if have >= n:

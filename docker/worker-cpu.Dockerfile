@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # MediaIntel CPU worker: queues of `python -m workers --role cpu` (decode, ocr, moderate, maintenance
-# when a GPU worker exists; every queue otherwise; see workers/routing.py).
+# when a GPU worker exists; every queue otherwise; see mediacommon/routing.py).
 # Build from the repository root:  docker build -f docker/worker-cpu.Dockerfile -t mediaintel/worker-cpu .
 FROM python:3.11-slim-bookworm
 

@@ -1,4 +1,4 @@
-"""The Celery app. Its configuration lives in settings (``CELERY_*``), built from workers/routing.py.
+"""The Celery app. Its configuration lives in settings (``CELERY_*``), built from mediacommon/routing.py.
 
 The web process only *sends* tasks, by explicit name (``send_task``), so it never imports a
 task module or a model engine. Workers import the task modules listed in ``CELERY_IMPORTS``.

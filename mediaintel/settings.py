@@ -312,7 +312,9 @@ if not 0.0 <= MEDIAINTEL_TRACE_SAMPLE_RATIO <= 1.0:
 # (beat, every 5 s; apps/pipeline/reconcile.py) re-dispatches stages whose heartbeat stopped for
 # ``MEDIAINTEL_STAGE_LEASE`` seconds and re-sends lost messages; the original message, restored
 # later, is then a no-op.
-from workers import routing  # noqa: E402  (stdlib-only module)
+from kombu import Queue  # noqa: E402
+
+from mediacommon import routing  # noqa: E402  (stdlib-only module)
 
 MEDIAINTEL_MAX_HARD_TIME_LIMIT = env_int("MEDIAINTEL_MAX_HARD_TIME_LIMIT", 2 * 3600)
 MEDIAINTEL_STAGE_LEASE = env_float("MEDIAINTEL_STAGE_LEASE", 15.0)
@@ -341,7 +343,7 @@ CELERY_TASK_SEND_SENT_EVENT = MEDIAINTEL_TASK_EVENTS
 CELERY_TASK_TIME_LIMIT = MEDIAINTEL_MAX_HARD_TIME_LIMIT
 CELERY_TASK_SOFT_TIME_LIMIT = MEDIAINTEL_MAX_HARD_TIME_LIMIT - 60
 CELERY_TASK_DEFAULT_QUEUE = "maintenance"
-CELERY_TASK_QUEUES = routing.kombu_queues()
+CELERY_TASK_QUEUES = [Queue(q, routing_key=q) for q in routing.QUEUES]  # one durable direct queue each
 CELERY_TASK_ROUTES = routing.task_routes()
 CELERY_TASK_CREATE_MISSING_QUEUES = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

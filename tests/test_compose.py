@@ -1,4 +1,4 @@
-"""docker/compose.yaml agrees with workers/routing.py and with the Dockerfiles it builds."""
+"""docker/compose.yaml agrees with mediacommon/routing.py and with the Dockerfiles it builds."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from urllib.parse import urlparse
 import pytest
 import yaml
 
-from workers import routing
+from mediacommon import routing
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKER = ROOT / "docker"

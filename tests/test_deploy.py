@@ -1,5 +1,5 @@
 """deploy/kubernetes, rendered offline with ``kubectl kustomize`` and checked against pinned schemas,
-workers/routing.py, the Celery task limits and the settings. Nothing here talks to a cluster."""
+mediacommon/routing.py, the Celery task limits and the settings. Nothing here talks to a cluster."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ import pytest
 import yaml
 from django.urls import reverse
 
-from workers import routing
+from mediacommon import routing
 
 ROOT = Path(__file__).resolve().parent.parent
 K8S = ROOT / "deploy" / "kubernetes"
@@ -167,7 +167,7 @@ def test_keda_schema_refuses_a_redis_trigger_without_a_list():
 # ------------------------------------------------------------------ queues: consumed and scaled
 
 def uncovered(overlay: str) -> tuple[set[str], set[str]]:
-    """Queues of workers/routing.py that no worker Deployment consumes, and that no ScaledObject
+    """Queues of mediacommon/routing.py that no worker Deployment consumes, and that no ScaledObject
     scales on. Also asserts each ScaledObject scales a worker Deployment on queues it consumes."""
     deployed = workers(overlay)
     assert set(deployed.values()) <= set(routing.ROLES)

@@ -46,9 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     django.setup()
     from django.conf import settings
 
+    from mediacommon.routing import queues_for_role
     from mediaintel.celery import app
     from workers.metrics_server import serve_metrics
-    from workers.routing import queues_for_role
 
     if a.role == "search":  # interactive: the first query must not wait for a model to load
         os.environ.setdefault("MEDIAINTEL_PRELOAD", "text_embed")

@@ -89,7 +89,7 @@ def wanted_engines(role: str | None = None) -> list[str]:
     if wanted == "role":
         from django.conf import settings
 
-        from workers.routing import queues_for_role
+        from mediacommon.routing import queues_for_role
 
         queues = queues_for_role(role or os.environ.get("MEDIAINTEL_WORKER_ROLE", "all"),
                                  gpu_workers=settings.MEDIAINTEL_GPU_WORKERS)

@@ -286,8 +286,8 @@ def interrupted(delivery_id: int) -> None:
 def send(delivery_id: int, countdown: float | None = None) -> bool:
     """Publish the delivery task on its queue (False when the broker is unreachable: the sweep
     sends it later)."""
+    from mediacommon.routing import TASK_QUEUES
     from mediaintel.celery import app
-    from workers.routing import TASK_QUEUES
 
     queue = TASK_QUEUES[DELIVER_TASK]
     try:

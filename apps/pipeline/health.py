@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from apps.pipeline.metrics import queue_depths
 from apps.pipeline.models import IN_FLIGHT, StageRun, StageStatus, WorkerPresence
-from workers.routing import QUEUES
+from mediacommon.routing import QUEUES
 
 
 def _stall_bounds() -> dict[str, tuple[str, timedelta]]:

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.conf import settings
 
-from workers.routing import QUEUES
+from mediacommon.routing import QUEUES
 
 log = logging.getLogger(__name__)
 

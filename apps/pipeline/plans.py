@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from workers.routing import queue_for_stage
+from mediacommon.routing import queue_for_stage
 
 PLAN_VERSION = "2026-12-04.1"
 

@@ -1,10 +1,10 @@
-"""A real Celery worker process executes tasks routed by workers/routing.py."""
+"""A real Celery worker process executes tasks routed by mediacommon/routing.py."""
 
 from __future__ import annotations
 
 import pytest
 
-from workers.routing import QUEUES, queues_for_role
+from mediacommon.routing import QUEUES, queues_for_role
 
 
 def test_routing_roles():

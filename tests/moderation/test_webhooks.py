@@ -17,9 +17,9 @@ from django.utils import timezone
 from apps.audit.models import AuditEvent
 from apps.moderation import services, webhooks
 from apps.moderation.models import ReviewItem, WebhookDelivery, WebhookSubscription
+from mediacommon import routing
 from tests.conftest import wait_for
 from tests.moderation.helpers import Receiver, Trickler, api, flag, header, make_asset, make_user, moderated
-from workers import routing
 
 # the receivers of these tests listen on 127.0.0.1: an on-premises setup
 FAST = {"MEDIAINTEL_WEBHOOK_BACKOFF": "0.3", "MEDIAINTEL_WEBHOOK_MAX_ATTEMPTS": "3",

@@ -53,8 +53,8 @@ def amqp_broker(settings, monkeypatch):
         pytest.fail("RabbitMQ is not installed/running (make install installs rabbitmq-server)")
     from kombu import Connection
 
+    from mediacommon.routing import QUEUES
     from mediaintel.celery import app
-    from workers.routing import QUEUES
 
     with Connection(AMQP_URL) as conn:
         ch = conn.channel()

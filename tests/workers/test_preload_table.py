@@ -6,8 +6,8 @@ message instead (tens of seconds on the first asset): the faces stage on the det
 
 from __future__ import annotations
 
+from mediacommon.routing import STAGE_QUEUES
 from workers.process import FORK_UNSAFE, PRELOADERS, QUEUE_ENGINES
-from workers.routing import STAGE_QUEUES
 
 
 def test_every_preloadable_stage_is_warmed_by_its_queue():

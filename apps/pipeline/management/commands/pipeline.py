@@ -21,7 +21,7 @@ from rich.table import Table
 from apps.pipeline.health import queue_health
 from apps.pipeline.models import StageRun, StageStatus
 from apps.pipeline.reconcile import reconcile
-from workers.routing import QUEUES
+from mediacommon.routing import QUEUES
 
 
 def _age(seconds: float | None) -> str:

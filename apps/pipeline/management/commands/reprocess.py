@@ -11,7 +11,7 @@ from apps.assets.models import MediaAsset
 from apps.audit.services import Actor, record
 from apps.core.models import is_uuid
 from apps.pipeline import plans, reprocess
-from workers.routing import STAGE_QUEUES
+from mediacommon.routing import STAGE_QUEUES
 
 
 class Command(BaseCommand):

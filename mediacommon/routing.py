@@ -1,15 +1,12 @@
 """The one routing table: pipeline stage → queue, worker role → queues it consumes.
 
 Which host runs which role is deployment configuration (see docker/compose.yaml and
-docs/operations.md), not code.
+docs/operations.md), not code. Shared by web (dispatch, backpressure, metrics) and workers (which
+queues a role consumes); imports only the standard library. The Celery queue objects are built
+from ``QUEUES`` in settings.
 """
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from kombu import Queue
 
 QUEUES: tuple[str, ...] = ("decode", "transcribe", "ocr", "detect", "embed", "moderate", "maintenance", "search",
                            "webhooks")
@@ -69,7 +66,7 @@ def queue_for_stage(stage: str) -> str:
     try:
         return STAGE_QUEUES[stage]
     except KeyError:
-        raise KeyError(f"stage {stage!r} has no queue in workers/routing.py") from None
+        raise KeyError(f"stage {stage!r} has no queue in mediacommon/routing.py") from None
 
 
 def queues_for_role(role: str, gpu_workers: bool = False) -> tuple[str, ...]:
@@ -83,13 +80,6 @@ def queues_for_role(role: str, gpu_workers: bool = False) -> tuple[str, ...]:
     if role == "cpu" and not gpu_workers:
         return QUEUES
     return ROLES[role]
-
-
-def kombu_queues() -> list[Queue]:
-    """Celery ``task_queues``: one durable direct queue per name."""
-    from kombu import Queue
-
-    return [Queue(q, routing_key=q) for q in QUEUES]
 
 
 def task_routes() -> dict[str, dict[str, str]]:
