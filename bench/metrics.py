@@ -15,7 +15,7 @@ What it does, all in one run:
 * **baseline**: what every scrape ran before, reproduced here: the grouped count over the whole
   stage table by stage and status, the last hour's mean run and wait per stage and status, and the
   in-flight grouping (apps/pipeline/health.py);
-* **now**: ``apps.core.metrics.PipelineCollector().collect()`` — the in-flight grouping, the worker
+* **now**: ``apps.pipeline.collector.PipelineCollector().collect()`` — the in-flight grouping, the worker
   presence rows and one pipelined Redis call for depths and oldest-message ages — and the whole
   ``/metrics`` body (``mediacommon.metrics.exposition``);
 * 5 warm-up runs, then the median and p95 of 30 runs each, interleaved; prints a table and writes
@@ -59,13 +59,13 @@ def old_scrape_queries() -> None:
 
 
 def new_collect() -> None:
-    from apps.core.metrics import PipelineCollector
+    from apps.pipeline.collector import PipelineCollector
 
     list(PipelineCollector().collect())
 
 
 def new_exposition() -> None:
-    from apps.core.metrics import PipelineCollector
+    from apps.pipeline.collector import PipelineCollector
     from mediacommon.metrics import exposition
 
     exposition(PipelineCollector())

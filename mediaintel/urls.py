@@ -1,8 +1,14 @@
-"""URL map: API under /api/v1/, schema and docs, console, admin, probes (livez, readyz, healthz) and metrics."""
+"""URL map: API under /api/v1/, schema and docs, console, admin, probes (livez, readyz, healthz) and metrics.
+
+Each app owns its console pages and mounts them here from its ``console_urls`` module (all under
+``/console/``); ``apps.core`` provides the shell (base template, errors, health, metrics) and
+imports no feature app.
+"""
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from apps.accounts.login import ThrottledLoginView
@@ -23,7 +29,11 @@ urlpatterns = [
     path("accounts/login/", ThrottledLoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
-    path("", include("apps.core.urls")),
+    path("", RedirectView.as_view(pattern_name="console-library", permanent=False)),
+    path("console/", include("apps.assets.console_urls")),
+    path("console/", include("apps.pipeline.console_urls")),
+    path("console/", include("apps.moderation.console_urls")),
+    path("console/", include("apps.search.console_urls")),
 ]
 
 handler404 = "apps.core.errors.not_found"

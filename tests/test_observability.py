@@ -84,7 +84,7 @@ def _defined_series() -> set[str]:
     from prometheus_client import REGISTRY
 
     import mediacommon.metrics  # noqa: F401  (defines the shared metrics)
-    from apps.core.metrics import PipelineCollector
+    from apps.pipeline.collector import PipelineCollector
 
     names: set[str] = set()
     families = [*REGISTRY.collect(), *PipelineCollector().collect()]

@@ -1,4 +1,4 @@
-"""Moderator console routes (mounted under ``/console/review/`` by ``apps.core.urls``)."""
+"""Moderator console routes (mounted under ``/console/review/`` by ``apps.moderation.console_urls``)."""
 
 from django.urls import path
 

@@ -25,6 +25,9 @@ class PipelineConfig(AppConfig):
 
     def ready(self) -> None:
         from apps.core.health import READINESS_CHECKS, Check
+        from apps.core.metrics import register_collector
+        from apps.pipeline.collector import PipelineCollector
 
         if not any(c.name == "queues" for c in READINESS_CHECKS):
             READINESS_CHECKS.append(Check("queues", _check_queues, critical=False))
+        register_collector(PipelineCollector())
