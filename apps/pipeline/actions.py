@@ -2,7 +2,7 @@
 
 Invariant: each function here owns its transaction and writes its audit record inside it, so the
 state change and its record commit together or not at all. The API (``apps.pipeline.views``),
-the console (``apps.core.console``) and ``manage.py dlq`` call these; none of them writes a
+the console (``apps.pipeline.console``) and ``manage.py dlq`` call these; none of them writes a
 ``dlq.*`` audit record itself.
 """
 

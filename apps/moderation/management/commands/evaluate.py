@@ -3,8 +3,11 @@
 Runs the pipeline's engines in-process over a labelled dataset (see workers/evaluation/dataset.py
 for the manifest) and writes ``results.json``, ``report.html`` and, when thresholds can be
 suggested, ``policy-draft.yaml`` into DIR; the run is also recorded (``EvaluationRun``) for the
-console's list of runs. The engines need the worker image (numpy, torch):
-the evaluation package is imported only when the command runs, never by the web code.
+console's list of runs. The engines need the worker image (numpy, torch): this is a
+worker-image command, refused with a message where numpy is missing; the evaluation package is
+imported only when the command runs, never by the web code (the one ``ignore_imports`` entry of the
+import contracts in pyproject.toml). It lives in the moderation app because it measures and drafts
+moderation policy; it records runs through ``apps.pipeline.evaluations``.
 """
 
 from __future__ import annotations
