@@ -8,6 +8,7 @@ from typing import Any
 from rest_framework import serializers
 
 from apps.assets.models import MediaAsset
+from apps.pipeline.serializers import stages_of
 
 
 class AssetSerializer(serializers.ModelSerializer):
@@ -35,8 +36,6 @@ class AssetDetailSerializer(AssetSerializer):
         read_only_fields = fields
 
     def get_stages(self, obj: MediaAsset) -> list[dict[str, Any]]:
-        from apps.pipeline.serializers import stages_of
-
         return stages_of(obj)
 
 

@@ -28,6 +28,8 @@ from apps.assets.probe import probe_file
 from apps.assets.sniff import Rejected, check_declared, sanitize_filename, sniff
 from apps.audit.services import Actor, record
 from apps.events.services import publish
+from apps.pipeline.services import start_pipeline
+from mediacommon.metrics import ASSETS_INGESTED
 
 log = logging.getLogger(__name__)
 CHUNK = 1024 * 1024
@@ -188,9 +190,6 @@ def ingest_local_file(path: str | Path, **kwargs: Any) -> IngestResult:
 
 def _start_pipeline_on_commit(asset: MediaAsset) -> None:
     """Once the asset's row is committed: count it (``mediaintel_assets_ingested_total``) and plan its stages."""
-    from apps.pipeline.services import start_pipeline
-    from mediacommon.metrics import ASSETS_INGESTED
-
     def start() -> None:
         ASSETS_INGESTED.labels(asset.kind).inc()
         start_pipeline(asset.pk)

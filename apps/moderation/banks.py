@@ -28,6 +28,7 @@ from apps.audit.services import Actor, record
 from apps.moderation.models import Decision, HashBank, HashBankEntry
 from apps.moderation.services import ModerationError
 from apps.moderation.services import add_asset_to_bank as _add_asset_to_bank
+from apps.pipeline import reprocess
 
 log = logging.getLogger("mediaintel.banks")
 
@@ -222,8 +223,6 @@ def matching_assets(entry: HashBankEntry, limit: int | None = None) -> list[tupl
 
 def scan_batch(entry_ids: list[int], *, batch: int | None = None) -> dict[str, Any]:
     """Scan the first ``batch`` entries, re-moderate the assets they match, re-enqueue the rest."""
-    from apps.pipeline import reprocess
-
     batch = batch or scan_batch_size()
     todo, rest = sorted(set(entry_ids))[:batch], sorted(set(entry_ids))[batch:]
     entries = list(HashBankEntry.objects.select_related("bank").filter(pk__in=todo, enabled=True, bank__enabled=True))

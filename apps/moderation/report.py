@@ -19,9 +19,11 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from apps.assets.models import MediaAsset
+from apps.insights.models import Keyframe, TranscriptSegment
 from apps.moderation import dsa
 from apps.moderation.console import color_for, moderator_required
 from apps.moderation.models import Category, Decision, Outcome, Signal
+from apps.moderation.sor_export import facts_of
 
 LANE_H, LANE_GAP, LABEL_W, TRACK_W = 18, 6, 190, 620
 #: The page needs its stylesheet and inline images, nothing else: no script runs, whatever the data holds.
@@ -54,9 +56,6 @@ def _timeline(asset: MediaAsset, signals: list[Signal]) -> dict[str, Any]:
 
 
 def report_context(asset: MediaAsset) -> dict[str, Any]:
-    from apps.insights.models import Keyframe, TranscriptSegment
-    from apps.moderation.sor_export import facts_of
-
     signals = list(Signal.objects.filter(asset=asset).select_related("category").order_by("start", "-score"))
     categories = {c.code: c for c in Category.objects.all()}
     decisions = []

@@ -9,6 +9,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.assets.serializers import AssetSerializer
+from apps.moderation import outbound, webhooks
 from apps.moderation.models import (
     Appeal,
     Category,
@@ -288,8 +289,6 @@ class WebhookSubscriptionSerializer(serializers.ModelSerializer):
 
     def validate_url(self, value: str) -> str:
         """http(s) only, and no internal target (checked again before every send)."""
-        from apps.moderation import outbound, webhooks
-
         try:
             return webhooks.check_url(value)
         except outbound.TargetError as e:

@@ -19,7 +19,9 @@ from django.utils import timezone
 from apps.assets.models import MediaAsset, ModerationState
 from apps.audit.services import Actor, record
 from apps.events.services import publish
+from apps.insights.models import PerceptualHash
 from apps.moderation import policy as engine
+from apps.moderation import webhooks
 from apps.moderation.models import (
     Appeal,
     AppealState,
@@ -37,6 +39,7 @@ from apps.moderation.models import (
     WebhookSubscription,
 )
 from apps.moderation.signals import collect
+from apps.moderation.taxonomy import DEFAULT_RULES, TAXONOMY
 from mediacommon.catalog import EngineSpec
 
 PENDING = (ReviewState.OPEN, ReviewState.CLAIMED, ReviewState.ESCALATED)
@@ -55,8 +58,6 @@ class ModerationError(Exception):
 # ------------------------------------------------------------------ policy
 def ensure_defaults() -> None:
     """The built-in taxonomy and default policy (seeded by migration; restored if a database was emptied)."""
-    from apps.moderation.taxonomy import DEFAULT_RULES, TAXONOMY
-
     existing = set(Category.objects.values_list("code", flat=True))
     Category.objects.bulk_create([Category(code=c, name=n, severity=sev, description=d, builtin=True)
                                   for c, n, sev, d in TAXONOMY if c not in existing], ignore_conflicts=True)
@@ -351,8 +352,6 @@ def decide_appeal(appeal_id: Any, moderator: Any, *, upheld: bool, note: str = "
 # ------------------------------------------------------------------ hash banks
 def add_asset_to_bank(bank: HashBank, asset: MediaAsset, *, user: Any = None, label: str = "") -> int:
     """Add the asset's PDQ hashes (quality ≥ the bank's minimum) to the bank; returns entries added."""
-    from apps.insights.models import PerceptualHash
-
     added = 0
     for h in PerceptualHash.objects.filter(asset=asset, quality__gte=bank.min_quality):
         _, created = HashBankEntry.objects.get_or_create(
@@ -397,8 +396,6 @@ def emit(event: str, payload: dict[str, Any], *, event_id: Any = None, created_a
 
 
 def _send_deliveries(ids: list[int]) -> None:
-    from apps.moderation import webhooks
-
     for pk in ids:
         # a broker hiccup is not lost: the periodic sweep delivers whatever is still pending
         webhooks.send(pk)

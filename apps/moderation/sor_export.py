@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from apps.insights.models import Language
 from apps.moderation import dsa
 from apps.moderation.models import Category, Decision, Outcome, Signal
 
@@ -45,8 +46,6 @@ def decisions_between(start: date, end: date) -> Any:
 
 
 def _language(asset_id: Any) -> str:
-    from apps.insights.models import Language
-
     row = Language.objects.filter(asset_id=asset_id).order_by("-score").first()
     return row.language[:2] if row else ""
 

@@ -10,7 +10,9 @@ from django.db.models import QuerySet
 
 from apps.assets.models import MediaAsset
 from apps.pipeline import plans
+from apps.pipeline.health import stalled_q
 from apps.pipeline.models import IN_FLIGHT, StageRun, StageStatus
+from apps.pipeline.services import start_pipeline
 from apps.pipeline.versions import stage_spec
 
 MODES = ("missing", "stale", "failed", "stuck", "all")
@@ -46,8 +48,6 @@ def select(mode: str, *, stage: str | None = None, kind: str | None = None,
         runs[r.asset_id][r.stage] = r
     stuck: set[int] = set()
     if mode == "stuck":
-        from apps.pipeline.health import stalled_q
-
         stuck = set(StageRun.objects.filter(stalled_q(), asset__in=qs, current=True).values_list("pk", flat=True))
     for asset_id, asset_kind in qs.values_list("pk", "kind"):
         for s in plans.plan_for(asset_kind):
@@ -77,8 +77,6 @@ def run(selection: Selection, *, reason: str, take_over: bool = False) -> int:
     ``take_over`` also restarts selected stages that are in flight (``reprocess --stuck``): a late
     completion by their old worker is then refused (the claim's task id no longer matches).
     """
-    from apps.pipeline.services import start_pipeline
-
     n = 0
     for asset_id, stages in selection.stages.items():
         if start_pipeline(asset_id, reason=reason, stages=stages, force=True, take_over=take_over):

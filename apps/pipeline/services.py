@@ -26,9 +26,12 @@ from opentelemetry.trace import SpanKind
 from psycopg.types.json import Jsonb
 
 from apps.assets.models import MediaAsset, Status
+from apps.audit.services import Actor, record
 from apps.core import rawsql
 from apps.events.services import publish
 from apps.pipeline import plans
+from apps.pipeline.backpressure import queue_has_room
+from apps.pipeline.metrics import SENT_AT_HEADER
 from apps.pipeline.models import IN_FLIGHT, SATISFIED, DeadLetter, Job, JobStatus, StageRun, StageStatus
 from apps.pipeline.versions import stage_spec
 from mediacommon.tracing import inject, tracer
@@ -142,8 +145,6 @@ def dispatch_ready(job_id: Any, asset_id: Any = None) -> int:
     statements: read the asset's current stages, mark the ready ones ``queued``; the messages
     go out when the transaction commits.
     """
-    from apps.pipeline.backpressure import queue_has_room
-
     with connection.cursor() as cur:
         if asset_id is None:
             cur.execute(f"SELECT asset_id FROM {_JOB} WHERE id = %s FOR UPDATE", [job_id])  # noqa: S608
@@ -187,7 +188,6 @@ def send(stage: str, queue: str, run_id: int, countdown: float | None = None) ->
     Its headers carry the publish time (the queue-age metric, apps/pipeline/metrics.py) and the
     current trace context, so the worker's stage span joins the trace that dispatched it.
     """
-    from apps.pipeline.metrics import SENT_AT_HEADER
     from mediaintel.celery import app
 
     with tracer().start_as_current_span(f"dispatch {stage}", kind=SpanKind.PRODUCER,
@@ -217,7 +217,6 @@ def maybe_finish(job_id: Any, asset_id: Any, statuses: list[str] | None = None) 
             status=Status.FAILED if failed else Status.READY, processed_at=now, updated_at=now)
         trace.get_current_span().add_event("asset.failed" if failed else "asset.ready",
                                            {"mediaintel.asset": str(asset_id), "mediaintel.job": str(job_id)})
-        from apps.audit.services import Actor, record
 
         record("asset.processed", target_type="asset", target_id=asset_id, actor=Actor.system("pipeline"),
                payload={"job": str(job_id), "status": status})
@@ -384,7 +383,6 @@ def bury(run_id: int, task_id: str | None, exc: BaseException | None, tb: str, *
         run = StageRun.objects.get(pk=run_id)
         DeadLetter.objects.create(stage_run=run, task_name=task_name(run.stage), args=[run_id],
                                   error_class=error_class, error=error[:4000], traceback=tb[-20000:])
-        from apps.audit.services import Actor, record
 
         record("stage.dead", target_type="asset", target_id=run.asset_id, actor=Actor.system("pipeline"),
                payload={"stage": run.stage, "error": f"{error_class}: {error}"[:500],

@@ -26,6 +26,7 @@ from typing import Any
 
 from django.conf import settings
 
+from apps.core.redis_client import RedisNotConfigured, client
 from mediaintel.env import env_float, env_int
 
 EMBED_QUERY_TASK = "mediaintel.search.embed_query"
@@ -106,8 +107,6 @@ _clients: dict[str, Any] = {}
 
 def _redis(timeout: float) -> Any:
     """A client of ``settings.REDIS_URL`` (plain or Sentinel); :class:`RemoteUnavailable` when unset."""
-    from apps.core.redis_client import RedisNotConfigured, client
-
     url = settings.REDIS_URL
     key = f"{url}|{timeout:.1f}"
     if key not in _clients:

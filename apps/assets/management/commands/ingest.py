@@ -15,6 +15,7 @@ from rich.table import Table
 from apps.assets.models import Kind, MediaAsset, Source, Status
 from apps.assets.services import ingest_local_file
 from apps.assets.sniff import Rejected
+from apps.pipeline.backpressure import saturation
 
 
 def collect(paths: list[str], recursive: bool) -> tuple[list[Path], list[tuple[str, str]]]:
@@ -85,8 +86,6 @@ class Command(BaseCommand):
             raise CommandError(f"{len(rejected)} file(s) rejected")
 
     def _ingest_with_backpressure(self, f: Path, kind: str | None, prefix: str) -> Any:
-        from apps.pipeline.backpressure import saturation
-
         while saturation() is not None:  # the pipeline is saturated: wait instead of failing
             time.sleep(2)
         title = f"{prefix}{f.stem}" if prefix else ""
