@@ -28,7 +28,7 @@ from apps.assets.probe import probe_file
 from apps.assets.sniff import Rejected, check_declared, sanitize_filename, sniff
 from apps.audit.services import Actor, record
 from apps.events.services import publish
-from apps.pipeline.services import start_pipeline
+from apps.pipeline import services as pipeline
 from mediacommon.metrics import ASSETS_INGESTED
 
 log = logging.getLogger(__name__)
@@ -192,7 +192,7 @@ def _start_pipeline_on_commit(asset: MediaAsset) -> None:
     """Once the asset's row is committed: count it (``mediaintel_assets_ingested_total``) and plan its stages."""
     def start() -> None:
         ASSETS_INGESTED.labels(asset.kind).inc()
-        start_pipeline(asset.pk)
+        pipeline.start_pipeline(asset.pk)
 
     transaction.on_commit(start)
 

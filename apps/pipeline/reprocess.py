@@ -9,10 +9,9 @@ from typing import Any
 from django.db.models import QuerySet
 
 from apps.assets.models import MediaAsset
-from apps.pipeline import plans
+from apps.pipeline import plans, services
 from apps.pipeline.health import stalled_q
 from apps.pipeline.models import IN_FLIGHT, StageRun, StageStatus
-from apps.pipeline.services import start_pipeline
 from apps.pipeline.versions import stage_spec
 
 MODES = ("missing", "stale", "failed", "stuck", "all")
@@ -79,6 +78,6 @@ def run(selection: Selection, *, reason: str, take_over: bool = False) -> int:
     """
     n = 0
     for asset_id, stages in selection.stages.items():
-        if start_pipeline(asset_id, reason=reason, stages=stages, force=True, take_over=take_over):
+        if services.start_pipeline(asset_id, reason=reason, stages=stages, force=True, take_over=take_over):
             n += 1
     return n

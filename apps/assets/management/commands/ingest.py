@@ -15,7 +15,7 @@ from rich.table import Table
 from apps.assets.models import Kind, MediaAsset, Source, Status
 from apps.assets.services import ingest_local_file
 from apps.assets.sniff import Rejected
-from apps.pipeline.backpressure import saturation
+from apps.pipeline import backpressure
 
 
 def collect(paths: list[str], recursive: bool) -> tuple[list[Path], list[tuple[str, str]]]:
@@ -86,7 +86,7 @@ class Command(BaseCommand):
             raise CommandError(f"{len(rejected)} file(s) rejected")
 
     def _ingest_with_backpressure(self, f: Path, kind: str | None, prefix: str) -> Any:
-        while saturation() is not None:  # the pipeline is saturated: wait instead of failing
+        while backpressure.saturation() is not None:  # the pipeline is saturated: wait instead of failing
             time.sleep(2)
         title = f"{prefix}{f.stem}" if prefix else ""
         return ingest_local_file(f, kind_hint=kind, source=Source.COMMAND, title=title)
