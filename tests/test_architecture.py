@@ -78,6 +78,10 @@ VIOLATIONS = [
     pytest.param("moderation-above-pipeline", set(), "apps/pipeline/_offender.py",
                  "def f():\n    from apps.moderation import services\n    return services\n",
                  id="pipeline-imports-moderation"),
+    pytest.param("worker-layers", set(), "workers/eventbus/_offender.py",
+                 "def f():\n    from workers.tasks import decode\n    return decode\n", id="machinery-imports-a-task"),
+    pytest.param("worker-layers", {"engines-pure"}, "workers/engines/_offender.py",
+                 "def f():\n    from workers import blobcache\n    return blobcache\n", id="engine-imports-machinery"),
     pytest.param("tiers", set(), "apps/assets/_offender.py",
                  "def f():\n    from workers import blobcache\n    return blobcache\n", id="web-imports-worker-code"),
 ]
