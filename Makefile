@@ -46,6 +46,7 @@ status:
 
 lint:
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-logo --no-cache  # the import contracts of pyproject.toml
 
 bench: install
 	@set -a; eval "$$($(PY) -m mediaintel.devstack up --profile test)"; set +a; \
