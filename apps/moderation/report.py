@@ -20,7 +20,8 @@ from django.views.decorators.http import require_GET
 
 from apps.assets.models import MediaAsset
 from apps.moderation import dsa
-from apps.moderation.console import color_for, moderator_required
+from apps.moderation.console import moderator_required
+from apps.moderation.evidence import color_for
 from apps.moderation.models import Category, Decision, Outcome, Signal
 
 LANE_H, LANE_GAP, LABEL_W, TRACK_W = 18, 6, 190, 620
