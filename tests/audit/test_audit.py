@@ -129,3 +129,43 @@ def test_an_event_rolled_back_with_its_action_leaves_no_gap_in_the_chain():
     c = record("c", target_type="t", target_id="3", actor=Actor.system("test"))
     assert c.seq == 2 and not AuditEvent.objects.filter(verb="b").exists()
     assert verify().ok
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_event_whose_writer_died_before_sealing_is_sealed_by_the_next_write():
+    first = record("a", target_type="t", target_id="1", actor=Actor.system("test"))
+    orphan = AuditEvent.objects.create(created_at=first.created_at, actor_type="system", actor_label="test",
+                                       verb="orphan", target_type="t", target_id="2")  # committed, never sealed
+    assert AuditEvent.objects.get(pk=orphan.pk).hash is None
+    last = record("c", target_type="t", target_id="3", actor=Actor.system("test"))
+    orphan.refresh_from_db()
+    assert (first.seq, orphan.seq, last.seq) == (1, 2, 3) and last.prev_hash == orphan.hash
+    assert verify().ok
+
+
+@pytest.mark.django_db(transaction=True)
+def test_verify_stays_correct_while_writers_append():
+    stop, results = threading.Event(), []
+
+    def write(n: int) -> None:
+        for i in range(15):
+            record("c", target_type="t", target_id=f"{n}-{i}", actor=Actor.system("test"))
+        connection.close()
+
+    def check() -> None:
+        while not stop.is_set():
+            results.append(verify())
+        connection.close()
+
+    checker = threading.Thread(target=check)
+    checker.start()
+    writers = [threading.Thread(target=write, args=(n,)) for n in range(3)]
+    for t in writers:
+        t.start()
+    for t in writers:
+        t.join()
+    stop.set()
+    checker.join()
+    assert results and all(r.ok for r in results), [r.problems for r in results if not r.ok]
+    final = verify()
+    assert final.ok and final.checked == 45
