@@ -377,7 +377,8 @@ def measure(qv: np.ndarray, truth: np.ndarray, first_id: int, *, ef: int, filter
     """Recall@10 and latency of the production kNN query for every query vector."""
     from django.db import connection, transaction
 
-    from apps.search import services
+    from apps.insights import knn
+    from apps.search import query
     from apps.search.filters import Filters
 
     f = filters or Filters()
@@ -385,14 +386,14 @@ def measure(qv: np.ndarray, truth: np.ndarray, first_id: int, *, ef: int, filter
         sql = ("SELECT c.id, c.embedding::halfvec(384) <=> %s::halfvec(384) AS d FROM insights_textchunk c "
                "ORDER BY c.embedding::halfvec(384) <=> %s::halfvec(384) LIMIT %s")
     else:
-        sql, fparams = services.semantic_sql(f, None, K)
-    lit0 = services.vector_literal(qv[0])
+        sql, fparams = query.semantic_sql(f, None, K)
+    lit0 = query.vector_literal(qv[0])
 
     def exact_now() -> bool:  # forced, or the production choice for this filter (timed with the query)
-        return exact or (not halfvec and services.exact_scan(f, None))
+        return exact or (not halfvec and query.exact_scan(f, None))
 
     with transaction.atomic():
-        services.hnsw_session(ef, services.MAX_SCAN_TUPLES)
+        knn.hnsw_session(ef, query.MAX_SCAN_TUPLES)
         with connection.cursor() as cur:
             if exact_now():
                 cur.execute("SET LOCAL enable_indexscan = off")
@@ -403,11 +404,11 @@ def measure(qv: np.ndarray, truth: np.ndarray, first_id: int, *, ef: int, filter
     for rnd in range(2):  # round 0 warms the caches; round 1 is measured
         lat, recalls = [], []
         for i, q in enumerate(qv):
-            lit = services.vector_literal(q)
+            lit = query.vector_literal(q)
             params = [lit, lit, K] if halfvec else [lit, *fparams, lit, K]
             t0 = time.perf_counter()
             with transaction.atomic():
-                services.hnsw_session(ef, services.MAX_SCAN_TUPLES)
+                knn.hnsw_session(ef, query.MAX_SCAN_TUPLES)
                 with connection.cursor() as cur:
                     if exact_now():
                         cur.execute("SET LOCAL enable_indexscan = off")
@@ -581,7 +582,7 @@ def report(a: Any, info: dict[str, Any], results: dict[str, list[dict[str, Any]]
                   + f", stored as `insights_textchunk` "
                   f"rows over {info['assets']:,} assets; {nq} held-out sentences are the queries. Recall@10 is "
                   "measured against exact top-10 (numpy, float32). Latency is the production query "
-                  "(`apps.search.services.semantic_sql`, `hnsw.iterative_scan = relaxed_order`, "
+                  "(`apps.search.query.semantic_sql`, `hnsw.iterative_scan = relaxed_order`, "
                   "materialised CTE re-sorted, `LIMIT 10`) from a Django connection, one transaction each, "
                   "client side, after a warm-up round. The 1 % filter is `kind = audio` (1 % of the assets, so "
                   "1 % of the rows), joined to `assets_mediaasset` like the API's filters.")
@@ -598,7 +599,7 @@ def report(a: Any, info: dict[str, Any], results: dict[str, list[dict[str, Any]]
               f"{info['index_bytes'] / 1024**2:.0f}", f"{n:,}"),
              ("halfvec(384) HNSW (expression index)", f"{half_build:.1f}", f"{half_bytes / 1024**2:.0f}", f"{n:,}"),
              ("(table, for scale)", "", f"{info['table_bytes'] / 1024**2:.0f}", "")]
-    from apps.search.services import EF_SEARCH
+    from apps.search.query import EF_SEARCH
 
     def meets(r: dict[str, Any]) -> bool:
         return r["recall"] >= GOAL_RECALL and r["p95"] <= GOAL_P95_MS

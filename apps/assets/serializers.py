@@ -7,6 +7,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from apps.assets import links
 from apps.assets.models import MediaAsset
 from apps.pipeline.serializers import stages_of
 
@@ -24,7 +25,7 @@ class AssetSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_content_url(self, obj: MediaAsset) -> str:
-        return f"/api/v1/assets/{obj.pk}/content"
+        return links.content_url(obj.pk)
 
 
 class AssetDetailSerializer(AssetSerializer):

@@ -1,8 +1,13 @@
 """Recording and verifying audit events.
 
-Events are chained: ``hash = sha256(prev_hash + canonical JSON of the event)``. Writers take a
-transaction-scoped advisory lock so the chain stays linear under concurrency; the lock is
-held only for the insert, at the end of the caller's transaction.
+Events are chained: ``hash = sha256(prev_hash + canonical JSON of the event)``, in commit order.
+``record()`` only inserts the event, in the caller's transaction (so an action and its record
+commit or roll back together) and takes no lock: a long transaction that has audited holds up
+no other writer. Once the caller's transaction has committed, ``seal()`` links every committed,
+unsealed event to the chain in one short transaction of its own under an advisory lock, the only
+place the lock is held, so the chain stays linear (``seq`` 1, 2, … with each ``prev_hash`` the
+previous ``hash``). An event whose writer died between commit and sealing is sealed by the next
+``seal()`` (any audited write, or ``verify()``).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection, transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from apps.audit.models import AuditEvent
@@ -56,21 +62,72 @@ def _fields(e: AuditEvent) -> dict[str, Any]:
 
 def record(verb: str, *, target_type: str, target_id: Any, actor: Actor,
            payload: dict[str, Any] | None = None) -> AuditEvent:
-    """Append one event to the chain (inside the caller's transaction when there is one)."""
+    """Insert one event in the caller's transaction (its own when there is none); it is sealed into
+    the chain when that transaction commits (the returned object then carries its chain fields)."""
+    event = AuditEvent(
+        created_at=timezone.now(), actor_type=actor.type, actor_id=actor.id,
+        actor_label=actor.label[:150], verb=verb, target_type=target_type, target_id=str(target_id),
+        payload=json.loads(json.dumps(payload or {}, default=str)), request_id=request_id.get(),
+    )
     with transaction.atomic():
-        with connection.cursor() as cur:
-            cur.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK_KEY])
-        last = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first()
-        prev = last or GENESIS
-        event = AuditEvent(
-            created_at=timezone.now(), actor_type=actor.type, actor_id=actor.id,
-            actor_label=actor.label[:150], verb=verb, target_type=target_type, target_id=str(target_id),
-            payload=json.loads(json.dumps(payload or {}, default=str)), request_id=request_id.get(),
-            prev_hash=prev,
-        )
-        event.hash = _digest(prev, _fields(event))
         event.save(force_insert=True)
-        return event
+        _seal_on_commit(event)
+    return event
+
+
+class _SealOnCommit:
+    """One on-commit callback per transaction scope, sealing after commit and filling in its events."""
+
+    def __init__(self) -> None:
+        self.events: list[AuditEvent] = []
+
+    def __call__(self) -> None:
+        sealed = seal()
+        for e in self.events:
+            if e.pk in sealed:
+                e.seq, e.prev_hash, e.hash = sealed[e.pk]
+            else:  # sealed by another process's seal() that ran first
+                e.refresh_from_db(fields=["seq", "prev_hash", "hash"])
+
+
+def _seal_on_commit(event: AuditEvent) -> None:
+    # Callbacks registered under the same savepoints are discarded together on a rollback, so an
+    # event may share the callback of an earlier one only when both stand under the same savepoints.
+    sids = set(connection.savepoint_ids)
+    for registered_sids, func, _robust in connection.run_on_commit:
+        if isinstance(func, _SealOnCommit) and registered_sids == sids:
+            func.events.append(event)
+            return
+    callback = _SealOnCommit()
+    callback.events.append(event)
+    transaction.on_commit(callback, robust=True)
+
+
+def seal(batch: int = 1000) -> dict[int, tuple[int, str, str]]:
+    """Link every committed, unsealed event to the chain, in id order; returns ``{id: (seq, prev, hash)}``.
+
+    Runs in its own short transaction under the advisory lock (so sealers take turns and the chain
+    stays linear); call it outside any transaction, or it would hold the lock until that one ends.
+    """
+    done: dict[int, tuple[int, str, str]] = {}
+    while True:
+        with transaction.atomic():
+            with connection.cursor() as cur:
+                cur.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK_KEY])
+            pending = list(AuditEvent.objects.filter(hash__isnull=True).order_by("id")[:batch])
+            if not pending:
+                return done
+            seq = AuditEvent.objects.aggregate(m=Max("seq"))["m"] or 0
+            prev = (AuditEvent.objects.filter(seq=seq).values_list("hash", flat=True).first() or GENESIS
+                    if seq else GENESIS)
+            for e in pending:
+                seq += 1
+                e.seq, e.prev_hash, e.hash = seq, prev, _digest(prev, _fields(e))
+                e.save(update_fields=["seq", "prev_hash", "hash"])
+                done[e.pk] = (e.seq, e.prev_hash, e.hash)
+                prev = e.hash
+            if len(pending) < batch:
+                return done
 
 
 @dataclass
@@ -81,14 +138,17 @@ class VerifyResult:
 
 
 def verify(batch: int = 5000) -> VerifyResult:
-    """Walk the chain: every hash must recompute and link to its predecessor.
+    """Seal what is pending, then walk the chain in ``seq`` order: every hash must recompute and link
+    to its predecessor.
 
     A deleted event breaks the link of the one after it; an altered one fails its own hash.
-    (Ids may skip: a rolled-back transaction consumes a sequence value.)
+    (Ids may skip: a rolled-back transaction consumes a sequence value; ``seq`` never does.)
+    Events committed after the sealing pass are left to the next run.
     """
+    seal()
     problems: list[str] = []
     prev, n = GENESIS, 0
-    for e in AuditEvent.objects.order_by("id").iterator(chunk_size=batch):
+    for e in AuditEvent.objects.filter(seq__isnull=False).order_by("seq").iterator(chunk_size=batch):
         n += 1
         if e.prev_hash != prev:
             problems.append(f"#{e.id}: prev_hash does not match the previous event (missing or altered event)")

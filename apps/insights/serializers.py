@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from apps.assets import links
 from apps.insights import models as im
 from apps.insights.labels import scene_labels
 
@@ -22,7 +23,7 @@ def insights_of(asset: Any) -> dict[str, Any]:
 
     keyframes = [{**_common(k), "index": k.index, "time": k.time, "scene_index": k.scene_index,
                   "width": k.width, "height": k.height,
-                  "thumbnail_url": f"/api/v1/assets/{pk}/keyframes/{k.index}.jpg"}
+                  "thumbnail_url": links.keyframe_url(pk, k.index)}
                  for k in im.Keyframe.objects.filter(asset_id=pk).order_by("index")]
     hashes = [{**_common(h), "algorithm": h.algorithm, "hex": f"{int(h.hash, 2):064x}", "quality": h.quality,
                "keyframe_index": h.keyframe_index}

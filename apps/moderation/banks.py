@@ -21,10 +21,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 
 from apps.assets.models import MediaAsset, ModerationState
 from apps.audit.services import Actor, record
+from apps.insights.knn import pdq_nearest
 from apps.moderation.models import Decision, HashBank, HashBankEntry
 from apps.moderation.services import ModerationError
 from apps.moderation.services import add_asset_to_bank as _add_asset_to_bank
@@ -206,14 +207,7 @@ def _send_scan(entry_ids: list[int]) -> bool:
 def matching_assets(entry: HashBankEntry, limit: int | None = None) -> list[tuple[Any, int]]:
     """(asset id, distance) of PDQ hashes within the bank's threshold of ``entry`` (HNSW, nearest first)."""
     bank = entry.bank
-    limit = limit or scan_limit()
-    with transaction.atomic(), connection.cursor() as cur:
-        # an HNSW scan returns at most ef_search rows: make room for the limit
-        cur.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(min(1000, max(40, limit)))])
-        cur.execute(
-            "SELECT asset_id, quality, hash <~> %s::bit(256) AS d FROM insights_perceptualhash "
-            "ORDER BY hash <~> %s::bit(256) LIMIT %s", [entry.hash, entry.hash, limit])
-        rows = cur.fetchall()
+    rows = [(n.asset_id, n.quality, n.distance) for n in pdq_nearest(entry.hash, limit or scan_limit())]
     out: dict[Any, int] = {}
     for asset_id, quality, d in rows:
         if int(d) <= bank.threshold and quality >= bank.min_quality and entry.quality >= bank.min_quality:

@@ -40,13 +40,6 @@ def export_yaml(version: PolicyVersion) -> str:
     return HEADER + yaml.safe_dump(to_document(version), sort_keys=False, allow_unicode=True, width=100)
 
 
-def active_version(name: str = "default") -> PolicyVersion:
-    p = Policy.objects.select_related("active_version__policy").filter(name=name).first()
-    if p is None or p.active_version is None:
-        raise ModerationError(f"policy {name!r} does not exist or has no version", "not_found", 404)
-    return p.active_version
-
-
 @dataclass
 class ParsedPolicy:
     name: str

@@ -21,7 +21,8 @@ from django.views.decorators.http import require_GET
 from apps.assets.models import MediaAsset
 from apps.insights.models import Keyframe, TranscriptSegment
 from apps.moderation import dsa
-from apps.moderation.console import color_for, moderator_required
+from apps.moderation.console import moderator_required
+from apps.moderation.evidence import color_for
 from apps.moderation.models import Category, Decision, Outcome, Signal
 from apps.moderation.sor_export import facts_of
 

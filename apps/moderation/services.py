@@ -71,14 +71,14 @@ def ensure_defaults() -> None:
 
 
 def active_policy_version(name: str = "default") -> PolicyVersion:
+    """The active version of policy ``name`` (with its policy). The built-in default policy is created
+    on first use; any other missing policy, or one without an active version, is ``not_found`` (404)."""
     policy = Policy.objects.select_related("active_version__policy").filter(name=name).first()
     if policy is None and name == "default":
         ensure_defaults()
         policy = Policy.objects.select_related("active_version__policy").get(name=name)
-    if policy is None:
-        raise ModerationError(f"no policy named {name!r}", "no_policy", 500)
-    if policy.active_version is None:
-        raise ModerationError(f"policy {name!r} has no active version", "no_policy", 500)
+    if policy is None or policy.active_version is None:
+        raise ModerationError(f"policy {name!r} does not exist or has no active version", "not_found", 404)
     return policy.active_version
 
 

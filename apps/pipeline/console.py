@@ -23,11 +23,7 @@ from apps.audit.services import Actor
 from apps.core.roles import ADMIN, MODERATOR, has_role
 from apps.pipeline.actions import discard_dead_letter, replay_dead_letter
 from apps.pipeline.health import stalled_since
-from apps.pipeline.models import DeadLetter, Job, JobStatus, StageRun, StageStatus
-
-IN_FLIGHT = {StageStatus.QUEUED, StageStatus.RUNNING, StageStatus.RETRYING}
-BROKEN = {StageStatus.DEAD, StageStatus.FAILED}
-FINISHED = {StageStatus.DONE, StageStatus.SKIPPED}
+from apps.pipeline.models import BROKEN, IN_FLIGHT, SATISFIED, DeadLetter, Job, JobStatus, StageRun
 
 
 def stage_progress(runs: Iterable[StageRun]) -> dict[str, Any]:
@@ -36,7 +32,7 @@ def stage_progress(runs: Iterable[StageRun]) -> dict[str, Any]:
     runs = list(runs)
     stalled = [t for t in (stalled_since(r) for r in runs if r.status in IN_FLIGHT) if t is not None]
     total = len(runs) or 1
-    done = sum(r.status in FINISHED for r in runs)
+    done = sum(r.status in SATISFIED for r in runs)
     broken = sum(r.status in BROKEN for r in runs)
     flight = sum(r.status in IN_FLIGHT for r in runs)
     return {"total": len(runs), "done": done, "broken": broken, "running": flight,

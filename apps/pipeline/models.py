@@ -25,8 +25,12 @@ class StageStatus(models.TextChoices):
     DEAD = "dead"
 
 
+#: A stage in one of these lets the stages that need it run.
 SATISFIED = (StageStatus.DONE, StageStatus.SKIPPED)
+#: Sent, or being worked on.
 IN_FLIGHT = (StageStatus.QUEUED, StageStatus.RUNNING, StageStatus.RETRYING)
+#: Given up on: the job cannot finish until it is replayed.
+BROKEN = (StageStatus.DEAD, StageStatus.FAILED)
 
 
 class Job(UUIDModel):

@@ -39,7 +39,7 @@ from django.utils import timezone
 
 from apps.pipeline import services
 from apps.pipeline.metrics import queue_depths
-from apps.pipeline.models import IN_FLIGHT, Job, JobStatus, ReconcilerMark, StageRun, StageStatus
+from apps.pipeline.models import BROKEN, IN_FLIGHT, Job, JobStatus, ReconcilerMark, StageRun, StageStatus
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +179,7 @@ def _stuck_jobs(report: Report, dry_run: bool) -> None:
         statuses = list(StageRun.objects.filter(asset_id=job.asset_id, current=True).values_list("status", flat=True))
         if any(s in IN_FLIGHT for s in statuses):
             continue
-        dead = any(s in (StageStatus.DEAD, StageStatus.FAILED) for s in statuses)
+        dead = any(s in BROKEN for s in statuses)
         if not dead and any(s == StageStatus.PENDING for s in statuses):
             continue  # held back by backpressure: release_pending sends it
         report.actions.append(Action(0, str(job.asset_id), "-", JobStatus.RUNNING, "close-job",

@@ -32,7 +32,7 @@ from apps.events.services import publish
 from apps.pipeline import plans
 from apps.pipeline.backpressure import queue_has_room
 from apps.pipeline.metrics import SENT_AT_HEADER
-from apps.pipeline.models import IN_FLIGHT, SATISFIED, DeadLetter, Job, JobStatus, StageRun, StageStatus
+from apps.pipeline.models import BROKEN, IN_FLIGHT, SATISFIED, DeadLetter, Job, JobStatus, StageRun, StageStatus
 from apps.pipeline.versions import stage_spec
 from mediacommon.tracing import inject, tracer
 
@@ -207,7 +207,7 @@ def maybe_finish(job_id: Any, asset_id: Any, statuses: list[str] | None = None) 
         statuses = list(StageRun.objects.filter(asset_id=asset_id, current=True).values_list("status", flat=True))
     if any(s in IN_FLIGHT for s in statuses):
         return
-    failed = any(s in (StageStatus.DEAD, StageStatus.FAILED) for s in statuses)
+    failed = any(s in BROKEN for s in statuses)
     if not failed and any(s == StageStatus.PENDING for s in statuses):
         return  # waiting for backpressure release
     now = timezone.now()

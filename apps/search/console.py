@@ -12,7 +12,7 @@ from rest_framework.exceptions import ValidationError
 from apps.assets.models import Kind, ModerationState
 from apps.core.models import is_uuid
 from apps.core.roles import MODERATOR, has_role
-from apps.search import services
+from apps.search import query, services
 from apps.search.filters import Filters
 from apps.search.serializers import SearchQuerySerializer
 from apps.search.views import query_data
@@ -32,7 +32,7 @@ def search_page(request: HttpRequest) -> HttpResponse:
                            "body": None, "errors": [], "similar": None}
     similar_id = request.GET.get("similar", "").strip()
     if similar_id:
-        asset = services.visible_assets(request.user).filter(pk=similar_id).first() if is_uuid(similar_id) else None
+        asset = query.visible_assets(request.user).filter(pk=similar_id).first() if is_uuid(similar_id) else None
         if asset is None:
             ctx["errors"] = ["No such asset."]
         else:

@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 
 from apps.core.errors import ApiError
 from apps.core.roles import MODERATOR, has_role
+from apps.search import query as search_sql
 from apps.search import remote, services
 from apps.search.serializers import (
     SearchQuerySerializer,
@@ -126,7 +127,7 @@ class SimilarView(APIView):
         filters = validated(ser, request)
         d = ser.validated_data
         if d.get("asset_id"):
-            asset = services.visible_assets(request.user).filter(pk=d["asset_id"]).first()
+            asset = search_sql.visible_assets(request.user).filter(pk=d["asset_id"]).first()
             if asset is None:
                 raise ApiError("No such asset.", code="not_found", status_code=status.HTTP_404_NOT_FOUND)
             query = services.query_from_asset(asset)

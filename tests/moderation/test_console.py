@@ -480,11 +480,11 @@ def test_item_page_highlights_flagged_spans_in_a_text_document(isolated_storage,
 
 
 def test_highlight_handles_overlapping_spans():
-    from apps.moderation.console import _Counter, highlight
+    from apps.moderation.evidence import Counter, highlight
 
     spans = [{"start": 0, "end": 9, "code": "a", "score": 0.5, "color": "#1"},
              {"start": 4, "end": 14, "code": "b", "score": 0.9, "color": "#2"}]
-    counter = _Counter()
+    counter = Counter()
     pieces = highlight("kill you now ok", spans, counter)
     assert [(p["text"], [s["code"] for s in p["flags"]]) for p in pieces] == [
         ("kill", ["a"]), (" you ", ["a", "b"]), ("now o", ["b"]), ("k", [])]

@@ -10,7 +10,7 @@ import pytest
 
 from apps.insights import models as im
 from apps.moderation import signals
-from apps.moderation.console import face_boxes
+from apps.moderation.evidence import face_boxes
 from apps.moderation.models import Signal
 from tests.moderation.test_console import client_for, make_user, seed_moderation, video_item
 

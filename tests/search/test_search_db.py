@@ -10,8 +10,9 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from apps.insights import knn
 from apps.insights.models import Detection, ImageEmbedding, Keyframe, PerceptualHash, Tag, TranscriptSegment
-from apps.search import fulltext, remote, services
+from apps.search import fulltext, present, query, rank, remote, services
 from apps.search.filters import Filters
 from tests.search.conftest import client_for
 from tests.search.helpers import add_chunks, embed, make_asset, stdlib_paragraphs
@@ -58,7 +59,7 @@ def test_full_text_is_stemmed_in_the_chunks_language():
     add_chunks(unknown, ["Ferries leaving the harbour are counted here."], language="")
 
     def found(q: str, **kw: Any) -> set[Any]:
-        return {h.asset_id for h in services.text_chunks(q, Filters(**kw), 50)}
+        return {h.asset_id for h in query.text_chunks(q, Filters(**kw), 50)}
 
     # english stemming: "leaving ferries" matches "ferry … leaves"; the unknown-language chunk is
     # indexed with 'simple' (no stemming), so only its exact words match it
@@ -78,22 +79,12 @@ def test_snippets_highlight_matched_words_and_escape_html():
     a = make_asset("text")
     chunks = add_chunks(a, ["<script>alert(1)</script> A ferry ticket costs < 5 euros & a bike 2."],
                         source="text", language="en")
-    snips = services.snippets([chunks[0].id], "ferries")
+    snips = present.snippets([chunks[0].id], "ferries")
     plain, marked, matched = snips[chunks[0].id]
     assert matched and "<mark>ferry</mark>" in marked
     assert "<script>" not in marked and "&lt; 5" in marked and "&amp;" in marked
     assert marked.replace("<mark>", "").replace("</mark>", "").count("<") == 0
     assert "<mark>" not in plain and "ferry" in plain
-
-
-def test_rrf_fuses_ranks_with_k_60():
-    a = [services.Hit(id=i, asset_id="a", source="transcript", similarity=1 - i / 10) for i in (1, 2, 3)]
-    b = [services.Hit(id=i, asset_id="b", source="ocr", text_rank=1 / i) for i in (3, 4)]
-    fused = services.rrf(a, b)
-    scores = {h.id: h.score for h in fused}
-    assert scores[3] == pytest.approx(1 / 63 + 1 / 61, abs=1e-6)  # in both lists: first
-    assert [h.id for h in fused] == [3, 1, 2, 4]
-    assert fused[0].similarity is not None and fused[0].text_rank is not None
 
 
 # --------------------------------------------------------------------------- hybrid through the API
@@ -158,7 +149,7 @@ def library():
 def _exact_groups(q: list[float], filters: Filters, n: int) -> list[Any]:
     with connection.cursor() as cur:
         cur.execute("SET LOCAL enable_indexscan = off")
-    groups = services.group_hits(services.semantic_chunks(q, None, filters, 2000), 3)
+    groups = rank.group_hits(query.semantic_chunks(q, None, filters, 2000), 3)
     with connection.cursor() as cur:
         cur.execute("SET LOCAL enable_indexscan = on")
     return [g.asset_id for g in groups[:n]]
@@ -172,11 +163,11 @@ def _force_hnsw() -> None:
 def test_a_selective_filter_is_ranked_exactly(library, local_embedding, monkeypatch):
     """A filter leaving few chunks skips the graph: the page is the exact top, in exact order."""
     f = Filters(moderation=("blocked",))
-    assert 20 <= services.estimated_rows(f, None) <= 80  # 12 assets × 3 chunks, as the planner sees it
-    assert services.exact_scan(f, None) and not services.exact_scan(Filters(), None)
-    monkeypatch.setattr(services, "EXACT_MAX_ROWS", 10)
-    assert not services.exact_scan(f, None)
-    monkeypatch.setattr(services, "EXACT_MAX_ROWS", 20000)
+    assert 20 <= query.estimated_rows(f, None) <= 80  # 12 assets × 3 chunks, as the planner sees it
+    assert query.exact_scan(f, None) and not query.exact_scan(Filters(), None)
+    monkeypatch.setattr(query, "EXACT_MAX_ROWS", 10)
+    assert not query.exact_scan(f, None)
+    monkeypatch.setattr(query, "EXACT_MAX_ROWS", 20000)
     qtext = "how to read and write files on disk"
     q = embed([qtext])[0].tolist()
     exact = [str(x) for x in _exact_groups(q, f, 12)]
@@ -185,7 +176,7 @@ def test_a_selective_filter_is_ranked_exactly(library, local_embedding, monkeypa
 
 
 def test_a_selective_filter_still_returns_full_pages(library, local_embedding, monkeypatch):
-    monkeypatch.setattr(services, "EXACT_MAX_ROWS", 0)  # this test is about the graph walk
+    monkeypatch.setattr(query, "EXACT_MAX_ROWS", 0)  # this test is about the graph walk
     blocked = {str(a.pk) for a in library if a.moderation_state == "blocked"}
     assert len(blocked) == 12
     qtext = "how to read and write files on disk"
@@ -195,8 +186,8 @@ def test_a_selective_filter_still_returns_full_pages(library, local_embedding, m
     assert set(exact) == blocked
     # make the planner walk the HNSW graph (on a big table it does so by itself)
     _force_hnsw()
-    sql, params = services.semantic_sql(f, None, 30)
-    lit = services.vector_literal(q)
+    sql, params = query.semantic_sql(f, None, 30)
+    lit = query.vector_literal(q)
     with connection.cursor() as cur:
         cur.execute("EXPLAIN " + sql, [lit, *params, lit, 30])
         plan = " ".join(r[0] for r in cur.fetchall())
@@ -215,8 +206,8 @@ def test_a_selective_filter_still_returns_full_pages(library, local_embedding, m
     assert all(r["asset"]["moderation_state"] == "blocked" for r in p1["results"] + p2["results"])
 
     # pgvector's defaults (no iterative scan, ef_search 40) on the same plan: the page comes back short
-    original = services.hnsw_session
-    monkeypatch.setattr(services, "hnsw_session", lambda *a, **k: original(40, 20000, "off"))
+    original = knn.hnsw_session
+    monkeypatch.setattr(knn, "hnsw_session", lambda *a, **k: original(40, 20000, "off"))
     short = page(0)
     assert len(short["results"]) < 10, [r["asset"]["id"] for r in short["results"]]
 
@@ -235,7 +226,7 @@ def test_filters_kind_language_source_speech_tags_dates_and_uploader(uploader, o
     add_chunks(de, ["Die Ferry fährt heute nicht"], language="de")
 
     def hits(**kw: Any) -> set[str]:
-        return {h.asset_id.hex for h in services.text_chunks("ferry", Filters(**kw), 50)}
+        return {h.asset_id.hex for h in query.text_chunks("ferry", Filters(**kw), 50)}
 
     assert hits() == {old.pk.hex, img.pk.hex, de.pk.hex}
     assert hits(kinds=("image",)) == {img.pk.hex}

@@ -8,13 +8,14 @@ once per process, through :func:`cached_engine`.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -46,6 +47,17 @@ class EngineInfo:
     version: str
     device: str = "cpu"
     params: dict[str, Any] = field(default_factory=dict)
+
+
+@contextlib.contextmanager
+def inference_errors(what: str = "inference") -> Iterator[None]:
+    """Map running out of memory (CUDA or host) during ``what`` to a retryable engine error."""
+    import torch
+
+    try:
+        yield
+    except (torch.cuda.OutOfMemoryError, MemoryError) as exc:
+        raise TransientEngineError(f"out of memory during {what}: {exc}") from exc
 
 
 def pick_device() -> str:

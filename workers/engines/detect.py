@@ -14,10 +14,9 @@ Ultralytics is AGPL-3.0, as is this project.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,6 +30,7 @@ from workers.engines.base import (
     TransientEngineError,
     cached_engine,
     engine_version,
+    inference_errors,
     model_cache_dir,
     pick_device,
     to_rgb_array,
@@ -159,16 +159,6 @@ def engine_info(
     )
 
 
-@contextlib.contextmanager
-def _inference_errors() -> Iterator[None]:
-    import torch
-
-    try:
-        yield
-    except (torch.cuda.OutOfMemoryError, MemoryError) as exc:
-        raise TransientEngineError(f"out of memory during detection: {exc}") from exc
-
-
 class YoloDetector:
     """A YOLO detection model on the Ultralytics runtime, loaded and warmed up once."""
 
@@ -216,7 +206,7 @@ class YoloDetector:
         """Ultralytics results for RGB uint8 arrays (converted to the BGR it expects for arrays)."""
         bgr = [np.ascontiguousarray(a[:, :, ::-1]) for a in arrays]
         device = "cuda:0" if self.device == "cuda" else self.device
-        with _inference_errors(), self._lock:
+        with inference_errors("detection"), self._lock:
             return self.model.predict(
                 bgr,
                 imgsz=self.imgsz,

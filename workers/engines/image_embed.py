@@ -12,11 +12,10 @@ text embeddings share one space (text-to-image search). No CLIP weights ship off
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,9 +26,9 @@ from workers.engines.base import (
     EngineInfo,
     EngineUnavailable,
     PermanentEngineError,
-    TransientEngineError,
     cached_engine,
     engine_version,
+    inference_errors,
     pick_device,
     to_rgb_array,
     weights_fingerprint,
@@ -73,17 +72,6 @@ def imagenet_labels() -> tuple[str, ...]:
     if len(labels) != 1000:
         raise PermanentEngineError(f"expected 1000 ImageNet labels, torchvision has {len(labels)}")
     return labels
-
-
-@contextlib.contextmanager
-def _inference_errors() -> Iterator[None]:
-    """Map out-of-memory during inference to a retryable error."""
-    import torch
-
-    try:
-        yield
-    except (torch.cuda.OutOfMemoryError, MemoryError) as exc:
-        raise TransientEngineError(f"out of memory during inference: {exc}") from exc
 
 
 def _l2_normalise(x: np.ndarray) -> np.ndarray:
@@ -178,7 +166,7 @@ class ImageEmbedder:
         import torch
 
         batch = torch.from_numpy(np.stack([self._preprocess(im) for im in images])).to(self.device)
-        with _inference_errors(), self._lock, torch.inference_mode():
+        with inference_errors(), self._lock, torch.inference_mode():
             # == model.forward() in eval mode (dropout is identity), keeping the pooled features.
             feats = self.model.extract_features(batch)
             pooled = self.model._avg_pooling(feats).flatten(1)
@@ -285,7 +273,7 @@ class ClipEmbedder:
             chunk = images[start : start + batch_size]
             batch = torch.stack([self.preprocess(Image.fromarray(to_rgb_array(im))) for im in chunk])
             batch = batch.to(self.device)
-            with _inference_errors(), self._lock, torch.inference_mode():
+            with inference_errors(), self._lock, torch.inference_mode():
                 chunks.append(self.model.encode_image(batch).float().cpu().numpy())
         return self._finish(chunks)
 
@@ -296,7 +284,7 @@ class ClipEmbedder:
         chunks: list[np.ndarray] = []
         for start in range(0, len(texts), batch_size):
             tokens = self.tokenizer(list(texts[start : start + batch_size])).to(self.device)
-            with _inference_errors(), self._lock, torch.inference_mode():
+            with inference_errors(), self._lock, torch.inference_mode():
                 chunks.append(self.model.encode_text(tokens).float().cpu().numpy())
         return self._finish(chunks)
 

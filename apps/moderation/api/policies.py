@@ -82,7 +82,7 @@ class PolicyViewSet(ServiceErrors, mixins.ListModelMixin, mixins.RetrieveModelMi
                 raise ApiError("version must be a number", code="invalid")
             v = get_object_or_404(PolicyVersion.objects.select_related("policy"), policy=policy, number=int(number))
         else:
-            v = policy_io.active_version(policy.name)
+            v = services.active_policy_version(policy.name)
         resp = HttpResponse(policy_io.export_yaml(v), content_type="application/yaml; charset=utf-8")
         resp["Content-Disposition"] = f'attachment; filename="policy-{policy.name}-v{v.number}.yaml"'
         return resp

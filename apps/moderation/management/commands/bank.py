@@ -7,8 +7,6 @@ queue a retroactive scan that re-moderates existing assets matching the new entr
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -16,6 +14,7 @@ from django.db import transaction
 
 from apps.assets.models import MediaAsset
 from apps.audit.services import Actor, record
+from apps.core.cli import read_text_argument
 from apps.core.models import is_uuid
 from apps.moderation import banks
 from apps.moderation.models import HashBank
@@ -90,13 +89,7 @@ class Command(BaseCommand):
                 raise CommandError(f"no hash bank named {name!r} (use --create)")
             self._create(name=name, kind=kind, threshold=31, min_quality=50)
             bank = self._bank(name)
-        if file == "-":
-            text = sys.stdin.read()
-        else:
-            try:
-                text = Path(file).read_text(encoding="utf-8-sig")
-            except OSError as e:
-                raise CommandError(f"cannot read {file}: {e}") from None
+        text = read_text_argument(file)
         result = banks.import_csv(bank, text, scan=not no_scan)
         for err in result.errors:
             self.stderr.write(err)

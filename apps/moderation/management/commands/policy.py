@@ -7,15 +7,15 @@ re-moderates the library under it.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from apps.core.cli import read_text_argument
 from apps.moderation import policy_io
 from apps.moderation.models import Policy, PolicyVersion
-from apps.moderation.services import ModerationError
+from apps.moderation.services import ModerationError, active_policy_version
 
 
 class Command(BaseCommand):
@@ -42,7 +42,7 @@ class Command(BaseCommand):
     def _version(self, name: str | None, number: int | None = None) -> PolicyVersion:
         name = name or "default"
         if number is None:
-            return policy_io.active_version(name)
+            return active_policy_version(name)
         v = PolicyVersion.objects.select_related("policy").filter(policy__name=name, number=number).first()
         if v is None:
             raise CommandError(f"policy {name!r} has no version {number}")
@@ -72,13 +72,7 @@ class Command(BaseCommand):
             self.stderr.write(f"wrote {file}")
 
     def _import(self, name: str | None, file: str, note: str | None, **_: Any) -> None:
-        if file == "-":
-            text = sys.stdin.read()
-        else:
-            try:
-                text = Path(file).read_text(encoding="utf-8")
-            except OSError as e:
-                raise CommandError(f"cannot read {file}: {e}") from None
+        text = read_text_argument(file)
         v, created = policy_io.import_yaml(text, name=name, note=note)
         if created:
             self.stdout.write(f"imported {v.label} (now active); run `reprocess --stale --stage moderate` to "

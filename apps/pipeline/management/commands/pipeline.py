@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from apps.pipeline.health import queue_health
-from apps.pipeline.models import StageRun, StageStatus
+from apps.pipeline.models import BROKEN, StageRun, StageStatus
 from apps.pipeline.reconcile import reconcile
 from mediacommon.routing import QUEUES
 
@@ -66,7 +66,7 @@ class Command(BaseCommand):
                 running=Count("id", filter=Q(status=StageStatus.RUNNING)),
                 pending=Count("id", filter=Q(status__in=[StageStatus.PENDING, StageStatus.RETRYING])),
                 done=Count("id", filter=Q(status=StageStatus.DONE, finished_at__gte=since)),
-                failed=Count("id", filter=Q(status__in=[StageStatus.DEAD, StageStatus.FAILED],
+                failed=Count("id", filter=Q(status__in=BROKEN,
                                             finished_at__gte=since)),
                 wait=Avg(wait_s, filter=Q(finished_at__gte=since, status=StageStatus.DONE)),
                 run=Avg(run_s, filter=Q(finished_at__gte=since, status=StageStatus.DONE))):
