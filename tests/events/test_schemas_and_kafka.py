@@ -13,7 +13,7 @@ import pytest
 from django.db import transaction
 from jsonschema import Draft202012Validator, FormatChecker
 
-from apps.assets.services import delete_asset
+from apps.assets.actions import delete_asset
 from apps.audit.services import Actor
 from apps.events import relay as outbox
 from apps.events.models import OutboxEvent
