@@ -13,7 +13,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from apps.moderation import policy_io
+from apps.audit.services import Actor
+from apps.moderation import actions, policy_io
 from apps.moderation.models import Policy, PolicyVersion
 from apps.moderation.services import ModerationError
 
@@ -79,7 +80,7 @@ class Command(BaseCommand):
                 text = Path(file).read_text(encoding="utf-8")
             except OSError as e:
                 raise CommandError(f"cannot read {file}: {e}") from None
-        v, created = policy_io.import_yaml(text, name=name, note=note)
+        v, created = actions.import_policy(text, user=Actor.system("policy-command"), name=name, note=note)
         if created:
             self.stdout.write(f"imported {v.label} (now active); run `reprocess --stale --stage moderate` to "
                               "re-moderate the library")
