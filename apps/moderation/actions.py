@@ -318,7 +318,7 @@ def add_asset_to_bank(bank: HashBank, asset: MediaAsset, *, user: Any = None, la
     (``bank.entries_added``, when any was added); the library is scanned for them after commit."""
     with transaction.atomic():
         before = set(HashBankEntry.objects.filter(bank=bank).values_list("pk", flat=True))
-        add_asset_hashes(bank, asset, user=user, label=label)
+        add_asset_hashes(bank, asset, actor=_actor(user, "hash-banks"), user=_user(user), label=label)
         new = sorted(set(HashBankEntry.objects.filter(bank=bank).values_list("pk", flat=True)) - before)
         banks.schedule_scan(new)
     return new

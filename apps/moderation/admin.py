@@ -141,6 +141,12 @@ class HashBankAdmin(admin.ModelAdmin):
         for bank in queryset:
             self.delete_model(request, bank)
 
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> tuple[Any, Any, set[str], Any]:
+        """A bank's entries go with it (``bank.deleted`` records how many): deleting the bank needs no
+        permission on the read-only entries."""
+        deleted, counts, _perms_needed, protected = super().get_deleted_objects(objs, request)
+        return deleted, counts, set(), protected
+
 
 @admin.register(HashBankEntry)
 class HashBankEntryAdmin(ReadOnlyAdmin):

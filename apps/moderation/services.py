@@ -76,10 +76,6 @@ def active_policy_version(name: str = "default") -> PolicyVersion:
     return policy.active_version
 
 
-def _actor(user: Any) -> Actor:
-    return Actor.user(user) if getattr(user, "is_authenticated", False) else Actor.system("moderation")
-
-
 # ------------------------------------------------------------------ automated moderation
 def moderate_asset(asset: MediaAsset) -> dict[str, Any]:
     """Signals from insights → verdict under the active policy → decision or review item.
@@ -165,7 +161,7 @@ def write_decision(asset: MediaAsset, outcome: str, *, reason_codes: list[str], 
     if outcome == Outcome.REJECT and pv and pv.rules.get("bank_on_reject"):
         bank = HashBank.objects.filter(name=pv.rules["bank_on_reject"]).first()
         if bank:
-            add_asset_hashes(bank, asset, user=moderator)
+            add_asset_hashes(bank, asset, actor=actor, user=moderator)
     return d
 
 
@@ -203,7 +199,7 @@ def expire_claims() -> int:
 
 
 # ------------------------------------------------------------------ hash banks
-def add_asset_hashes(bank: HashBank, asset: MediaAsset, *, user: Any = None, label: str = "") -> int:
+def add_asset_hashes(bank: HashBank, asset: MediaAsset, *, actor: Actor, user: Any = None, label: str = "") -> int:
     """Add the asset's PDQ hashes (quality ≥ the bank's minimum) to the bank; returns entries added.
 
     Audited (``bank.entries_added``) in the caller's transaction: a decision's ``bank_on_reject`` and
@@ -218,7 +214,7 @@ def add_asset_hashes(bank: HashBank, asset: MediaAsset, *, user: Any = None, lab
                                               "added_by": user if getattr(user, "pk", None) else None})
         added += created
     if added:
-        record("bank.entries_added", target_type="hash_bank", target_id=bank.name, actor=_actor(user),
+        record("bank.entries_added", target_type="hash_bank", target_id=bank.name, actor=actor,
                payload={"asset": str(asset.pk), "added": added})
     return added
 
