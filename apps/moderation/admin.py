@@ -127,7 +127,8 @@ class HashBankAdmin(admin.ModelAdmin):
 
         fields = {f: form.cleaned_data[f] for f in form.changed_data if f in form.cleaned_data}
         if change:
-            actions.update_bank(HashBank.objects.get(pk=obj.pk), user=request.user, **fields)
+            if fields:
+                actions.update_bank(HashBank.objects.get(pk=obj.pk), user=request.user, **fields)
         else:
             saved = actions.create_bank(user=request.user, **{f: form.cleaned_data[f] for f in form.cleaned_data})
             obj.pk = saved.pk
