@@ -18,8 +18,9 @@ from typing import Any
 import pytest
 import redis
 import yaml
+from django.contrib.admin.sites import site
 from django.core.management import call_command
-from django.test import Client
+from django.test import Client, RequestFactory
 from django.urls import reverse
 from django.utils import timezone
 
@@ -32,6 +33,7 @@ from apps.moderation.models import (
     HashBank,
     HashBankEntry,
     Policy,
+    PolicyVersion,
     ReviewItem,
     WebhookDelivery,
     WebhookSubscription,
@@ -394,3 +396,13 @@ def test_a_bank_scan_is_sent_only_once_its_audit_record_is_committed(
         assert api(people["ada"]).post(reverse("hash-bank-scan", args=[ctx["bank"].pk])).status_code == 202
     assert queue.llen("maintenance") == 1
     queue.delete("maintenance")
+
+
+@pytest.mark.parametrize("model", [ReviewItem, Decision, Appeal, HashBankEntry, Policy, PolicyVersion, Category,
+                                   WebhookSubscription, WebhookDelivery], ids=lambda m: m.__name__)
+def test_the_admin_cannot_change_or_delete_audited_state_even_for_a_superuser(model: Any,
+                                                                             people: dict[str, Any]) -> None:
+    request = RequestFactory().get("/")
+    request.user = people["root"]
+    model_admin = site._registry[model]
+    assert not model_admin.has_change_permission(request) and not model_admin.has_delete_permission(request)
