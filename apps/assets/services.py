@@ -19,8 +19,6 @@ from typing import IO, Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
-from django.utils import timezone
 
 from apps.assets import storage
 from apps.assets.models import MediaAsset, Source
@@ -195,25 +193,6 @@ def _start_pipeline_on_commit(asset: MediaAsset) -> None:
         pipeline.start_pipeline(asset.pk)
 
     transaction.on_commit(start)
-
-
-def delete_asset(asset: MediaAsset, *, actor: Actor) -> None:
-    """Remove an asset, its derived rows (cascade) and, once no asset holds the same content, every byte of it.
-
-    That is the blob, every file derived from the content (keyframe JPEGs, the 16 kHz audio
-    track, the extracted text: ``derived/<sha>/``) on the configured storage backend, and the
-    copies in worker caches (a broadcast to every worker; ``manage.py gc`` on a worker host
-    removes copies a worker missed). Storage is cleaned after the commit; a failure there
-    leaves orphans for ``gc``, never a row without its bytes.
-    """
-    key, sha, pk = asset.storage_key, asset.sha256, asset.pk
-    with transaction.atomic():
-        record("asset.deleted", target_type="asset", target_id=pk, actor=actor,
-               payload={"sha256": sha, "kind": asset.kind, "title": asset.title, "at": timezone.now()})
-        asset.delete()
-        publish("asset.deleted", {"asset": pk}, asset_id=pk)
-        if not MediaAsset.objects.filter(Q(storage_key=key) | Q(sha256=sha)).exists():
-            transaction.on_commit(lambda: purge_content(sha, key))
 
 
 def purge_content(sha256: str, key: str) -> None:

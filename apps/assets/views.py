@@ -30,13 +30,14 @@ from rest_framework.response import Response
 
 from apps.assets import content as content_policy
 from apps.assets import storage
+from apps.assets.actions import delete_asset
 from apps.assets.filters import AssetFilter
 from apps.assets.models import IdempotencyRecord, MediaAsset
 from apps.assets.serializers import AssetDetailSerializer, AssetSerializer, UploadSerializer
 from apps.assets.services import ingest_path
 from apps.assets.sniff import Rejected
 from apps.assets.upload import RawFileParser
-from apps.audit.services import Actor, record
+from apps.audit.services import Actor
 from apps.core.errors import ApiError, error_body
 from apps.core.negotiation import HtmlRenderer, JsonErrors, KnownFormatNegotiation
 from apps.core.roles import MODERATOR, IsAdmin, IsModerator, IsUploader, has_role
@@ -146,8 +147,6 @@ class AssetViewSet(JsonErrors, mixins.ListModelMixin, mixins.RetrieveModelMixin,
 
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """Delete an asset, its derived data and (when unreferenced) its blob. Admins only; audited."""
-        from apps.assets.services import delete_asset
-
         delete_asset(self.get_object(), actor=Actor.user(request.user))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -217,7 +216,8 @@ class AssetViewSet(JsonErrors, mixins.ListModelMixin, mixins.RetrieveModelMixin,
     @action(detail=True, methods=["post"], parser_classes=[JSONParser, FormParser, MultiPartParser])
     def reprocess(self, request: Request, pk: str | None = None) -> Response:
         """Re-run stages of this asset: ``mode`` missing | stale | failed | all, optionally only ``stages``."""
-        from apps.pipeline import plans, reprocess
+        from apps.pipeline import plans
+        from apps.pipeline.actions import reprocess_asset
 
         asset = self.get_object()
         ser = ReprocessSerializer(data=request.data)
@@ -228,15 +228,9 @@ class AssetViewSet(JsonErrors, mixins.ListModelMixin, mixins.RetrieveModelMixin,
         if unknown := sorted(set(stages) - known):
             raise ApiError(f"Unknown stage(s) for a {asset.kind}: {', '.join(unknown)}.", code="unknown_stage",
                            detail={"stages": sorted(known)})
-        selected: list[str] = []
-        for name in stages or [None]:
-            sel = reprocess.select(mode, stage=name, assets=MediaAsset.objects.filter(pk=asset.pk))
-            selected += sel.stages.get(str(asset.pk), [])
+        selected, jobs = reprocess_asset(asset.pk, mode=mode, stages=stages, actor=Actor.user(request.user))
         if not selected:
             return Response({"started": False, "stages": [], "detail": "nothing needs to run"}, status=200)
-        jobs = reprocess.run(reprocess.Selection({str(asset.pk): selected}), reason=f"api-{mode}")
-        record("pipeline.reprocessed", target_type="asset", target_id=asset.pk, actor=Actor.user(request.user),
-               payload={"mode": mode, "stages": selected})
         return Response({"started": bool(jobs), "stages": selected}, status=202)
 
     @extend_schema(responses={(200, "*/*"): OpenApiResponse(OpenApiTypes.BINARY, description="The original bytes, "

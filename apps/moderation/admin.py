@@ -1,12 +1,15 @@
-"""Django admin for moderation. State that services audit (decisions, review items, appeals, policy
-versions, webhook subscriptions and deliveries) is read-only here: change it through the API or the
-console."""
+"""Django admin for moderation. Audited state is changed here only through the actions of
+``apps.moderation.actions`` (adding a category, a policy version; creating, changing and deleting a
+hash bank), so the change and its audit record commit together; the rest (decisions, review items,
+appeals, bank entries, webhook subscriptions and deliveries) is read-only: change it through the API
+or the console."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from apps.core.admin import ReadOnlyAdmin
@@ -25,15 +28,32 @@ from apps.moderation.models import (
 )
 
 
+def _is_admin(request: HttpRequest) -> bool:
+    return request.user.is_superuser or request.user.groups.filter(name="admin").exists()
+
+
 @admin.register(Category)
-class CategoryAdmin(admin.ModelAdmin):
+class CategoryAdmin(ReadOnlyAdmin):
+    """The taxonomy: "add" creates a category through the audited action; categories are not edited
+    or deleted (decisions and policies name them)."""
+
     list_display = ["code", "name", "severity", "builtin"]
     list_filter = ["builtin", "severity"]
     search_fields = ["code", "name"]
-    readonly_fields = ["builtin"]
+    fields = ["code", "name", "severity", "description"]
 
-    def has_delete_permission(self, request: HttpRequest, obj: Category | None = None) -> bool:
-        return obj is None or not obj.builtin
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return _is_admin(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return True
+
+    def save_model(self, request: HttpRequest, obj: Category, form: Any, change: bool) -> None:
+        from apps.moderation.actions import create_category
+
+        saved = create_category(user=request.user, code=obj.code, name=obj.name, severity=obj.severity,
+                                description=obj.description)
+        obj.pk = saved.pk
 
 
 @admin.register(Policy)
@@ -50,7 +70,7 @@ class PolicyVersionAdmin(ReadOnlyAdmin):
     fields = ["policy", "rules", "note"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
-        return request.user.is_superuser or request.user.groups.filter(name="admin").exists()
+        return _is_admin(request)
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return True
@@ -58,7 +78,8 @@ class PolicyVersionAdmin(ReadOnlyAdmin):
     def save_model(self, request: HttpRequest, obj: PolicyVersion, form: Any, change: bool) -> None:
         from django.core.exceptions import ValidationError
 
-        from apps.moderation.services import ModerationError, new_policy_version
+        from apps.moderation.actions import new_policy_version
+        from apps.moderation.services import ModerationError
 
         try:
             saved = new_policy_version(obj.rules, user=request.user, note=obj.note, name=obj.policy.name)
@@ -96,8 +117,36 @@ class AppealAdmin(ReadOnlyAdmin):
 
 @admin.register(HashBank)
 class HashBankAdmin(admin.ModelAdmin):
+    """Create, change and delete banks through the audited actions (the bulk delete too)."""
+
     list_display = ["name", "kind", "enabled", "threshold", "min_quality", "created_at"]
     list_filter = ["kind", "enabled"]
+
+    def save_model(self, request: HttpRequest, obj: HashBank, form: Any, change: bool) -> None:
+        from apps.moderation import actions
+
+        fields = {f: form.cleaned_data[f] for f in form.changed_data if f in form.cleaned_data}
+        if change:
+            if fields:
+                actions.update_bank(HashBank.objects.get(pk=obj.pk), user=request.user, **fields)
+        else:
+            saved = actions.create_bank(user=request.user, **{f: form.cleaned_data[f] for f in form.cleaned_data})
+            obj.pk = saved.pk
+
+    def delete_model(self, request: HttpRequest, obj: HashBank) -> None:
+        from apps.moderation import actions
+
+        actions.delete_bank(obj, user=request.user)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[HashBank]) -> None:
+        for bank in queryset:
+            self.delete_model(request, bank)
+
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> tuple[Any, Any, set[str], Any]:
+        """A bank's entries go with it (``bank.deleted`` records how many): deleting the bank needs no
+        permission on the read-only entries."""
+        deleted, counts, _perms_needed, protected = super().get_deleted_objects(objs, request)
+        return deleted, counts, set(), protected
 
 
 @admin.register(HashBankEntry)

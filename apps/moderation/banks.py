@@ -1,4 +1,5 @@
-"""Hash banks: entries by hex, CSV import/export, enable/disable, and the retroactive scan.
+"""Hash banks: hashes by hex, CSV parsing and export, and the retroactive scan. (Changing a bank or its
+entries is an audited action: ``apps.moderation.actions``.)
 
 CSV format (header optional): ``hash_hex,quality,label`` — 64 hex digits of a PDQ hash, its
 quality 0..100 (default 100) and a free label.
@@ -28,7 +29,6 @@ from apps.audit.services import Actor, record
 from apps.insights.knn import pdq_nearest
 from apps.moderation.models import Decision, HashBank, HashBankEntry
 from apps.moderation.services import ModerationError
-from apps.moderation.services import add_asset_to_bank as _add_asset_to_bank
 from apps.pipeline import reprocess
 
 log = logging.getLogger("mediaintel.banks")
@@ -36,14 +36,6 @@ log = logging.getLogger("mediaintel.banks")
 SCAN_TASK = "mediaintel.moderation.bank_scan"
 CSV_FIELDS = ("hash_hex", "quality", "label")
 _HEX = re.compile(r"^[0-9a-fA-F]{64}$")
-
-
-def _actor(user: Any) -> Actor:
-    return Actor.user(user) if getattr(user, "is_authenticated", False) else Actor.system("hash-banks")
-
-
-def _user(user: Any) -> Any:
-    return user if getattr(user, "pk", None) else None
 
 
 def scan_batch_size() -> int:
@@ -69,7 +61,8 @@ def bits_to_hex(bits: str) -> str:
     return f"{int(bits, 2):064x}"
 
 
-def _quality(value: Any) -> int:
+def parse_quality(value: Any) -> int:
+    """A quality 0..100 (default 100); ModerationError when it is not one."""
     try:
         q = int(value if value not in (None, "") else 100)
     except (TypeError, ValueError):
@@ -79,47 +72,7 @@ def _quality(value: Any) -> int:
     return q
 
 
-# ------------------------------------------------------------------ entries
-def add_entry(bank: HashBank, hash_hex: str, *, quality: Any = 100, label: str = "", user: Any = None,
-              scan: bool = True) -> tuple[HashBankEntry, bool]:
-    """Add one hash (idempotent per bank: an existing entry is returned with ``created=False``)."""
-    bits, q = hex_to_bits(hash_hex), _quality(quality)
-    with transaction.atomic():
-        entry, created = HashBankEntry.objects.get_or_create(
-            bank=bank, hash=bits, defaults={"quality": q, "label": (label or "")[:200], "added_by": _user(user)})
-        if created:
-            record("bank.entry_added", target_type="hash_bank", target_id=bank.name, actor=_actor(user),
-                   payload={"entry": entry.pk, "hash": bits_to_hex(bits), "quality": q, "label": entry.label})
-            if scan:
-                schedule_scan([entry.pk])
-    return entry, created
-
-
-def set_entry_enabled(entry: HashBankEntry, enabled: bool, *, user: Any = None) -> HashBankEntry:
-    """Enable or disable one entry (audited); enabling it scans the library for matches."""
-    with transaction.atomic():
-        n = HashBankEntry.objects.filter(pk=entry.pk).exclude(enabled=enabled).update(enabled=enabled)
-        entry.enabled = enabled
-        if n:
-            record("bank.entry_enabled" if enabled else "bank.entry_disabled", target_type="hash_bank",
-                   target_id=entry.bank.name, actor=_actor(user),
-                   payload={"entry": entry.pk, "hash": bits_to_hex(entry.hash)})
-            if enabled:
-                schedule_scan([entry.pk])
-    return entry
-
-
-def add_asset(bank: HashBank, asset: MediaAsset, *, user: Any = None, label: str = "") -> list[int]:
-    """Add the asset's PDQ hashes (quality ≥ the bank's minimum) and scan for other matches; new entry ids."""
-    with transaction.atomic():
-        before = set(HashBankEntry.objects.filter(bank=bank).values_list("pk", flat=True))
-        _add_asset_to_bank(bank, asset, user=user, label=label)
-        new = sorted(set(HashBankEntry.objects.filter(bank=bank).values_list("pk", flat=True)) - before)
-        if new:
-            schedule_scan(new)
-    return new
-
-
+# ------------------------------------------------------------------ CSV
 @dataclass
 class ImportResult:
     added: int = 0
@@ -131,9 +84,10 @@ class ImportResult:
         return {"added": self.added, "existing": self.existing, "errors": self.errors}
 
 
-def import_csv(bank: HashBank, text: str | Iterable[str], *, user: Any = None, scan: bool = True,
-               max_errors: int = 100) -> ImportResult:
-    """Import ``hash_hex,quality,label`` rows (header optional); malformed rows are reported, not fatal."""
+def parse_csv(text: str | Iterable[str], *, max_errors: int = 100) -> tuple[dict[str, tuple[int, str]], ImportResult]:
+    """``hash_hex,quality,label`` rows (header optional) → ``{bits: (quality, label)}`` (first row of a hash
+    wins) and a result holding the malformed rows' errors; stores nothing
+    (:func:`apps.moderation.actions.import_bank_csv` does)."""
     lines = io.StringIO(text, newline="") if isinstance(text, str) else text  # any line ending, even a lone CR
     result = ImportResult()
     rows: dict[str, tuple[int, str]] = {}
@@ -144,29 +98,13 @@ def import_csv(bank: HashBank, text: str | Iterable[str], *, user: Any = None, s
             continue
         try:
             bits = hex_to_bits(row[0])
-            q = _quality(row[1].strip() if len(row) > 1 else None)
+            q = parse_quality(row[1].strip() if len(row) > 1 else None)
         except ModerationError as e:
             if len(result.errors) < max_errors:
                 result.errors.append(f"line {lineno}: {e}")
             continue
         rows.setdefault(bits, (q, (row[2].strip() if len(row) > 2 else "")[:200]))
-    items = list(rows.items())
-    with transaction.atomic():
-        for i in range(0, len(items), 1000):
-            chunk = dict(items[i:i + 1000])
-            existing = set(HashBankEntry.objects.filter(bank=bank, hash__in=list(chunk)).values_list("hash", flat=True))
-            new = [HashBankEntry(bank=bank, hash=bits, quality=q, label=label, added_by=_user(user))
-                   for bits, (q, label) in chunk.items() if bits not in existing]
-            HashBankEntry.objects.bulk_create(new, ignore_conflicts=True)
-            result.entry_ids += HashBankEntry.objects.filter(bank=bank, hash__in=[e.hash for e in new]).values_list(
-                "pk", flat=True)
-        result.entry_ids.sort()
-        result.added, result.existing = len(result.entry_ids), len(rows) - len(result.entry_ids)
-        record("bank.imported", target_type="hash_bank", target_id=bank.name, actor=_actor(user),
-               payload={"added": result.added, "existing": result.existing, "errors": len(result.errors)})
-        if scan and result.entry_ids:
-            schedule_scan(result.entry_ids)
-    return result
+    return rows, result
 
 
 def export_csv(bank: HashBank, *, include_disabled: bool = True) -> Iterator[str]:
@@ -233,15 +171,16 @@ def scan_batch(entry_ids: list[int], *, batch: int | None = None) -> dict[str, A
     # and automation never overrides a human decision
     ids = [a for a, kind in targets.items() if a in states and a not in humans and states[a] != skip_state[kind]]
     selection = reprocess.select("all", stage="moderate", assets=MediaAsset.objects.filter(pk__in=ids))
-    jobs = reprocess.run(selection, reason="bank-scan") if selection.count else 0
+    with transaction.atomic():  # the re-moderation jobs and their audit record commit together
+        jobs = reprocess.run(selection, reason="bank-scan") if selection.count else 0
+        summary = {"entries": len(entries), "matched": len(targets), "remoderated": sorted(selection.stages),
+                   "jobs": jobs, "remaining": len(rest)}
+        if targets:
+            record("bank.scanned", target_type="hash_bank",
+                   target_id=",".join(sorted({e.bank.name for e in entries}))[:64], actor=Actor.system("bank-scan"),
+                   payload={**summary, "remoderated": len(selection.stages)})
     if rest:
         _send_scan(rest)
-    summary = {"entries": len(entries), "matched": len(targets), "remoderated": sorted(selection.stages),
-               "jobs": jobs, "remaining": len(rest)}
-    if targets:
-        record("bank.scanned", target_type="hash_bank",
-               target_id=",".join(sorted({e.bank.name for e in entries}))[:64], actor=Actor.system("bank-scan"),
-               payload={**summary, "remoderated": len(selection.stages)})
     log.info("bank scan", extra={k: v for k, v in summary.items() if k != "remoderated"})
     return summary
 

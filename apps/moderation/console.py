@@ -1,6 +1,6 @@
 """Moderator console: the review queue, the review item page (claim, evidence, one-key decisions),
 bulk decisions. Server-rendered; htmx and ``moderation/console.js`` (plain JS) add keyboard use,
-seeking, claim renewal and release on leaving. Every write goes through ``apps.moderation.services``.
+seeking, claim renewal and release on leaving. Every write is an audited action of ``apps.moderation.actions``.
 The item page's evidence is read by ``apps.moderation.evidence_queries`` and assembled by the pure
 functions of ``apps.moderation.evidence``; the queue's order by ``apps.moderation.queue``.
 """
@@ -28,7 +28,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from apps.assets.models import Kind
 from apps.core.roles import MODERATOR, has_role
-from apps.moderation import evidence, services
+from apps.moderation import actions, evidence
 from apps.moderation.evidence import color_for
 from apps.moderation.evidence_queries import asset_history, evidence_data
 from apps.moderation.models import (
@@ -170,7 +170,7 @@ def _ensure_claimed(item_id: Any, user: Any) -> None:
     now = timezone.now()
     if not ReviewItem.objects.filter(pk=item_id, state=ReviewState.CLAIMED, claimed_by=user,
                                      claim_expires_at__gt=now).exists():
-        services.claim(item_id, user)
+        actions.claim_review(item_id, user)
 
 
 @require_POST
@@ -187,7 +187,7 @@ def decide(request: HttpRequest, pk: Any) -> HttpResponse:
         if outcome == Outcome.REJECT and not reasons:
             raise ModerationError("a rejection needs at least one reason", "invalid", 400)
         _ensure_claimed(item.pk, request.user)
-        services.decide(item.pk, request.user, outcome, reason_codes=reasons, note=note)
+        actions.decide_review(item.pk, request.user, outcome, reason_codes=reasons, note=note)
     except ModerationError as e:
         messages.error(request, f"Not decided: {e}")
         return redirect(_item_url(item.pk, flt))
@@ -202,7 +202,7 @@ def decide(request: HttpRequest, pk: Any) -> HttpResponse:
 def release(request: HttpRequest, pk: Any) -> HttpResponse:
     """Give the item back to the queue (sent by the page on leaving, or the Release button)."""
     try:
-        services.release(pk, request.user)
+        actions.release_review(pk, request.user)
         released = True
     except ModerationError:
         released = False
@@ -219,7 +219,7 @@ def claim(request: HttpRequest, pk: Any) -> HttpResponse:
     """The explicit Claim action: hold the item for ``MEDIAINTEL_REVIEW_CLAIM_TTL`` seconds."""
     flt = QueueFilter.from_query(request.POST)
     try:
-        services.claim(pk, request.user)
+        actions.claim_review(pk, request.user)
     except ModerationError as e:
         if e.code == "not_found":
             raise Http404("no such review item") from e
@@ -237,7 +237,7 @@ def renew(request: HttpRequest, pk: Any) -> HttpResponse:
     get_object_or_404(ReviewItem, pk=pk)
     if ReviewItem.objects.filter(pk=pk, state=ReviewState.CLAIMED, claimed_by=request.user).exists():
         with contextlib.suppress(ModerationError):
-            services.claim(pk, request.user)  # extends our own claim
+            actions.claim_review(pk, request.user)  # extends our own claim
     item = ReviewItem.objects.select_related("claimed_by", "asset").get(pk=pk)
     return render(request, "console/_claim_status.html", {
         "item": item, "flt": QueueFilter.from_query(request.POST), **_claim_context(item, request.user)})
@@ -278,17 +278,17 @@ def bulk(request: HttpRequest) -> HttpResponse:
     done, skipped = 0, []
     for pk in ids:
         try:
-            services.claim(pk, request.user)
+            actions.claim_review(pk, request.user)
         except ModerationError as e:
             skipped.append(f"{str(pk)[:8]}: {e}")
             continue
         try:
-            services.decide(pk, request.user, outcome, reason_codes=reasons, note=note)
+            actions.decide_review(pk, request.user, outcome, reason_codes=reasons, note=note)
             done += 1
         except ModerationError as e:
             skipped.append(f"{str(pk)[:8]}: {e}")
             with contextlib.suppress(ModerationError):
-                services.release(pk, request.user)
+                actions.release_review(pk, request.user)
     if done:
         messages.success(request, f"{OUTCOME_DONE[outcome]} {done} item{'s' if done != 1 else ''}"
                          + (f" ({', '.join(reasons)})" if reasons else "") + ".")

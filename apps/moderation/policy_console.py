@@ -9,8 +9,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from apps.core.roles import MODERATOR, has_role, is_admin
+from apps.moderation.actions import import_policy
 from apps.moderation.models import Category, PolicyVersion
-from apps.moderation.policy_io import export_yaml, import_yaml
+from apps.moderation.policy_io import export_yaml
 from apps.moderation.services import ModerationError, active_policy_version
 
 
@@ -26,7 +27,8 @@ def policy_page(request: HttpRequest) -> HttpResponse:
             raise PermissionDenied
         text = request.POST.get("document", "")
         try:
-            version, created = import_yaml(text, user=request.user, note=request.POST.get("note", "").strip() or None)
+            version, created = import_policy(text, user=request.user,
+                                             note=request.POST.get("note", "").strip() or None)
         except (ModerationError, ValueError) as e:
             messages.error(request, f"Not saved: {e}")
         else:

@@ -11,9 +11,9 @@ The document::
         harassment/threat: {review: 0.4, block: 1.01}
         ...
 
-A bare rules mapping (``categories:`` at the top) is accepted too. Importing validates the rules
-and stores them through :func:`apps.moderation.services.new_policy_version` (audited); rules equal
-to the active version's create nothing.
+A bare rules mapping (``categories:`` at the top) is accepted too. Importing
+(:func:`apps.moderation.actions.import_policy`, audited) validates the rules and stores them as the
+next version; rules equal to the active version's create nothing.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from typing import Any
 
 import yaml
 
-from apps.moderation.models import Policy, PolicyVersion
-from apps.moderation.services import ModerationError, new_policy_version
+from apps.moderation.models import PolicyVersion
+from apps.moderation.services import ModerationError
 
 HEADER = "# MediaIntel moderation policy. Import with `manage.py policy import FILE` or POST /api/v1/policies/import\n"
 MAX_BYTES = 1024 * 1024
@@ -36,7 +36,7 @@ def to_document(version: PolicyVersion) -> dict[str, Any]:
 
 
 def export_yaml(version: PolicyVersion) -> str:
-    """The version as a YAML document (round-trips through :func:`import_yaml`)."""
+    """The version as a YAML document (round-trips through :func:`parse_yaml`)."""
     return HEADER + yaml.safe_dump(to_document(version), sort_keys=False, allow_unicode=True, width=100)
 
 
@@ -74,18 +74,3 @@ def parse_yaml(text: str | bytes, *, name: str | None = None) -> ParsedPolicy:
     if not isinstance(chosen, str) or not chosen.strip() or len(chosen) > 100:
         raise ModerationError("policy must be a name of at most 100 characters", "invalid_policy", 400)
     return ParsedPolicy(name=chosen.strip(), rules=rules, note=str(note or "")[:300])
-
-
-def import_yaml(text: str | bytes, *, user: Any = None, name: str | None = None,
-                note: str | None = None) -> tuple[PolicyVersion, bool]:
-    """Store the document as the policy's next version; ``(version, created)``.
-
-    ``created`` is False when the rules equal the active version's (nothing is stored).
-    """
-    parsed = parse_yaml(text, name=name)
-    current = Policy.objects.select_related("active_version__policy").filter(name=parsed.name).first()
-    if current and current.active_version and current.active_version.rules == parsed.rules:
-        return current.active_version, False
-    v = new_policy_version(parsed.rules, user=user, note=note if note is not None else parsed.note,
-                           name=parsed.name)
-    return v, True

@@ -1,19 +1,17 @@
-"""Moderation actions: automated moderation of an asset, human review, appeals, banks, webhooks.
+"""Moderation services: automated moderation of an asset, the decision writer, separation of
+duties, the webhook outbox.
 
-Every action is audited (``apps.audit``) and emits its webhook event through the outbox in the
-same transaction. Views, commands and the moderate stage call these; nothing else writes
-moderation state.
+Human actions (review, appeals, policy versions, banks, webhook subscriptions) are in
+``apps.moderation.actions``, each owning its transaction; what is here runs inside a caller's
+transaction (the moderate stage's, or an action's) and audits and publishes in it.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 from typing import Any
 
-from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db import transaction
 from django.utils import timezone
 
 from apps.assets.models import MediaAsset, ModerationState
@@ -23,8 +21,6 @@ from apps.insights.models import PerceptualHash
 from apps.moderation import policy as engine
 from apps.moderation import webhooks
 from apps.moderation.models import (
-    Appeal,
-    AppealState,
     Category,
     Decision,
     HashBank,
@@ -89,27 +85,6 @@ def moderate_stage_spec() -> EngineSpec:
     return EngineSpec("policy", f"{pv.policy.name}-v{pv.number}")
 
 
-def new_policy_version(rules: dict[str, Any], *, user: Any, note: str = "", name: str = "default") -> PolicyVersion:
-    """Validate and store rules as the next version, and make it active (audited)."""
-    problems = engine.validate_rules(rules, Category.objects.values_list("code", flat=True))
-    if problems:
-        raise ModerationError("; ".join(problems), "invalid_policy", 400)
-    with transaction.atomic():
-        policy, _ = Policy.objects.select_for_update().get_or_create(name=name)
-        last = policy.versions.order_by("-number").first()
-        v = PolicyVersion.objects.create(policy=policy, number=(last.number + 1 if last else 1), rules=rules,
-                                         note=note[:300], created_by=user if getattr(user, "pk", None) else None)
-        policy.active_version = v
-        policy.save(update_fields=["active_version"])
-        record("policy.versioned", target_type="policy", target_id=policy.name, actor=_actor(user),
-               payload={"version": v.number, "note": note})
-    return v
-
-
-def _actor(user: Any) -> Actor:
-    return Actor.user(user) if getattr(user, "is_authenticated", False) else Actor.system("moderation")
-
-
 # ------------------------------------------------------------------ automated moderation
 def moderate_asset(asset: MediaAsset) -> dict[str, Any]:
     """Signals from insights → verdict under the active policy → decision or review item.
@@ -153,7 +128,7 @@ def moderate_asset(asset: MediaAsset) -> dict[str, Any]:
     outcome = Outcome.REJECT if verdict.action == engine.BLOCK else Outcome.APPROVE
     if pending:
         ReviewItem.objects.filter(pk=pending.pk).update(state=ReviewState.DECIDED, decided_at=timezone.now())
-    _decide(asset, outcome, reason_codes=verdict.reason_codes, moderator=None, pv=pv, automated_detection=True,
+    write_decision(asset, outcome, reason_codes=verdict.reason_codes, moderator=None, pv=pv, automated_detection=True,
             automated_decision=True, ground=verdict.ground(pv.label), note="", item=pending, actor=system)
     return summary
 
@@ -174,9 +149,11 @@ def _set_state(asset: MediaAsset, state: str) -> None:
     MediaAsset.objects.filter(pk=asset.pk).update(moderation_state=state, updated_at=timezone.now())
 
 
-def _decide(asset: MediaAsset, outcome: str, *, reason_codes: list[str], moderator: Any, pv: PolicyVersion | None,
-            automated_detection: bool, automated_decision: bool, ground: str, note: str,
-            item: ReviewItem | None, actor: Actor) -> Decision:
+def write_decision(asset: MediaAsset, outcome: str, *, reason_codes: list[str], moderator: Any,
+                   pv: PolicyVersion | None, automated_detection: bool, automated_decision: bool, ground: str,
+                   note: str, item: ReviewItem | None, actor: Actor) -> Decision:
+    """Store a decision, set the asset's moderation state, audit (``moderation.decided``) and publish it,
+    all in the caller's transaction (the moderate stage, a review decision, an appeal)."""
     d = Decision.objects.create(asset=asset, review_item=item, outcome=outcome, reason_codes=reason_codes,
                                 note=note, moderator=moderator, policy_version=pv,
                                 automated_detection=automated_detection, automated_decision=automated_decision,
@@ -193,7 +170,7 @@ def _decide(asset: MediaAsset, outcome: str, *, reason_codes: list[str], moderat
     if outcome == Outcome.REJECT and pv and pv.rules.get("bank_on_reject"):
         bank = HashBank.objects.filter(name=pv.rules["bank_on_reject"]).first()
         if bank:
-            add_asset_to_bank(bank, asset, user=moderator)
+            add_asset_hashes(bank, asset, actor=actor, user=moderator)
     return d
 
 
@@ -201,8 +178,8 @@ def _decide(asset: MediaAsset, outcome: str, *, reason_codes: list[str], moderat
 def ensure_not_own(user: Any, *, uploader_id: Any = None, appellant_id: Any = None) -> None:
     """Refuse a moderation act on one's own upload or one's own appeal (``own_content``, 403).
 
-    The one check of separation of duties: :func:`claim`, :func:`decide` and :func:`decide_appeal`
-    call it, so the API, the console, bulk actions and commands all refuse alike. It holds for
+    The one check of separation of duties: ``apps.moderation.actions`` (claim, decide, decide an
+    appeal) calls it, so the API, the console, bulk actions and commands all refuse alike. It holds for
     admins and superusers too.
     """
     pk = getattr(user, "pk", None)
@@ -215,75 +192,6 @@ def ensure_not_own(user: Any, *, uploader_id: Any = None, appellant_id: Any = No
 
 
 # ------------------------------------------------------------------ human review
-def claim(item_id: Any, user: Any, ttl: float | None = None) -> ReviewItem:
-    """Claim for ``user`` (conditional UPDATE: two moderators can never hold one item)."""
-    uploader = ReviewItem.objects.filter(pk=item_id).values_list("asset__uploader_id", flat=True).first()
-    ensure_not_own(user, uploader_id=uploader)
-    now = timezone.now()
-    ttl = ttl if ttl is not None else settings.MEDIAINTEL_REVIEW_CLAIM_TTL
-    free = Q(state__in=[ReviewState.OPEN, ReviewState.ESCALATED]) | Q(state=ReviewState.CLAIMED,
-                                                                      claim_expires_at__lt=now)
-    mine = Q(state=ReviewState.CLAIMED, claimed_by=user)
-    n = ReviewItem.objects.filter(free | mine, pk=item_id).update(
-        state=ReviewState.CLAIMED, claimed_by=user, claim_expires_at=now + timedelta(seconds=ttl), updated_at=now)
-    if not n:
-        item = ReviewItem.objects.filter(pk=item_id).first()
-        if item is None:
-            raise ModerationError("no such review item", "not_found", 404)
-        raise ModerationError("the item is claimed by another moderator or already decided", "claimed", 409)
-    item = ReviewItem.objects.select_related("asset").get(pk=item_id)
-    record("review.claimed", target_type="asset", target_id=item.asset_id, actor=Actor.user(user),
-           payload={"review_item": str(item.pk), "until": item.claim_expires_at})
-    return item
-
-
-def release(item_id: Any, user: Any) -> None:
-    """Give a claimed item back to the queue; only its holder can. Audited (``review.released``) in the
-    same transaction, whichever entry point (API, console) calls it."""
-    with transaction.atomic():
-        item = ReviewItem.objects.select_for_update().filter(
-            pk=item_id, state=ReviewState.CLAIMED, claimed_by=user).only("pk", "asset_id").first()
-        if item is None:
-            raise ModerationError("you do not hold this item", "not_claimed", 409)
-        ReviewItem.objects.filter(pk=item.pk).update(state=ReviewState.OPEN, claimed_by=None, claim_expires_at=None,
-                                                     updated_at=timezone.now())
-        record("review.released", target_type="asset", target_id=item.asset_id, actor=Actor.user(user),
-               payload={"review_item": str(item.pk)})
-
-
-def decide(item_id: Any, user: Any, outcome: str, *, reason_codes: list[str] | None = None,
-           note: str = "") -> Decision:
-    """A moderator's decision on a claimed item (approve, reject, or escalate to a senior)."""
-    if outcome not in Outcome.values:
-        raise ModerationError(f"outcome must be one of {', '.join(Outcome.values)}", "invalid", 400)
-    codes = list(reason_codes or [])
-    unknown = set(codes) - set(Category.objects.filter(code__in=codes).values_list("code", flat=True))
-    if unknown:
-        raise ModerationError(f"unknown reason code(s): {', '.join(sorted(unknown))}", "invalid", 400)
-    if outcome == Outcome.REJECT and not codes:
-        raise ModerationError("a rejection needs at least one reason code", "invalid", 400)
-    with transaction.atomic():
-        item = ReviewItem.objects.select_for_update().select_related("asset", "policy_version__policy").filter(
-            pk=item_id).first()
-        if item is None:
-            raise ModerationError("no such review item", "not_found", 404)
-        ensure_not_own(user, uploader_id=item.asset.uploader_id)
-        if item.state != ReviewState.CLAIMED or item.claimed_by_id != user.pk or (
-                item.claim_expires_at and item.claim_expires_at < timezone.now()):
-            raise ModerationError("claim the item before deciding (your claim may have expired)", "not_claimed")
-        now = timezone.now()
-        item.state = ReviewState.ESCALATED if outcome == Outcome.ESCALATE else ReviewState.DECIDED
-        item.decided_at = None if outcome == Outcome.ESCALATE else now
-        item.claimed_by, item.claim_expires_at = None, None
-        if outcome == Outcome.ESCALATE:
-            item.severity = item.severity + 10  # escalated items go to the top of the queue
-        item.save()
-        ground = human_ground(outcome, codes, note)
-        return _decide(item.asset, outcome, reason_codes=codes, moderator=user, pv=item.policy_version,
-                       automated_detection=True, automated_decision=False, ground=ground, note=note, item=item,
-                       actor=Actor.user(user))
-
-
 def human_ground(outcome: str, codes: list[str], note: str) -> str:
     """The statement of reasons of a human decision, as the uploader reads it.
 
@@ -294,64 +202,18 @@ def human_ground(outcome: str, codes: list[str], note: str) -> str:
 
 
 def expire_claims() -> int:
-    """Reopen items whose claim expired (also done lazily by :func:`claim`)."""
+    """Reopen items whose claim expired (also done lazily by claiming)."""
     return ReviewItem.objects.filter(state=ReviewState.CLAIMED, claim_expires_at__lt=timezone.now()).update(
         state=ReviewState.OPEN, claimed_by=None, claim_expires_at=None)
 
 
-# ------------------------------------------------------------------ appeals
-def open_appeal(decision: Decision, user: Any, reason: str) -> Appeal:
-    if decision.asset.uploader_id != user.pk:
-        raise ModerationError("only the uploader can appeal a decision on their asset", "forbidden", 403)
-    if not reason.strip():
-        raise ModerationError("say why the decision is wrong", "invalid", 400)
-    duplicate = ModerationError("this decision already has an open appeal", "duplicate", 409)
-    if Appeal.objects.filter(decision=decision, state=AppealState.OPEN).exists():
-        raise duplicate
-    try:
-        with transaction.atomic():
-            # the partial unique index ``one_open_appeal_per_decision`` settles concurrent appeals
-            a = Appeal.objects.create(decision=decision, appellant=user, reason=reason.strip()[:5000])
-            record("appeal.opened", target_type="asset", target_id=decision.asset_id, actor=Actor.user(user),
-                   payload={"appeal": str(a.pk), "decision": str(decision.pk)})
-            publish("appeal.opened", {"appeal": a.pk, "decision": decision.pk, "asset": decision.asset_id},
-                    asset_id=decision.asset_id)
-    except IntegrityError:
-        raise duplicate from None
-    return a
-
-
-def decide_appeal(appeal_id: Any, moderator: Any, *, upheld: bool, note: str = "") -> Appeal:
-    """A different moderator decides; overturning writes a new decision with the opposite outcome."""
-    with transaction.atomic():
-        a = Appeal.objects.select_for_update(of=("self",)).select_related("decision__asset",
-                                                                          "decision__policy_version").get(
-            pk=appeal_id)
-        if a.state != AppealState.OPEN:
-            raise ModerationError("the appeal is already decided", "decided")
-        ensure_not_own(moderator, uploader_id=a.decision.asset.uploader_id, appellant_id=a.appellant_id)
-        if a.decision.moderator_id == moderator.pk:
-            raise ModerationError("an appeal must be decided by a different moderator", "same_moderator", 403)
-        a.state, a.upheld, a.decided_by, a.note, a.decided_at = (
-            AppealState.DECIDED, upheld, moderator, note, timezone.now())
-        a.save()
-        d = a.decision
-        payload = {"appeal": str(a.pk), "decision": str(d.pk), "asset": str(d.asset_id), "upheld": upheld}
-        record("appeal.decided", target_type="asset", target_id=d.asset_id, actor=Actor.user(moderator),
-               payload=payload)
-        publish("appeal.decided", payload, asset_id=d.asset_id)
-        if not upheld:
-            flipped = Outcome.APPROVE if d.outcome == Outcome.REJECT else Outcome.REJECT
-            _decide(d.asset, flipped, reason_codes=d.reason_codes if flipped == Outcome.REJECT else [],
-                    moderator=moderator, pv=d.policy_version, automated_detection=d.automated_detection,
-                    automated_decision=False, ground=f"Appeal {a.pk} upheld the uploader: {note}".strip(),
-                    note=note, item=None, actor=Actor.user(moderator))
-    return a
-
-
 # ------------------------------------------------------------------ hash banks
-def add_asset_to_bank(bank: HashBank, asset: MediaAsset, *, user: Any = None, label: str = "") -> int:
-    """Add the asset's PDQ hashes (quality ≥ the bank's minimum) to the bank; returns entries added."""
+def add_asset_hashes(bank: HashBank, asset: MediaAsset, *, actor: Actor, user: Any = None, label: str = "") -> int:
+    """Add the asset's PDQ hashes (quality ≥ the bank's minimum) to the bank; returns entries added.
+
+    Audited (``bank.entries_added``) in the caller's transaction: a decision's ``bank_on_reject`` and
+    :func:`apps.moderation.actions.add_asset_to_bank` call it inside their own.
+    """
     added = 0
     for h in PerceptualHash.objects.filter(asset=asset, quality__gte=bank.min_quality):
         _, created = HashBankEntry.objects.get_or_create(
@@ -359,7 +221,7 @@ def add_asset_to_bank(bank: HashBank, asset: MediaAsset, *, user: Any = None, la
                                               "added_by": user if getattr(user, "pk", None) else None})
         added += created
     if added:
-        record("bank.entries_added", target_type="hash_bank", target_id=bank.name, actor=_actor(user),
+        record("bank.entries_added", target_type="hash_bank", target_id=bank.name, actor=actor,
                payload={"asset": str(asset.pk), "added": added})
     return added
 

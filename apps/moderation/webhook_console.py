@@ -1,5 +1,5 @@
 """Console page of webhook deliveries (admins): failed ones first, the error of our own making,
-and a button to redeliver (the audited :func:`apps.moderation.webhooks.redeliver`)."""
+and a button to redeliver (the audited :func:`apps.moderation.actions.redeliver_webhook`)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from apps.core.roles import ADMIN, has_role
-from apps.moderation import webhooks
+from apps.moderation import actions
 from apps.moderation.models import WebhookDelivery
 
 
@@ -39,6 +39,6 @@ def deliveries(request: HttpRequest) -> HttpResponse:
 @login_required
 def redeliver(request: HttpRequest, pk: int) -> HttpResponse:
     _admin(request)
-    d = webhooks.redeliver(get_object_or_404(WebhookDelivery, pk=pk), request.user)
+    d = actions.redeliver_webhook(get_object_or_404(WebhookDelivery, pk=pk), request.user)
     messages.success(request, f"Delivery #{d.pk} ({d.event}) is queued again with a fresh attempt budget.")
     return redirect(reverse("console-webhooks"))

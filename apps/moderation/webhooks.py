@@ -50,7 +50,7 @@ from django.utils import timezone
 
 from apps.audit.services import Actor, record
 from apps.moderation import outbound
-from apps.moderation.models import WebhookDelivery, WebhookSubscription
+from apps.moderation.models import WebhookDelivery
 
 log = logging.getLogger("mediaintel.webhooks")
 
@@ -136,44 +136,6 @@ def check_url(url: str) -> str:
     """``url`` if it may be a receiver now, else :class:`outbound.TargetError` naming the problem."""
     outbound.check_url(url, allow_private=allow_private(), resolve_timeout=timeout())
     return url
-
-
-def create_subscription(user: Any, *, url: str, events: list[str], enabled: bool = True,
-                        secret: str = "") -> WebhookSubscription:
-    """Add a receiver (URL checked; audited). The secret is generated when not given."""
-    check_url(url)
-    with transaction.atomic():
-        sub = WebhookSubscription.objects.create(url=url, events=sorted(set(events)), enabled=enabled,
-                                                 secret=secret or new_secret())
-        record("webhook.created", target_type="webhook", target_id=sub.pk, actor=Actor.user(user),
-               payload={"url": sub.url, "events": sub.events})
-    return sub
-
-
-def update_subscription(sub: WebhookSubscription, user: Any, **changes: Any) -> WebhookSubscription:
-    """Change ``url``/``events``/``enabled``/``secret`` (a new URL is checked; audited)."""
-    unknown = set(changes) - {"url", "events", "enabled", "secret"}
-    if unknown:
-        raise ValueError(f"cannot change {', '.join(sorted(unknown))}")
-    if "url" in changes:
-        check_url(changes["url"])
-    if "events" in changes:
-        changes["events"] = sorted(set(changes["events"]))
-    with transaction.atomic():
-        for k, v in changes.items():
-            setattr(sub, k, v)
-        sub.save(update_fields=list(changes) or None)
-        record("webhook.updated", target_type="webhook", target_id=sub.pk, actor=Actor.user(user),
-               payload={"url": sub.url, "changed": sorted(changes), "events": sub.events, "enabled": sub.enabled})
-    return sub
-
-
-def delete_subscription(sub: WebhookSubscription, user: Any) -> None:
-    """Remove a receiver and its delivery log (audited)."""
-    with transaction.atomic():
-        record("webhook.deleted", target_type="webhook", target_id=sub.pk, actor=Actor.user(user),
-               payload={"url": sub.url})
-        sub.delete()
 
 
 # ------------------------------------------------------------------ sending
@@ -316,20 +278,3 @@ def sweep(batch: int = 500) -> int:
                 next_attempt_at=now):
             sent += send(pk)
     return sent
-
-
-def redeliver(delivery: WebhookDelivery, user: Any) -> WebhookDelivery:
-    """Send a delivery again now with a fresh attempt budget (audited)."""
-    before = {"status": delivery.status, "attempts": delivery.attempts,
-              "last_status_code": delivery.last_status_code, "last_error_kind": delivery.last_error_kind}
-    with transaction.atomic():
-        WebhookDelivery.objects.filter(pk=delivery.pk).update(
-            status=WebhookDelivery.Status.PENDING, attempts=0, next_attempt_at=timezone.now(), last_error="",
-            last_error_kind="", delivered_at=None)
-        record("webhook.redelivered", target_type="webhook_delivery", target_id=delivery.pk,
-               actor=Actor.user(user), payload={"event": delivery.event, "event_id": str(delivery.event_id),
-                                                "before": before})
-        pk = delivery.pk
-        delivery.refresh_from_db()  # as queued: once committed, a worker may deliver it at any moment
-        transaction.on_commit(lambda: send(pk))
-    return delivery

@@ -13,12 +13,12 @@ import pytest
 from django.db import transaction
 from jsonschema import Draft202012Validator, FormatChecker
 
-from apps.assets.services import delete_asset
+from apps.assets.actions import delete_asset
 from apps.audit.services import Actor
 from apps.events import relay as outbox
 from apps.events.models import OutboxEvent
 from apps.events.services import publish
-from apps.moderation import banks, services
+from apps.moderation import actions, banks, services
 from apps.moderation.models import HashBank, ReviewItem
 from mediacommon import events as catalog
 from tests.events.flows import drive, ingest_text
@@ -61,14 +61,14 @@ def test_every_event_the_product_emits_validates_against_its_published_schema(tr
     flag(flagged, "threat", 0.9)
     services.moderate_asset(flagged)
     item = ReviewItem.objects.get(asset=flagged)
-    services.claim(item.pk, mod)
-    decision = services.decide(item.pk, mod, "reject", reason_codes=["harassment/threat"])
-    appeal = services.open_appeal(decision, up, "it is a quote from a film")
-    services.decide_appeal(appeal.pk, mod2, upheld=False, note="a quotation")
+    actions.claim_review(item.pk, mod)
+    decision = actions.decide_review(item.pk, mod, "reject", reason_codes=["harassment/threat"])
+    appeal = actions.open_appeal(decision, up, "it is a quote from a film")
+    actions.decide_appeal(appeal.pk, mod2, upheld=False, note="a quotation")
     # a hash-bank match
     bits = random_bits(7)
     bank = HashBank.objects.create(name="known", threshold=20)
-    banks.add_entry(bank, banks.bits_to_hex(bits), scan=False)
+    actions.add_bank_entry(bank, banks.bits_to_hex(bits), scan=False)
     matched = make_asset(up, kind="image", title="copy")
     phash(matched, bits)
     services.moderate_asset(matched)

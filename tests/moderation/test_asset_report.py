@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from apps.moderation import services
+from apps.moderation import actions
 from apps.moderation.models import Decision, Signal
 from tests.moderation.helpers import api
 from tests.moderation.test_console import (
@@ -37,8 +37,8 @@ def decided(db):
     add_video_insights(asset)
     item = review_for(asset)
     mod = make_user("mia", "moderator")
-    services.claim(item.pk, mod)
-    services.decide(item.pk, mod, "reject", reason_codes=["harassment/threat"], note="threat in the speech")
+    actions.claim_review(item.pk, mod)
+    actions.decide_review(item.pk, mod, "reject", reason_codes=["harassment/threat"], note="threat in the speech")
     return asset
 
 

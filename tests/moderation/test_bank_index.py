@@ -7,7 +7,7 @@ import random
 import pytest
 from django.db import connection
 
-from apps.moderation import bankmatch, banks
+from apps.moderation import actions, bankmatch, banks
 from apps.moderation.models import HashBank, HashBankEntry
 from apps.moderation.signals import hash_matches
 from tests.moderation.helpers import flip, make_asset, phash, random_bits
@@ -37,7 +37,7 @@ def _bank_with_planted(threshold: int = 31) -> tuple[str, HashBank, dict[int, in
     rng = random.Random(1)
     unrelated = [f"{rng.getrandbits(256):064x}" for _ in range(300)]
     near = {banks.bits_to_hex(_scattered(base, d, d)): d for d in range(0, 41)}
-    banks.import_csv(bank, "\n".join(unrelated + list(near)), scan=False)
+    actions.import_bank_csv(bank, "\n".join(unrelated + list(near)), scan=False)
     planted = {e.pk: near[banks.bits_to_hex(e.hash)] for e in bank.entries.all() if banks.bits_to_hex(e.hash) in near}
     assert len(planted) == 41
     return base, bank, planted
@@ -62,11 +62,11 @@ def test_the_index_and_the_sql_scan_give_the_same_answer(index):
 def test_added_entries_are_visible_to_the_next_lookup_and_removed_ones_are_not(index):
     base, bank, _planted = _bank_with_planted()
     assert len(bankmatch.match([base])[0]) == 32
-    new, _ = banks.add_entry(bank, banks.bits_to_hex(flip(base, 31, start=100)), scan=False)
+    new, _ = actions.add_bank_entry(bank, banks.bits_to_hex(flip(base, 31, start=100)), scan=False)
     assert new.pk in {f["id"] for f in bankmatch.match([base])[0]}
-    banks.set_entry_enabled(new, False)
+    actions.update_bank_entry(new, enabled=False)
     assert new.pk not in {f["id"] for f in bankmatch.match([base])[0]}
-    banks.set_entry_enabled(new, True)
+    actions.update_bank_entry(new, enabled=True)
     assert new.pk in {f["id"] for f in bankmatch.match([base])[0]}
     HashBankEntry.objects.filter(pk=new.pk).delete()
     assert new.pk not in {f["id"] for f in bankmatch.match([base])[0]}

@@ -6,7 +6,7 @@ import pytest
 import yaml
 from django.core.management import CommandError, call_command
 
-from apps.moderation import banks
+from apps.moderation import actions, banks
 from apps.moderation.models import HashBank, HashBankEntry, Policy
 from apps.moderation.services import active_policy_version
 from apps.moderation.signals import hash_matches
@@ -34,14 +34,14 @@ def test_matching_assets_within_the_threshold_only():
     phash(weak, flip(base, 1), quality=10)
     for i in range(30):  # unrelated library
         phash(make_asset(kind="image"), random_bits(1000 + i))
-    entry, _ = banks.add_entry(bank, banks.bits_to_hex(base), scan=False)
+    entry, _ = actions.add_bank_entry(bank, banks.bits_to_hex(base), scan=False)
     found = dict(banks.matching_assets(entry))
     assert found == {near.pk: 5, edge.pk: 20}
     # the same index answers the moderate stage: a block match becomes a signal, an allow match suppresses it
     rows = hash_matches(near.pk)
     assert len(rows) == 1 and rows[0]["category_id"] == "known_bad/hash_match" and rows[0]["evidence"]["distance"] == 5
     allow = HashBank.objects.create(name="ok", kind="allow", threshold=20)
-    banks.add_entry(allow, banks.bits_to_hex(base), scan=False)
+    actions.add_bank_entry(allow, banks.bits_to_hex(base), scan=False)
     assert hash_matches(near.pk) == []
 
 
@@ -57,7 +57,7 @@ def test_scan_remoderates_matches_in_bounded_batches(sent, django_capture_on_com
     a.refresh_from_db()
     assert a.moderation_state == "approved"
     with django_capture_on_commit_callbacks(execute=True):
-        result = banks.import_csv(bank, "\n".join(f"{banks.bits_to_hex(b)},100,x" for b in bases))
+        result = actions.import_bank_csv(bank, "\n".join(f"{banks.bits_to_hex(b)},100,x" for b in bases))
     assert result.added == 3 and sent == [result.entry_ids]
     first = banks.scan_batch(sent[0], batch=2)
     assert first["entries"] == 2 and first["remaining"] == 1 and sent[-1] == result.entry_ids[2:]

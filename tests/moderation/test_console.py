@@ -26,7 +26,7 @@ from PIL import Image
 from apps.assets.models import MediaAsset
 from apps.audit.models import AuditEvent
 from apps.insights import models as im
-from apps.moderation import services
+from apps.moderation import actions, services
 from apps.moderation.models import Category, Decision, HashBank, HashBankEntry, Policy, PolicyVersion, ReviewItem
 from tests import media
 
@@ -178,7 +178,7 @@ def review_hash_matches() -> None:
     if pv.rules["categories"]["known_bad/hash_match"]["block"] <= 1:
         rules = json.loads(json.dumps(pv.rules))
         rules["categories"]["known_bad/hash_match"] = {"review": 0.5, "block": 1.01}
-        services.new_policy_version(rules, user=None, note="hash matches go to review")
+        actions.new_policy_version(rules, user=None, note="hash matches go to review")
 
 
 # ------------------------------------------------------------------ fixtures
@@ -255,8 +255,8 @@ def test_queue_is_ordered_by_severity_plus_age_and_filters_with_counts(isolated_
     assert "harassment/threat (3)" in html and ">video (1)<" in html and ">text (4)<" in html
     assert "sexual/explicit_nudity (0)" in html  # counts of the text-kind filter
     # a decided item leaves the pending list and shows under "decided"
-    services.claim(video.pk, mod)
-    services.decide(video.pk, mod, "approve")
+    actions.claim_review(video.pk, mod)
+    actions.decide_review(video.pk, mod, "approve")
     assert "harbour-tour.mp4" not in _queue_titles(c)
     assert _queue_titles(c, "?state=decided") == ["harbour-tour.mp4"]
 
@@ -332,11 +332,11 @@ def test_renew_extends_the_claim_and_reports_a_lost_one(isolated_storage, mod, m
     r = csrf_post(c, f"/console/review/items/{item.pk}/renew/", {}, HTTP_HX_REQUEST="true")
     assert r.status_code == 200 and "You are reviewing this item" in r.content.decode()
     assert ReviewItem.objects.get(pk=item.pk).claim_expires_at > timezone.now() + timedelta(minutes=5)
-    services.release(item.pk, mod)
+    actions.release_review(item.pk, mod)
     # renewing never claims an item that is not ours any more
     r = csrf_post(c, f"/console/review/items/{item.pk}/renew/", {}, HTTP_HX_REQUEST="true")
     assert ReviewItem.objects.get(pk=item.pk).state == "open" and "You are reviewing" not in r.content.decode()
-    services.claim(item.pk, mod2)
+    actions.claim_review(item.pk, mod2)
     r = csrf_post(c, f"/console/review/items/{item.pk}/renew/", {}, HTTP_HX_REQUEST="true")
     assert "noah" in r.content.decode() and "You can look, but not decide" in r.content.decode()
 
@@ -411,7 +411,7 @@ def test_next_and_previous_follow_the_filtered_queue(isolated_storage, mod):
 
 def test_bulk_actions_claim_and_decide_each_item_and_skip_held_ones(isolated_storage, mod, mod2):
     items = [review_for(text_asset(title=f"bulk-{i}.txt")) for i in range(3)]
-    services.claim(items[2].pk, mod2)  # someone else is looking at this one
+    actions.claim_review(items[2].pk, mod2)  # someone else is looking at this one
     c = client_for(mod, csrf=True)
     ids = [str(i.pk) for i in items]
     r = csrf_post(c, "/console/review/bulk/", {"items": ids, "outcome": "reject"})
@@ -430,7 +430,7 @@ def test_bulk_actions_claim_and_decide_each_item_and_skip_held_ones(isolated_sto
     html = c.get("/console/review/").content.decode()
     assert f'value="{items[2].pk}"' not in html
 
-    services.release(items[2].pk, mod2)
+    actions.release_review(items[2].pk, mod2)
     r = csrf_post(c, "/console/review/bulk/", {"items": [ids[2]], "outcome": "approve"})
     assert Decision.objects.get(review_item=items[2]).outcome == "approve"
 

@@ -17,7 +17,7 @@ from apps.assets.models import MediaAsset
 from apps.assets.services import ingest_local_file
 from apps.audit.models import AuditEvent
 from apps.insights import models as im
-from apps.moderation import services
+from apps.moderation import actions, services
 from apps.moderation.models import Decision, HashBank, ReviewItem
 from apps.pipeline.models import DeadLetter, StageRun
 from tests import media
@@ -273,7 +273,7 @@ def test_video_item_page_seeks_blurs_and_compares_hashes(browser, live_server, s
                                                   background="noise:7"), title="banked-original.png").asset
     wait_status(original, {"ready", "failed"}, timeout=300)
     bank = HashBank.objects.create(name="known-bad", kind=HashBank.Kind.BLOCK)
-    assert services.add_asset_to_bank(bank, original, label="case 2291") == 1
+    assert len(actions.add_asset_to_bank(bank, original, label="case 2291")) == 1
 
     wav = media.make_speech_wav(tmp_path / "speech.wav",
                                 "Welcome to the harbour tour. If you come back here, I will kill you.")

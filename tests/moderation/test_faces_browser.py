@@ -13,7 +13,7 @@ from PIL import Image
 
 from apps.assets.services import ingest_local_file
 from apps.insights import models as im
-from apps.moderation import services
+from apps.moderation import actions
 from apps.moderation.taxonomy import DEFAULT_RULES
 from tests.moderation.test_console import make_user, review_for
 from tests.moderation.test_console_browser import SHOTS, _seeded, browser, login  # noqa: F401 (fixtures)
@@ -45,7 +45,7 @@ def test_blur_faces_toggle_blurs_each_detected_face_and_nothing_else(browser, li
                                 boxes=[{"box": list(f.box), "confidence": f.confidence} for f in found])
     rules = {**DEFAULT_RULES, "categories": {**DEFAULT_RULES["categories"],
                                              "people/face": {"review": 0.6, "block": 1.01}}}
-    services.new_policy_version(rules, user=None, note="faces need a look")
+    actions.new_policy_version(rules, user=None, note="faces need a look")
     item = review_for(asset)
     assert "people/face" in item.categories
     make_user("mia")
@@ -130,7 +130,7 @@ def test_blur_faces_covers_the_faces_on_video_keyframes(browser, live_server, is
     assert faces_at_3s.count == 2 and im.FaceFrame.objects.get(asset=asset, keyframe_index=0).count == 0
     rules = {**DEFAULT_RULES, "categories": {**DEFAULT_RULES["categories"],
                                              "people/face": {"review": 0.6, "block": 1.01}}}
-    services.new_policy_version(rules, user=None, note="faces need a look")
+    actions.new_policy_version(rules, user=None, note="faces need a look")
     item = review_for(asset)
     make_user("mia")
     page = login(browser, live_server, "mia")

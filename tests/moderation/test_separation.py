@@ -8,7 +8,7 @@ import pytest
 from django.db import IntegrityError, transaction
 
 from apps.audit.models import AuditEvent
-from apps.moderation import services
+from apps.moderation import actions, services
 from apps.moderation.models import Appeal, AppealState, Decision, ReviewItem
 from tests.conftest import in_threads
 from tests.moderation.helpers import api, flag, make_asset, make_user, moderated
@@ -66,12 +66,12 @@ def test_the_service_refuses_self_judging_for_every_caller(people):
     asset = _flagged(people["mod"])
     item = ReviewItem.objects.get(asset=asset)
     with pytest.raises(services.ModerationError) as e:
-        services.claim(item.pk, people["mod"])
+        actions.claim_review(item.pk, people["mod"])
     assert (e.value.code, e.value.status) == ("own_content", 403)
     ReviewItem.objects.filter(pk=item.pk).update(state="claimed", claimed_by=people["mod"],
                                                  claim_expires_at="2999-01-01T00:00:00Z")
     with pytest.raises(services.ModerationError) as e:
-        services.decide(item.pk, people["mod"], "reject", reason_codes=["harassment/threat"])
+        actions.decide_review(item.pk, people["mod"], "reject", reason_codes=["harassment/threat"])
     assert e.value.code == "own_content"
 
 
@@ -96,8 +96,8 @@ def test_the_console_refuses_own_items_with_a_message(people):
 def test_a_moderator_cannot_decide_an_appeal_of_their_own_upload(people):
     asset = _flagged(people["mod"])
     item = ReviewItem.objects.get(asset=asset)
-    services.claim(item.pk, people["mod2"])
-    decision = services.decide(item.pk, people["mod2"], "reject", reason_codes=["harassment/threat"])
+    actions.claim_review(item.pk, people["mod2"])
+    decision = actions.decide_review(item.pk, people["mod2"], "reject", reason_codes=["harassment/threat"])
     mod = api(people["mod"])
     r = mod.post("/api/v1/appeals/", {"decision": str(decision.pk), "reason": "a film quote"}, format="json")
     assert r.status_code == 201, r.json()
@@ -118,9 +118,9 @@ def test_an_appeal_of_an_automated_decision_is_not_decided_by_its_appellant(peop
     asset = make_asset(people["mod"], title="fine")
     moderated(asset)  # automated approve: no moderator to be "different" from
     decision = Decision.objects.get(asset=asset)
-    appeal = services.open_appeal(decision, people["mod"], "wrongly approved? no: I want it reviewed")
+    appeal = actions.open_appeal(decision, people["mod"], "wrongly approved? no: I want it reviewed")
     with pytest.raises(services.ModerationError) as e:
-        services.decide_appeal(appeal.pk, people["mod"], upheld=True)
+        actions.decide_appeal(appeal.pk, people["mod"], upheld=True)
     assert e.value.code == "own_content"
 
 
@@ -128,8 +128,8 @@ def test_an_appeal_of_an_automated_decision_is_not_decided_by_its_appellant(peop
 def test_uploaders_do_not_learn_which_moderator_decided(people):
     asset = _flagged(people["up"])
     item = ReviewItem.objects.get(asset=asset)
-    services.claim(item.pk, people["mod2"])
-    services.decide(item.pk, people["mod2"], "reject", reason_codes=["harassment/threat"], note="clear threat")
+    actions.claim_review(item.pk, people["mod2"])
+    actions.decide_review(item.pk, people["mod2"], "reject", reason_codes=["harassment/threat"], note="clear threat")
     up = api(people["up"])
     for d in up.get("/api/v1/decisions/", {"asset": str(asset.pk)}).json()["results"]:
         assert "mod2" not in str(d), d

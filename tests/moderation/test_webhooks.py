@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apps.audit.models import AuditEvent
-from apps.moderation import services, webhooks
+from apps.moderation import actions, services, webhooks
 from apps.moderation.models import ReviewItem, WebhookDelivery, WebhookSubscription
 from mediacommon import routing
 from tests.conftest import wait_for
@@ -134,20 +134,20 @@ def test_event_is_written_in_the_decisions_transaction(start_worker, flow, recei
     start_worker(env=FAST)
     subscribe(receiver.url)
     mod, item = flow["mod"], flow["item"]
-    services.claim(item.pk, mod)
+    actions.claim_review(item.pk, mod)
 
     class Boom(Exception):
         pass
 
     with pytest.raises(Boom), transaction.atomic():
-        services.decide(item.pk, mod, "reject", reason_codes=["harassment/threat"])
+        actions.decide_review(item.pk, mod, "reject", reason_codes=["harassment/threat"])
         assert WebhookDelivery.objects.count() == 1  # written with the decision…
         raise Boom
     assert WebhookDelivery.objects.count() == 0  # …and gone with it
     item.refresh_from_db()
     assert item.state == "claimed" and not item.decisions.exists()
     # the committed decision is delivered, and it is the only request the receiver ever sees
-    d = services.decide(item.pk, mod, "approve")
+    d = actions.decide_review(item.pk, mod, "approve")
     wait_for(lambda: WebhookDelivery.objects.filter(status="delivered").exists(), timeout=60, what="delivery")
     time.sleep(1)
     assert [json.loads(r.body)["data"]["decision"] for r in receiver.requests] == [str(d.pk)]

@@ -1,4 +1,5 @@
-"""Dead-letter replay and discard: one audited action behind the API, the console and ``manage.py dlq``.
+"""Dead-letter replay and discard (API, console, ``manage.py dlq``) and reprocessing (API, ``manage.py
+reprocess``): each one audited action behind its entry points.
 
 Each entry point must change the same state and leave exactly one audit record naming who did
 it; the record and the change commit together (an audit write that fails undoes the change).
@@ -6,17 +7,20 @@ it; the record and the change commit together (an audit write that fails undoes 
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from django.core.management import call_command
 from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
 from apps.audit.models import AuditEvent
 from apps.pipeline import actions
 from apps.pipeline.models import DeadLetter, Job, StageRun
+from tests.audit_failure import undone
 from tests.moderation.helpers import api, make_asset, make_user
 
 # Not transactional: the replayed stage's message (published on commit) is never sent, so no broker
@@ -113,3 +117,41 @@ def test_replaying_a_stage_that_is_no_longer_dead_is_a_409_in_the_error_envelope
     assert err["detail"]["dead_letter"]["id"] == dl.pk
     [ev] = AuditEvent.objects.filter(verb="dlq.replayed", target_id=str(dl.pk))
     assert ev.payload["sent"] is False
+
+
+# ------------------------------------------------------------------ reprocess
+def reprocess_by_api(asset: Any, fail: bool = False) -> Any:
+    r = api(make_user("ada", "admin")).post(reverse("asset-reprocess", args=[asset.pk]),
+                                            {"mode": "all", "stages": ["language"]}, format="json")
+    if not fail:
+        assert r.status_code == 202, r.content
+    return r
+
+
+def reprocess_by_command(asset: Any, fail: bool = False) -> None:
+    call_command("reprocess", "--all", "--stage", "language", "--asset", str(asset.pk), stdout=io.StringIO())
+
+
+REPROCESS_ENTRIES = {"api": (reprocess_by_api, "ada", "asset"), "command": (reprocess_by_command, "reprocess-command",
+                                                                           "pipeline")}
+
+
+@pytest.mark.parametrize("entry", REPROCESS_ENTRIES)
+def test_reprocessing_starts_a_job_with_one_audit_record(entry: str) -> None:
+    call, actor, target_type = REPROCESS_ENTRIES[entry]
+    asset = make_asset(title="note.txt")
+    call(asset)
+    job = Job.objects.get(asset=asset)
+    assert job.reason.endswith("-all")
+    [ev] = AuditEvent.objects.filter(verb="pipeline.reprocessed")
+    assert (ev.actor_label, ev.target_type, ev.payload["mode"]) == (actor, target_type, "all")
+    assert ev.payload["stages"] in (["language"], 1)
+
+
+@pytest.mark.parametrize("entry", REPROCESS_ENTRIES)
+def test_an_audit_write_that_fails_starts_no_reprocessing(entry: str) -> None:
+    call = REPROCESS_ENTRIES[entry][0]
+    asset = make_asset(title="note.txt")
+    undone(lambda: call(asset, fail=True))
+    assert not Job.objects.filter(asset=asset).exists()
+    assert not StageRun.objects.filter(asset=asset).exists()

@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 
 from apps.assets.services import ingest_local_file
 from apps.insights import models as im
-from apps.moderation import services
+from apps.moderation import actions
 from apps.moderation.models import ReviewItem, Signal
 from apps.moderation.taxonomy import DEFAULT_RULES
 from apps.pipeline.models import StageRun
@@ -58,7 +58,7 @@ def test_faces_are_counted_and_boxed_on_images_and_keyframes_and_policies_can_us
     # a policy that opts in: any face sends the asset to review (e.g. a children's platform)
     rules = {**DEFAULT_RULES, "categories": {**DEFAULT_RULES["categories"],
                                              "people/face": {"review": 0.6, "block": 1.01}}}
-    services.new_policy_version(rules, user=None, note="faces need a look")
+    actions.new_policy_version(rules, user=None, note="faces need a look")
     start_worker(concurrency=2)
 
     image, _ = collage([300, 160, 90])

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from apps.assets.services import delete_asset, ingest_local_file
+from apps.assets.actions import delete_asset
+from apps.assets.services import ingest_local_file
 from apps.audit.services import Actor
 from tests.assets.s3 import SeaweedS3, seaweedfs_fixture  # noqa: F401  (the session fixture `seaweedfs`)
 from tests.conftest import wait_for

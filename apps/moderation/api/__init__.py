@@ -2,9 +2,9 @@
 
 Roles (``apps.core.roles``): moderators work the review queue and decide appeals; admins write
 policies, categories, banks and webhooks; uploaders see the decisions on
-their own assets and appeal them — never review data or other uploaders' assets. Every write goes
-through ``apps.moderation.services`` (or ``banks`` / ``policy_io`` / ``webhooks``), which audit it;
-their ``ModerationError`` becomes an API error with its status and code.
+their own assets and appeal them — never review data or other uploaders' assets. Every write is an
+audited action of ``apps.moderation.actions`` (which owns its transaction); its ``ModerationError``
+becomes an API error with its status and code.
 """
 
 from __future__ import annotations

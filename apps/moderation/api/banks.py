@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
 from django.db.models import Count, Q, QuerySet
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -17,11 +16,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.assets.models import MediaAsset
-from apps.audit.services import Actor, record
 from apps.core.errors import ApiError
 from apps.core.roles import IsAdmin
 from apps.core.schema import generating_schema
-from apps.moderation import banks
+from apps.moderation import actions, banks
 from apps.moderation import serializers as s
 from apps.moderation.api._common import (
     CsvParser,
@@ -49,14 +47,8 @@ class HashBankViewSet(ServiceErrors, viewsets.ModelViewSet):
                                          enabled_count=Count("entries", filter=Q(entries__enabled=True))
                                          ).order_by("name")
 
-    def _audit(self, verb: str, bank: HashBank, **payload: Any) -> None:
-        record(verb, target_type="hash_bank", target_id=bank.name, actor=Actor.user(self.request.user),
-               payload=payload)
-
     def perform_create(self, serializer: s.HashBankSerializer) -> None:
-        with transaction.atomic():
-            bank = serializer.save()
-            self._audit("bank.created", bank, kind=bank.kind, threshold=bank.threshold, min_quality=bank.min_quality)
+        serializer.instance = actions.create_bank(user=self.request.user, **serializer.validated_data)
 
     def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         resp = super().update(request, *args, **kwargs)
@@ -64,17 +56,11 @@ class HashBankViewSet(ServiceErrors, viewsets.ModelViewSet):
         return resp
 
     def perform_update(self, serializer: s.HashBankSerializer) -> None:
-        with transaction.atomic():
-            bank = serializer.save()
-            self._audit("bank.updated", bank, **{k: v for k, v in serializer.validated_data.items()})
-            if bank.enabled and (serializer.validated_data.get("enabled")
-                                 or {"threshold", "min_quality", "kind"} & set(serializer.validated_data)):
-                transaction.on_commit(lambda: banks.scan_bank(bank))  # matches may have changed
+        serializer.instance = actions.update_bank(serializer.instance, user=self.request.user,
+                                                  **serializer.validated_data)
 
     def perform_destroy(self, instance: HashBank) -> None:
-        with transaction.atomic():
-            self._audit("bank.deleted", instance, kind=instance.kind, entries=instance.entries.count())
-            instance.delete()
+        actions.delete_bank(instance, user=self.request.user)
 
     @extend_schema(request=s.HashBankEntryCreateSerializer,
                    responses={201: s.HashBankEntrySerializer,
@@ -85,8 +71,8 @@ class HashBankViewSet(ServiceErrors, viewsets.ModelViewSet):
         ``GET /hash-bank-entries/?bank=ID``.)"""
         bank = self.get_object()
         data = _valid(s.HashBankEntryCreateSerializer, request.data)
-        entry, created = banks.add_entry(bank, data["hash_hex"], quality=data["quality"], label=data["label"],
-                                         user=request.user)
+        entry, created = actions.add_bank_entry(bank, data["hash_hex"], quality=data["quality"], label=data["label"],
+                                                 user=request.user)
         return Response(s.HashBankEntrySerializer(entry).data,
                         status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
@@ -99,7 +85,7 @@ class HashBankViewSet(ServiceErrors, viewsets.ModelViewSet):
         asset = MediaAsset.objects.filter(pk=data["asset"]).first()
         if asset is None:
             raise ApiError("No such asset.", code="not_found", status_code=404)
-        ids = banks.add_asset(bank, asset, user=request.user, label=data["label"])
+        ids = actions.add_asset_to_bank(bank, asset, user=request.user, label=data["label"])
         entries = HashBankEntry.objects.filter(pk__in=ids).select_related("bank", "added_by").order_by("id")
         return Response({"added": len(ids), "entries": s.HashBankEntrySerializer(entries, many=True).data})
 
@@ -121,7 +107,7 @@ class HashBankViewSet(ServiceErrors, viewsets.ModelViewSet):
                 text = data["csv"]
             else:
                 raise ValidationError({"file": ["send a CSV file, `csv` text, or a text/csv body"]})
-        result = banks.import_csv(bank, text, user=request.user)
+        result = actions.import_bank_csv(bank, text, user=request.user)
         return Response(result.as_dict())
 
     @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR})
@@ -137,9 +123,7 @@ class HashBankViewSet(ServiceErrors, viewsets.ModelViewSet):
     @action(detail=True, methods=["post"])
     def scan(self, request: Request, pk: str | None = None) -> Response:
         """Scan the library for matches of every enabled entry and re-moderate them."""
-        bank = self.get_object()
-        n = banks.scan_bank(bank)
-        self._audit("bank.scan_requested", bank, entries=n)
+        n = actions.request_bank_scan(self.get_object(), user=request.user)
         return Response({"entries": n}, status=status.HTTP_202_ACCEPTED)
 
 
@@ -163,20 +147,10 @@ class HashBankEntryViewSet(ServiceErrors, mixins.ListModelMixin, mixins.Retrieve
         """Enable or disable the entry (enabling re-scans the library), or change its label."""
         entry = self.get_object()
         data = _valid(s.HashBankEntryUpdateSerializer, request.data)
-        with transaction.atomic():
-            if "enabled" in data:
-                banks.set_entry_enabled(entry, data["enabled"], user=request.user)
-            if "label" in data and data["label"] != entry.label:
-                HashBankEntry.objects.filter(pk=entry.pk).update(label=data["label"])
-                record("bank.entry_relabelled", target_type="hash_bank", target_id=entry.bank.name,
-                       actor=Actor.user(request.user), payload={"entry": entry.pk, "label": data["label"]})
+        actions.update_bank_entry(entry, user=request.user, enabled=data.get("enabled"), label=data.get("label"))
         return Response(self.get_serializer(self.get_queryset().get(pk=entry.pk)).data)
 
     def perform_destroy(self, instance: HashBankEntry) -> None:
-        with transaction.atomic():
-            record("bank.entry_deleted", target_type="hash_bank", target_id=instance.bank.name,
-                   actor=Actor.user(self.request.user),
-                   payload={"entry": instance.pk, "hash": banks.bits_to_hex(instance.hash)})
-            instance.delete()
+        actions.delete_bank_entry(instance, user=self.request.user)
 
 

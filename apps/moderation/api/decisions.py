@@ -18,8 +18,8 @@ from apps.core.errors import ApiError
 from apps.core.negotiation import JsonErrors, KnownFormatNegotiation
 from apps.core.roles import IsModerator
 from apps.core.schema import generating_schema
+from apps.moderation import actions
 from apps.moderation import serializers as s
-from apps.moderation import services
 from apps.moderation.api._common import (
     CsvRenderer,
     ServiceErrors,
@@ -127,7 +127,7 @@ class AppealViewSet(ServiceErrors, mixins.ListModelMixin, mixins.RetrieveModelMi
         decision = decisions.filter(pk=data["decision"]).first()
         if decision is None:
             raise ApiError("No such decision.", code="not_found", status_code=404)
-        appeal = services.open_appeal(decision, request.user, data["reason"])
+        appeal = actions.open_appeal(decision, request.user, data["reason"])
         return Response(self.get_serializer(appeal).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=s.AppealDecideSerializer, responses={200: s.AppealSerializer,
@@ -137,7 +137,7 @@ class AppealViewSet(ServiceErrors, mixins.ListModelMixin, mixins.RetrieveModelMi
         """Uphold or overturn (a new decision with the opposite outcome); not by the moderator who decided."""
         appeal = self.get_object()
         data = _valid(s.AppealDecideSerializer, request.data)
-        appeal = services.decide_appeal(appeal.pk, request.user, upheld=data["upheld"], note=data["note"])
+        appeal = actions.decide_appeal(appeal.pk, request.user, upheld=data["upheld"], note=data["note"])
         return Response(self.get_serializer(appeal).data)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
@@ -17,11 +16,10 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.audit.services import Actor, record
 from apps.core.errors import ApiError
 from apps.core.roles import IsAdmin, IsModerator
 from apps.core.schema import generating_schema
-from apps.moderation import policy_io, services
+from apps.moderation import actions, policy_io, services
 from apps.moderation import serializers as s
 from apps.moderation.api._common import (
     ServiceErrors,
@@ -65,7 +63,7 @@ class PolicyViewSet(ServiceErrors, mixins.ListModelMixin, mixins.RetrieveModelMi
         policy = self.get_object()
         if request.method == "POST":
             data = _valid(s.PolicyVersionCreateSerializer, request.data)
-            v = services.new_policy_version(data["rules"], user=request.user, note=data["note"], name=policy.name)
+            v = actions.new_policy_version(data["rules"], user=request.user, note=data["note"], name=policy.name)
             return Response(s.PolicyVersionSerializer(v).data, status=status.HTTP_201_CREATED)
         qs = PolicyVersion.objects.filter(policy=policy).select_related("policy", "created_by").order_by("-number")
         return Response(s.PolicyVersionSerializer(qs, many=True).data)
@@ -103,7 +101,7 @@ class PolicyViewSet(ServiceErrors, mixins.ListModelMixin, mixins.RetrieveModelMi
         else:
             data = _valid(s.PolicyImportSerializer, request.data)
             text, note = data["yaml"], data.get("note", note)
-        v, created = policy_io.import_yaml(text, user=request.user, name=request.query_params.get("name") or None,
+        v, created = actions.import_policy(text, user=request.user, name=request.query_params.get("name") or None,
                                            note=note)
         body = {"created": created, "version": s.PolicyVersionSerializer(v).data}
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
@@ -120,9 +118,6 @@ class CategoryViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, viewsets.G
         return [IsAdmin()] if self.action == "create" else [IsAuthenticated()]
 
     def perform_create(self, serializer: s.CategorySerializer) -> None:
-        with transaction.atomic():
-            cat = serializer.save(builtin=False)
-            record("category.created", target_type="category", target_id=cat.code, actor=Actor.user(self.request.user),
-                   payload={"name": cat.name, "severity": cat.severity})
+        serializer.instance = actions.create_category(user=self.request.user, **serializer.validated_data)
 
 

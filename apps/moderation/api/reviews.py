@@ -16,8 +16,8 @@ from rest_framework.response import Response
 from apps.core.pagination import LimitOffsetPagination
 from apps.core.roles import IsModerator
 from apps.core.schema import generating_schema
+from apps.moderation import actions
 from apps.moderation import serializers as s
-from apps.moderation import services
 from apps.moderation.api._common import (
     ServiceErrors,
     _valid,
@@ -111,7 +111,7 @@ class ReviewItemViewSet(ServiceErrors, mixins.ListModelMixin, mixins.RetrieveMod
     def claim(self, request: Request, pk: str | None = None) -> Response:
         """Claim the item for yourself (for ``MEDIAINTEL_REVIEW_CLAIM_TTL`` seconds); exactly one moderator wins."""
         self.get_object()
-        item = services.claim(pk, request.user)
+        item = actions.claim_review(pk, request.user)
         return Response(s.ReviewItemDetailSerializer(self.get_queryset().get(pk=item.pk)).data)
 
     @extend_schema(request=None, responses={200: s.ReviewItemSerializer,
@@ -120,7 +120,7 @@ class ReviewItemViewSet(ServiceErrors, mixins.ListModelMixin, mixins.RetrieveMod
     def release(self, request: Request, pk: str | None = None) -> Response:
         """Give a claimed item back to the queue."""
         item = self.get_object()
-        services.release(item.pk, request.user)
+        actions.release_review(item.pk, request.user)
         return Response(s.ReviewItemSerializer(self.get_queryset().get(pk=item.pk)).data)
 
     @extend_schema(request=s.DecideSerializer, responses={201: s.DecisionSerializer,
@@ -130,8 +130,8 @@ class ReviewItemViewSet(ServiceErrors, mixins.ListModelMixin, mixins.RetrieveMod
         """Approve, reject (with reason codes) or escalate the item you hold; writes the decision."""
         item = self.get_object()
         data = _valid(s.DecideSerializer, request.data)
-        d = services.decide(item.pk, request.user, data["outcome"], reason_codes=data["reason_codes"],
-                            note=data["note"])
+        d = actions.decide_review(item.pk, request.user, data["outcome"], reason_codes=data["reason_codes"],
+                                  note=data["note"])
         return Response(s.DecisionSerializer(d, context={"moderator_view": True}).data,
                         status=status.HTTP_201_CREATED)
 

@@ -14,8 +14,8 @@ from rest_framework.response import Response
 from apps.core.errors import ApiError
 from apps.core.roles import IsAdmin
 from apps.core.schema import generating_schema
+from apps.moderation import actions
 from apps.moderation import serializers as s
-from apps.moderation import webhooks
 from apps.moderation.models import (
     WebhookDelivery,
     WebhookSubscription,
@@ -39,16 +39,16 @@ class WebhookSubscriptionViewSet(viewsets.ModelViewSet):
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         ser = self.get_serializer(data=request.data)
         ser.is_valid(raise_exception=True)
-        sub = _target_checked(lambda: webhooks.create_subscription(request.user, **ser.validated_data))
+        sub = _target_checked(lambda: actions.create_webhook(request.user, **ser.validated_data))
         return Response(s.WebhookSubscriptionCreatedSerializer(sub).data, status=status.HTTP_201_CREATED)
 
     def perform_update(self, serializer: s.WebhookSubscriptionSerializer) -> None:
         sub = serializer.instance
         serializer.instance = _target_checked(
-            lambda: webhooks.update_subscription(sub, self.request.user, **serializer.validated_data))
+            lambda: actions.update_webhook(sub, self.request.user, **serializer.validated_data))
 
     def perform_destroy(self, instance: WebhookSubscription) -> None:
-        webhooks.delete_subscription(instance, self.request.user)
+        actions.delete_webhook(instance, self.request.user)
 
 
 def _target_checked(action: Any) -> Any:
@@ -78,7 +78,7 @@ class WebhookDeliveryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, v
     @action(detail=True, methods=["post"])
     def redeliver(self, request: Request, pk: str | None = None) -> Response:
         """Send it again now, with a fresh attempt budget."""
-        d = webhooks.redeliver(self.get_object(), request.user)
+        d = actions.redeliver_webhook(self.get_object(), request.user)
         return Response(self.get_serializer(d).data, status=status.HTTP_202_ACCEPTED)
 
 

@@ -10,15 +10,16 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import transaction
 
 from apps.assets.models import MediaAsset
-from apps.audit.services import Actor, record
+from apps.audit.services import Actor
 from apps.core.cli import read_text_argument
 from apps.core.models import is_uuid
-from apps.moderation import banks
+from apps.moderation import actions, banks
 from apps.moderation.models import HashBank
 from apps.moderation.services import ModerationError
+
+ACTOR = Actor.system("bank-command")
 
 
 class Command(BaseCommand):
@@ -76,10 +77,7 @@ class Command(BaseCommand):
             raise CommandError(f"a bank named {name!r} exists")
         if not 0 <= threshold <= 128 or not 0 <= min_quality <= 100:
             raise CommandError("threshold is 0..128 and min-quality 0..100")
-        with transaction.atomic():
-            bank = HashBank.objects.create(name=name, kind=kind, threshold=threshold, min_quality=min_quality)
-            record("bank.created", target_type="hash_bank", target_id=bank.name, actor=Actor.system("bank-command"),
-                   payload={"kind": kind, "threshold": threshold, "min_quality": min_quality})
+        bank = actions.create_bank(user=ACTOR, name=name, kind=kind, threshold=threshold, min_quality=min_quality)
         self.stdout.write(f"created {bank}")
 
     def _import(self, name: str, file: str, create: bool, kind: str, no_scan: bool, **_: Any) -> None:
@@ -90,7 +88,7 @@ class Command(BaseCommand):
             self._create(name=name, kind=kind, threshold=31, min_quality=50)
             bank = self._bank(name)
         text = read_text_argument(file)
-        result = banks.import_csv(bank, text, scan=not no_scan)
+        result = actions.import_bank_csv(bank, text, user=ACTOR, scan=not no_scan)
         for err in result.errors:
             self.stderr.write(err)
         self.stdout.write(f"{bank.name}: {result.added} added, {result.existing} already present, "
@@ -122,13 +120,13 @@ class Command(BaseCommand):
         a = MediaAsset.objects.filter(pk=asset).first()
         if a is None:
             raise CommandError(f"no such asset: {asset}")
-        ids = banks.add_asset(bank, a, label=label)
+        ids = actions.add_asset_to_bank(bank, a, user=ACTOR, label=label)
         self.stdout.write(f"{bank.name}: {len(ids)} hash(es) of {a.pk} added")
 
     def _scan(self, name: str, now: bool, **_: Any) -> None:
         bank = self._bank(name)
         if not now:
-            n = banks.scan_bank(bank)
+            n = actions.request_bank_scan(bank, user=ACTOR)
             self.stdout.write(f"{bank.name}: scan of {n} entries queued")
             return
         ids = list(bank.entries.filter(enabled=True).order_by("id").values_list("pk", flat=True))

@@ -12,8 +12,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from apps.audit.services import Actor
 from apps.core.cli import read_text_argument
-from apps.moderation import policy_io
+from apps.moderation import actions, policy_io
 from apps.moderation.models import Policy, PolicyVersion
 from apps.moderation.services import ModerationError, active_policy_version
 
@@ -73,7 +74,7 @@ class Command(BaseCommand):
 
     def _import(self, name: str | None, file: str, note: str | None, **_: Any) -> None:
         text = read_text_argument(file)
-        v, created = policy_io.import_yaml(text, name=name, note=note)
+        v, created = actions.import_policy(text, user=Actor.system("policy-command"), name=name, note=note)
         if created:
             self.stdout.write(f"imported {v.label} (now active); run `reprocess --stale --stage moderate` to "
                               "re-moderate the library")

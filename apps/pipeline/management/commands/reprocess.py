@@ -8,9 +8,10 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.assets.models import MediaAsset
-from apps.audit.services import Actor, record
+from apps.audit.services import Actor
 from apps.core.models import is_uuid
 from apps.pipeline import plans, reprocess
+from apps.pipeline.actions import reprocess_selection
 from mediacommon.routing import STAGE_QUEUES
 
 
@@ -43,7 +44,5 @@ class Command(BaseCommand):
         if dry_run:
             self.stdout.write(f"dry run: {sel.count} stage(s) on {len(sel.stages)} asset(s) would be re-run")
             return
-        jobs = reprocess.run(sel, reason=f"reprocess-{mode}", take_over=mode == "stuck")
-        record("pipeline.reprocessed", target_type="pipeline", target_id=mode, actor=Actor.system("reprocess-command"),
-               payload={"mode": mode, "stage": stage, "kind": kind, "assets": len(sel.stages), "stages": sel.count})
+        jobs = reprocess_selection(sel, mode=mode, stage=stage, kind=kind, actor=Actor.system("reprocess-command"))
         self.stdout.write(f"started {jobs} job(s) for {sel.count} stage(s) on {len(sel.stages)} asset(s)")
