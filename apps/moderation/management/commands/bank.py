@@ -73,6 +73,9 @@ class Command(BaseCommand):
                               f"threshold={b.threshold} min_quality={b.min_quality} entries={n} enabled={on}")
 
     def _create(self, name: str, kind: str, threshold: int, min_quality: int, **_: Any) -> None:
+        longest = HashBank._meta.get_field("name").max_length
+        if not name.strip() or len(name) > longest:
+            raise CommandError(f"a bank name is 1 to {longest} characters, not blank (got {len(name)})")
         if HashBank.objects.filter(name=name).exists():
             raise CommandError(f"a bank named {name!r} exists")
         if not 0 <= threshold <= 128 or not 0 <= min_quality <= 100:
@@ -97,6 +100,8 @@ class Command(BaseCommand):
                 text = Path(file).read_text(encoding="utf-8-sig")
             except OSError as e:
                 raise CommandError(f"cannot read {file}: {e}") from None
+            except UnicodeDecodeError:
+                raise CommandError(f"cannot read {file}: not UTF-8 text (a CSV file is expected)") from None
         result = banks.import_csv(bank, text, scan=not no_scan)
         for err in result.errors:
             self.stderr.write(err)

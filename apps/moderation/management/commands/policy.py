@@ -79,6 +79,8 @@ class Command(BaseCommand):
                 text = Path(file).read_text(encoding="utf-8")
             except OSError as e:
                 raise CommandError(f"cannot read {file}: {e}") from None
+            except UnicodeDecodeError:
+                raise CommandError(f"cannot read {file}: not UTF-8 text (a YAML file is expected)") from None
         v, created = policy_io.import_yaml(text, name=name, note=note)
         if created:
             self.stdout.write(f"imported {v.label} (now active); run `reprocess --stale --stage moderate` to "
