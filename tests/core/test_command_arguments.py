@@ -34,6 +34,20 @@ def a_bank() -> None:
     HashBank.objects.create(name="known-bank")
 
 
+HASHED_ASSET = str(uuid.UUID(int=0xA55E7))
+
+
+def an_asset_with_a_hash() -> None:
+    from apps.assets.models import MediaAsset
+    from apps.insights.models import PerceptualHash
+
+    a_bank()
+    asset = MediaAsset.objects.create(id=HASHED_ASSET, kind="image", sha256="ab" * 32, size=10, mime_type="image/png",
+                                      storage_key="k/hashed", status="ready")
+    PerceptualHash.objects.create(asset=asset, stage="hash", engine="pdq", engine_version="pdq@1", hash="01" * 128,
+                                  quality=90)
+
+
 def a_user() -> None:
     from django.contrib.auth import get_user_model
 
@@ -66,6 +80,8 @@ CASES = [
          id="bank-malformed-asset-id"),
     Case(["bank", "add-asset", "known-bank", NO_SUCH_UUID], rf"no such asset: {NO_SUCH_UUID}", a_bank,
          id="bank-nonexistent-asset"),
+    Case(["bank", "add-asset", "known-bank", HASHED_ASSET, "--label", "x" * 201], r"--label is at most 200 characters",
+         an_asset_with_a_hash, id="bank-label-too-long"),
     Case(["bank", "create", "b2", "--threshold", "999"], r"threshold is 0\.\.128", id="bank-threshold-out-of-range"),
     Case(["bank", "create", "b" * 101], r"a bank name is 1 to 100 characters", id="bank-name-too-long"),
     Case(["bank", "create", " "], r"a bank name is 1 to 100 characters", id="bank-name-empty"),

@@ -18,7 +18,7 @@ from apps.assets.models import MediaAsset
 from apps.audit.services import Actor, record
 from apps.core.models import is_uuid
 from apps.moderation import banks
-from apps.moderation.models import HashBank
+from apps.moderation.models import HashBank, HashBankEntry
 from apps.moderation.services import ModerationError
 
 
@@ -128,6 +128,9 @@ class Command(BaseCommand):
         self.stderr.write(f"wrote {max(n, 0)} entries to {file}")
 
     def _add_asset(self, name: str, asset: str, label: str, **_: Any) -> None:
+        longest = HashBankEntry._meta.get_field("label").max_length
+        if len(label) > longest:
+            raise CommandError(f"--label is at most {longest} characters (got {len(label)})")
         bank = self._bank(name)
         if not is_uuid(asset):
             raise CommandError(f"not an asset id (a UUID): {asset}")
