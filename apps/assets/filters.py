@@ -16,6 +16,7 @@ class AssetFilter(df.FilterSet):
     created_after = TimestampFilter(field_name="created_at", lookup_expr="gte")
     created_before = TimestampFilter(field_name="created_at", lookup_expr="lt")
     q = df.CharFilter(field_name="title", lookup_expr="icontains", label="Text in the title")
+    uploader = df.CharFilter(field_name="uploader__username", help_text="The uploader's username")
     external_id = df.CharFilter()
     sha256 = df.CharFilter()
 

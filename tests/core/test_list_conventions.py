@@ -173,3 +173,38 @@ def test_the_tie_breaker_follows_the_direction_of_the_first_key():
 def test_the_dead_letter_open_filter_is_documented(schema):
     p = params(schema["paths"]["/api/v1/dead-letters/"]["get"])
     assert {"open", "stage", "asset", "discarded"} <= set(p)
+
+
+def test_assets_are_filtered_by_the_uploaders_username_when_asked(admin):
+    ulla, vic = make_user("ulla", "uploader"), make_user("vic", "uploader")
+    mine = make_asset(ulla)
+    make_asset(vic)
+    body = admin.get("/api/v1/assets/", {"uploader": "ulla"}).json()
+    assert [a["id"] for a in body["results"]] == [str(mine.pk)]
+
+
+def test_dead_letters_are_filtered_by_open_stage_and_asset_when_asked(admin):
+    from django.utils import timezone
+
+    from apps.pipeline.models import DeadLetter, Job, StageRun
+
+    def dead(stage: str, **kw: Any) -> DeadLetter:
+        asset = make_asset(title=stage)
+        job = Job.objects.create(asset=asset, plan_version="t", status="failed", finished_at=timezone.now())
+        run = StageRun.objects.create(job=job, asset=asset, stage=stage, key=f"{asset.pk}:{stage}", engine="e",
+                                      engine_version="1", status="dead", queue="cpu")
+        return DeadLetter.objects.create(stage_run=run, task_name=f"mediaintel.stage.{stage}", args=[run.pk],
+                                         error_class="RuntimeError", error="boom", **kw)
+
+    a, b, c = dead("ocr"), dead("language"), dead("ocr", discarded=True)
+
+    def ids(**q: Any) -> set[int]:
+        r = admin.get("/api/v1/dead-letters/", q)
+        assert r.status_code == 200, r.content
+        return {d["id"] for d in r.json()["results"]}
+
+    assert ids(open="true") == ids(open="1") == {a.pk, b.pk}
+    assert ids(open="false") == {c.pk}
+    assert ids(stage="ocr") == {a.pk, c.pk}
+    assert ids(asset=str(b.stage_run.asset_id)) == {b.pk}
+    assert admin.get("/api/v1/dead-letters/", {"asset": "not-a-uuid"}).status_code == 400

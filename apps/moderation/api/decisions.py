@@ -39,7 +39,7 @@ class DecisionFilter(df.FilterSet):
 
     class Meta:
         model = Decision
-        fields = ["asset", "outcome", "automated_decision", "moderator"]
+        fields = ["asset", "outcome", "automated_decision"]  # not the moderator: uploaders must not learn it
 
 
 class DecisionViewSet(JsonErrors, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
