@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.db import connection, transaction
@@ -17,6 +18,7 @@ from django.utils import timezone
 
 from apps.audit.models import AuditEvent
 from apps.core.logging import request_id
+from apps.core.timestamps import rfc3339
 
 GENESIS = "0" * 64
 _LOCK_KEY = 0x4D454449  # "MEDI"
@@ -54,6 +56,11 @@ def _fields(e: AuditEvent) -> dict[str, Any]:
     }
 
 
+def _plain(value: Any) -> str:
+    """A payload value JSON cannot hold, as text: datetimes in the API's one format, others ``str()``."""
+    return rfc3339(value) if isinstance(value, datetime) and value.tzinfo is not None else str(value)
+
+
 def record(verb: str, *, target_type: str, target_id: Any, actor: Actor,
            payload: dict[str, Any] | None = None) -> AuditEvent:
     """Append one event to the chain (inside the caller's transaction when there is one)."""
@@ -65,7 +72,7 @@ def record(verb: str, *, target_type: str, target_id: Any, actor: Actor,
         event = AuditEvent(
             created_at=timezone.now(), actor_type=actor.type, actor_id=actor.id,
             actor_label=actor.label[:150], verb=verb, target_type=target_type, target_id=str(target_id),
-            payload=json.loads(json.dumps(payload or {}, default=str)), request_id=request_id.get(),
+            payload=json.loads(json.dumps(payload or {}, default=_plain)), request_id=request_id.get(),
             prev_hash=prev,
         )
         event.hash = _digest(prev, _fields(event))

@@ -15,7 +15,7 @@ from tests.moderation.helpers import api, flag, make_asset, make_user, moderated
 
 pytestmark = pytest.mark.django_db
 
-LOOKS_LIKE_A_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d")
+LOOKS_LIKE_A_TIME = re.compile(r"^\d{4}-\d\d-\d\d[T ]\d\d:\d\d")
 RFC3339_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z$")
 
 
@@ -58,6 +58,18 @@ def test_every_timestamp_the_api_lists_emit_is_rfc3339_utc_with_z():
         seen += [(f"{detail}{p}", v) for p, v in timestamps(admin.get(detail).json())]
     assert len({p.split("[")[0] for p, _ in seen}) >= 5, seen  # the walk did meet timestamps
     assert [(p, v) for p, v in seen if not RFC3339_UTC.match(v)] == []
+
+
+def test_a_timestamp_in_an_audit_payload_is_written_rfc3339_utc_with_z():
+    from django.utils import timezone as dj_tz
+
+    from apps.audit.services import Actor, record
+
+    record("test.timed", target_type="asset", target_id="x", actor=Actor.system("test"),
+           payload={"at": dj_tz.now(), "nested": [{"until": dj_tz.now()}]})
+    body = api(make_user("ada", "admin")).get("/api/v1/audit/", {"verb": "test.timed"}).json()
+    found = timestamps(body["results"][0]["payload"])
+    assert len(found) == 2 and all(RFC3339_UTC.match(v) for _, v in found), found
 
 
 def test_webhook_bodies_and_event_envelopes_carry_rfc3339_utc_with_z():
