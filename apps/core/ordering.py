@@ -63,11 +63,10 @@ class OrderingFilter(filters.OrderingFilter):
 
     def requested(self, request: Request, view: Any) -> list[str]:
         """The ordering asked for (validated against the view's allow-list), or the view's default."""
-        raw = request.query_params.get(self.ordering_param)
-        if raw is None or not raw.strip():
+        keys = [k.strip() for k in (request.query_params.get(self.ordering_param) or "").split(",") if k.strip()]
+        if not keys:
             return _default(view)
         allowed = _allowed(view)
-        keys = [k.strip() for k in raw.split(",") if k.strip()]
         unknown = [k for k in keys if k.lstrip("-") not in allowed or k.startswith("--")]
         if unknown:
             raise ApiError(f"Cannot order by {', '.join(unknown)}.", code="invalid",

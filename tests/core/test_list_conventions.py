@@ -154,6 +154,14 @@ def test_assets_are_ordered_by_the_requested_field_when_asked(admin):
     assert titles == ["c", "b", "a"]
 
 
+def test_an_empty_ordering_gives_the_default_order(admin):
+    owner = make_user("ulla", "uploader")
+    ids = [str(make_asset(owner, title=t).pk) for t in ("b", "c", "a")]
+    for value in ("", ",", " , "):
+        got = [a["id"] for a in admin.get("/api/v1/assets/", {"ordering": value}).json()["results"]]
+        assert got == ids[::-1], value  # newest first
+
+
 def test_rows_that_tie_keep_one_order_across_pages_when_paging(admin):
     owner = make_user("ulla", "uploader")
     ids = sorted(str(make_asset(owner, kind="text").pk) for _ in range(7))
