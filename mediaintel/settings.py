@@ -165,7 +165,7 @@ MEDIAINTEL_LIMITS = {
 }
 
 MEDIAINTEL_PROBE_PREFORK = env_bool("MEDIAINTEL_PROBE_PREFORK", True)
-MEDIAINTEL_API_MAX_LIMIT = env_int("MEDIAINTEL_API_MAX_LIMIT", 500)  # ?limit= above this is clamped
+MEDIAINTEL_API_MAX_LIMIT = env_int("MEDIAINTEL_API_MAX_LIMIT", 500)  # ?limit= above this is refused (400)
 
 # User content served from a separate origin (e.g. https://usercontent.example.net, not a
 # subdomain sharing cookies): /api/v1/assets/<id>/content then redirects to a signed URL there.
@@ -179,7 +179,8 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend",
+                                "apps.core.ordering.OrderingFilter"],
     "DEFAULT_PAGINATION_CLASS": "apps.core.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_THROTTLE_CLASSES": ["apps.core.throttling.AnonRateThrottle", "apps.core.throttling.UserRateThrottle",

@@ -54,6 +54,8 @@ class AssetViewSet(JsonErrors, mixins.ListModelMixin, mixins.RetrieveModelMixin,
     """Media assets. Uploaders see their own; moderators and admins see everything."""
 
     filterset_class = AssetFilter
+    ordering_fields = ["created_at", "updated_at", "processed_at", "title", "size", "duration", "kind", "status"]
+    ordering = ["-created_at"]
     parser_classes = [MultiPartParser, FormParser, RawFileParser]
 
     queryset = MediaAsset.objects.none()

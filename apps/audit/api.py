@@ -33,12 +33,24 @@ class AuditFilter(df.FilterSet):
         fields = ["target_type", "target_id", "verb", "actor_type", "actor_id", "request_id"]
 
 
+class AssetAuditFilter(df.FilterSet):
+    since = TimestampFilter(field_name="created_at", lookup_expr="gte")
+    until = TimestampFilter(field_name="created_at", lookup_expr="lt")
+    verb_prefix = df.CharFilter(field_name="verb", lookup_expr="startswith")
+
+    class Meta:
+        model = AuditEvent
+        fields = ["verb", "actor_type"]
+
+
 class AuditEventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """The append-only, hash-chained audit trail (admins), newest first."""
 
     permission_classes = [IsAdmin]
     serializer_class = AuditEventSerializer
     filterset_class = AuditFilter
+    ordering_fields = ["id", "created_at"]
+    ordering = ["-id"]
     queryset = AuditEvent.objects.none()
 
     def get_queryset(self) -> QuerySet[AuditEvent]:
@@ -61,7 +73,9 @@ class AssetAuditViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     permission_classes = [IsModerator]
     serializer_class = AuditEventSerializer
-    filterset_class = None
+    filterset_class = AssetAuditFilter
+    ordering_fields = ["id", "created_at"]
+    ordering = ["id"]
     queryset = AuditEvent.objects.none()
 
     def get_queryset(self) -> QuerySet[AuditEvent]:

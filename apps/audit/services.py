@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.db import connection, transaction
@@ -23,6 +24,7 @@ from django.utils import timezone
 
 from apps.audit.models import AuditEvent
 from apps.core.logging import request_id
+from apps.core.timestamps import rfc3339
 
 GENESIS = "0" * 64
 _LOCK_KEY = 0x4D454449  # "MEDI"
@@ -60,6 +62,11 @@ def _fields(e: AuditEvent) -> dict[str, Any]:
     }
 
 
+def _plain(value: Any) -> str:
+    """A payload value JSON cannot hold, as text: datetimes in the API's one format, others ``str()``."""
+    return rfc3339(value) if isinstance(value, datetime) and value.tzinfo is not None else str(value)
+
+
 def record(verb: str, *, target_type: str, target_id: Any, actor: Actor,
            payload: dict[str, Any] | None = None) -> AuditEvent:
     """Insert one event in the caller's transaction (its own when there is none); it is sealed into
@@ -67,7 +74,7 @@ def record(verb: str, *, target_type: str, target_id: Any, actor: Actor,
     event = AuditEvent(
         created_at=timezone.now(), actor_type=actor.type, actor_id=actor.id,
         actor_label=actor.label[:150], verb=verb, target_type=target_type, target_id=str(target_id),
-        payload=json.loads(json.dumps(payload or {}, default=str)), request_id=request_id.get(),
+        payload=json.loads(json.dumps(payload or {}, default=_plain)), request_id=request_id.get(),
     )
     with transaction.atomic():
         event.save(force_insert=True)

@@ -17,3 +17,5 @@ def read_text_argument(file: str) -> str:
         return Path(file).read_text(encoding="utf-8-sig")
     except OSError as e:
         raise CommandError(f"cannot read {file}: {e}") from None
+    except UnicodeDecodeError:
+        raise CommandError(f"cannot read {file}: not UTF-8 text") from None

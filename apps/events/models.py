@@ -8,6 +8,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from apps.core.timestamps import rfc3339
+
 
 class OutboxEvent(models.Model):
     """A domain event waiting for (or past) its relay to the bus.
@@ -43,4 +45,4 @@ class OutboxEvent(models.Model):
         """The event as it travels (the JSON Schema in ``mediacommon.events``)."""
         return {"id": str(self.event_id), "type": self.type, "version": self.version, "seq": self.pk,
                 "asset": str(self.asset_id) if self.asset_id else None,
-                "occurred_at": self.occurred_at.isoformat(), "data": self.data}
+                "occurred_at": rfc3339(self.occurred_at), "data": self.data}

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from apps.assets.models import MediaAsset, ModerationState
 from apps.audit.services import Actor, record
+from apps.core.timestamps import rfc3339
 from apps.events.services import publish
 from apps.insights.models import PerceptualHash
 from apps.moderation import policy as engine
@@ -247,7 +248,7 @@ def emit(event: str, payload: dict[str, Any], *, event_id: Any = None, created_a
     if not subs:
         return 0
     event_id = event_id or uuid.uuid4()
-    body = {"id": str(event_id), "event": event, "created_at": created_at or timezone.now().isoformat(),
+    body = {"id": str(event_id), "event": event, "created_at": created_at or rfc3339(timezone.now()),
             "data": payload}
     rows = WebhookDelivery.objects.bulk_create([
         WebhookDelivery(subscription=s, event=event, event_id=event_id, payload=body, next_attempt_at=timezone.now())

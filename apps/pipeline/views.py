@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+import django_filters.rest_framework as df
+from django.db.models import Q, QuerySet
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
@@ -11,6 +12,7 @@ from rest_framework.response import Response
 
 from apps.audit.services import Actor
 from apps.core.errors import ApiError, ErrorSerializer
+from apps.core.filters import TimestampFilter
 from apps.core.roles import MODERATOR, IsAdmin, has_role
 from apps.core.schema import generating_schema
 from apps.pipeline.actions import discard_dead_letter, replay_dead_letter
@@ -22,7 +24,9 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
     """Pipeline jobs with their stages (uploaders see jobs of their own assets)."""
 
     serializer_class = JobSerializer
-    filterset_fields = ["status", "asset"]
+    filterset_fields = ["status", "asset", "reason"]
+    ordering_fields = ["created_at", "started_at", "finished_at", "status"]
+    ordering = ["-created_at"]
 
     queryset = Job.objects.none()
 
@@ -35,20 +39,39 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         return qs
 
 
+class DeadLetterFilter(df.FilterSet):
+    open = df.BooleanFilter(method="filter_open", help_text="Neither replayed nor discarded (or, false: the others)")
+    stage = df.CharFilter(field_name="stage_run__stage", help_text="The stage's name, e.g. `transcribe`")
+    asset = df.UUIDFilter(field_name="stage_run__asset")
+    failed_after = TimestampFilter(field_name="failed_at", lookup_expr="gte")
+    failed_before = TimestampFilter(field_name="failed_at", lookup_expr="lt")
+
+    class Meta:
+        model = DeadLetter
+        fields = ["discarded", "task_name", "error_class"]
+
+    def filter_open(self, qs: QuerySet[DeadLetter], name: str, value: bool | None) -> QuerySet[DeadLetter]:
+        if value is None:
+            return qs
+        is_open = Q(replayed_at__isnull=True, discarded=False)
+        return qs.filter(is_open) if value else qs.exclude(is_open)
+
+
 class DeadLetterViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Stages that failed for good; replay or discard them (admins)."""
 
     serializer_class = DeadLetterSerializer
     permission_classes = [IsAdmin]
-    filterset_fields = ["discarded"]
+    filterset_class = DeadLetterFilter
+    ordering_fields = ["failed_at", "replayed_at", "task_name"]
+    ordering = ["-failed_at"]
 
     queryset = DeadLetter.objects.none()
 
     def get_queryset(self) -> QuerySet[DeadLetter]:
-        qs = DeadLetter.objects.select_related("stage_run")
-        if self.request.query_params.get("open") in ("1", "true"):
-            qs = qs.filter(replayed_at__isnull=True, discarded=False)
-        return qs
+        if generating_schema(self):
+            return DeadLetter.objects.none()
+        return DeadLetter.objects.select_related("stage_run")
 
     @extend_schema(request=None, responses={
         200: DeadLetterSerializer,

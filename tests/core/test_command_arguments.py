@@ -14,6 +14,7 @@ import sys
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
@@ -24,12 +25,27 @@ pytestmark = pytest.mark.django_db(transaction=True)
 MISSING_DIR = "/nonexistent-mediaintel-dir"
 NO_SUCH_UUID = str(uuid.UUID(int=0x5EED))
 HUGE_ID = "9" * 25  # beyond any integer column
+BINARY_FILE = str(Path(sys.executable).resolve())  # an executable: bytes that are not UTF-8 text
 
 
 def a_bank() -> None:
     from apps.moderation.models import HashBank
 
     HashBank.objects.create(name="known-bank")
+
+
+HASHED_ASSET = str(uuid.UUID(int=0xA55E7))
+
+
+def an_asset_with_a_hash() -> None:
+    from apps.assets.models import MediaAsset
+    from apps.insights.models import PerceptualHash
+
+    a_bank()
+    asset = MediaAsset.objects.create(id=HASHED_ASSET, kind="image", sha256="ab" * 32, size=10, mime_type="image/png",
+                                      storage_key="k/hashed", status="ready")
+    PerceptualHash.objects.create(asset=asset, stage="hash", engine="pdq", engine_version="pdq@1", hash="01" * 128,
+                                  quality=90)
 
 
 def a_user() -> None:
@@ -64,7 +80,13 @@ CASES = [
          id="bank-malformed-asset-id"),
     Case(["bank", "add-asset", "known-bank", NO_SUCH_UUID], rf"no such asset: {NO_SUCH_UUID}", a_bank,
          id="bank-nonexistent-asset"),
+    Case(["bank", "add-asset", "known-bank", HASHED_ASSET, "--label", "x" * 201], r"--label is at most 200 characters",
+         an_asset_with_a_hash, id="bank-label-too-long"),
     Case(["bank", "create", "b2", "--threshold", "999"], r"threshold is 0\.\.128", id="bank-threshold-out-of-range"),
+    Case(["bank", "create", "b" * 101], r"a bank name is 1 to 100 characters", id="bank-name-too-long"),
+    Case(["bank", "create", " "], r"a bank name is 1 to 100 characters", id="bank-name-empty"),
+    Case(["bank", "import", "known-bank", BINARY_FILE], rf"cannot read {BINARY_FILE}: not UTF-8 text", a_bank,
+         id="bank-import-binary-file"),
     Case(["bank", "import", "known-bank", f"{MISSING_DIR}/hashes.csv"], rf"cannot read {MISSING_DIR}/hashes\.csv",
          a_bank, id="bank-import-missing-file"),
     Case(["bank", "export", "known-bank", f"{MISSING_DIR}/out.csv"], rf"cannot write {MISSING_DIR}/out\.csv",
@@ -76,6 +98,8 @@ CASES = [
          id="policy-nonexistent-version"),
     Case(["policy", "import", f"{MISSING_DIR}/p.yaml"], rf"cannot read {MISSING_DIR}/p\.yaml",
          id="policy-import-missing-file"),
+    Case(["policy", "import", BINARY_FILE], rf"cannot read {BINARY_FILE}: not UTF-8 text",
+         id="policy-import-binary-file"),
     Case(["policy", "export", f"{MISSING_DIR}/p.yaml"], rf"cannot write {MISSING_DIR}/p\.yaml", the_default_policy,
          id="policy-export-missing-directory"),
     # gc
@@ -87,6 +111,7 @@ CASES = [
     Case(["ingest"], r"required: paths", id="ingest-missing-path"),
     Case(["ingest", "--kind", "hologram", "x"], r"argument --kind: invalid choice: 'hologram'", id="ingest-bad-kind"),
     Case(["ingest", f"{MISSING_DIR}/clip.mp4"], r"1 file\(s\) rejected", id="ingest-missing-file"),
+    Case(["ingest", "/dev/null"], r"/dev/null .*not a regular file", id="ingest-not-a-regular-file"),
     Case(["ingest", "--timeout", "-5", "--wait", f"{MISSING_DIR}/clip.mp4"], r"--timeout must be more than zero",
          id="ingest-negative-timeout"),
     # demo (every case fails before any media is generated)

@@ -1,7 +1,7 @@
 """Limits against the real stack: DRF throttling (per user, anonymous, tighter for search, similar
 and uploads) counted in Redis with 429 + Retry-After in the error envelope; sign-in attempts per
 (username, address); the total size of a request body (413 before the body is read, over real
-HTTP); and the page size of every list (``?limit`` is clamped to ``MEDIAINTEL_API_MAX_LIMIT``)."""
+HTTP); and the page size of every list (``?limit`` above ``MEDIAINTEL_API_MAX_LIMIT`` is refused)."""
 
 from __future__ import annotations
 
@@ -207,14 +207,16 @@ def test_many_files_each_under_the_file_limit_cannot_exceed_the_total(settings):
 
 
 # ------------------------------------------------------------------ page size
-def test_limit_is_clamped_to_the_maximum_page_size(settings):
+def test_a_limit_over_the_maximum_page_size_is_refused_naming_the_maximum(settings):
     settings.MEDIAINTEL_API_MAX_LIMIT = 3
     user = make_user("gail", "uploader")
     for _ in range(5):
         make_asset(user)
-    body = api(user).get("/api/v1/assets/", {"limit": "10000000"}).json()
-    assert body["count"] == 5 and len(body["results"]) == 3 and body["next"]
-    assert "limit=3" in body["next"]
+    r = api(user).get("/api/v1/assets/", {"limit": "10000000"})
+    assert r.status_code == 400
+    assert r.json()["error"]["code"] == "invalid" and "from 1 to 3" in r.json()["error"]["detail"]["limit"][0]
+    body = api(user).get("/api/v1/assets/", {"limit": "3"}).json()
+    assert body["count"] == 5 and len(body["results"]) == 3 and "limit=3" in body["next"]
 
 
 def test_every_paginated_list_uses_the_project_pagination():

@@ -38,6 +38,8 @@ class HashBankViewSet(ServiceErrors, viewsets.ModelViewSet):
     permission_classes = [IsAdmin]
     serializer_class = s.HashBankSerializer
     filterset_fields = ["kind", "enabled"]
+    ordering_fields = ["name", "created_at", "kind"]
+    ordering = ["name"]
     queryset = HashBank.objects.none()
 
     def get_queryset(self) -> QuerySet[HashBank]:
@@ -133,7 +135,9 @@ class HashBankEntryViewSet(ServiceErrors, mixins.ListModelMixin, mixins.Retrieve
 
     permission_classes = [IsAdmin]
     serializer_class = s.HashBankEntrySerializer
-    filterset_fields = ["bank", "enabled"]
+    filterset_fields = ["bank", "enabled", "source_asset"]
+    ordering_fields = ["id", "created_at", "quality", "label"]
+    ordering = ["id"]
     http_method_names = ["get", "patch", "delete", "head", "options"]
     queryset = HashBankEntry.objects.none()
 

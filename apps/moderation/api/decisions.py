@@ -15,6 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.core.errors import ApiError
+from apps.core.filters import TimestampFilter
 from apps.core.negotiation import JsonErrors, KnownFormatNegotiation
 from apps.core.roles import IsModerator
 from apps.core.schema import generating_schema
@@ -32,11 +33,22 @@ from apps.moderation.models import (
 )
 
 
+class DecisionFilter(df.FilterSet):
+    created_after = TimestampFilter(field_name="created_at", lookup_expr="gte")
+    created_before = TimestampFilter(field_name="created_at", lookup_expr="lt")
+
+    class Meta:
+        model = Decision
+        fields = ["asset", "outcome", "automated_decision"]  # not the moderator: uploaders must not learn it
+
+
 class DecisionViewSet(JsonErrors, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Decisions with their statement of reasons. Uploaders see the decisions on their own assets."""
 
     serializer_class = s.DecisionSerializer
-    filterset_fields = ["asset", "outcome", "automated_decision"]
+    filterset_class = DecisionFilter
+    ordering_fields = ["created_at", "outcome"]
+    ordering = ["-created_at"]
     queryset = Decision.objects.none()
 
     def get_queryset(self) -> QuerySet[Decision]:
@@ -97,6 +109,8 @@ class AppealViewSet(ServiceErrors, mixins.ListModelMixin, mixins.RetrieveModelMi
 
     serializer_class = s.AppealSerializer
     filterset_class = AppealFilter
+    ordering_fields = ["created_at", "decided_at", "state"]
+    ordering = ["created_at"]
     queryset = Appeal.objects.none()
 
     def get_queryset(self) -> QuerySet[Appeal]:

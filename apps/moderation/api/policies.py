@@ -42,6 +42,8 @@ class PolicyViewSet(ServiceErrors, mixins.ListModelMixin, mixins.RetrieveModelMi
     lookup_field = "name"
     lookup_value_regex = r"[\w.@-]+"
     pagination_class = None
+    ordering_fields = ["name", "created_at"]
+    ordering = ["name"]
     queryset = Policy.objects.none()
 
     def get_queryset(self) -> QuerySet[Policy]:
@@ -112,6 +114,9 @@ class CategoryViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, viewsets.G
 
     serializer_class = s.CategorySerializer
     pagination_class = None
+    filterset_fields = ["severity", "builtin"]
+    ordering_fields = ["code", "name", "severity"]
+    ordering = ["code"]
     queryset = Category.objects.all()
 
     def get_permissions(self) -> list[Any]:

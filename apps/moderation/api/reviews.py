@@ -73,6 +73,8 @@ class ReviewItemViewSet(ServiceErrors, mixins.ListModelMixin, mixins.RetrieveMod
     permission_classes = [IsModerator]
     serializer_class = s.ReviewItemSerializer
     filterset_class = ReviewItemFilter
+    ordering_fields = ["severity", "created_at", "updated_at", "claim_expires_at", "decided_at", "state"]
+    ordering = ["-severity", "created_at"]
     pagination_class = CountsPagination
     queryset = ReviewItem.objects.none()
 

@@ -28,6 +28,8 @@ class WebhookSubscriptionViewSet(viewsets.ModelViewSet):
     permission_classes = [IsAdmin]
     serializer_class = s.WebhookSubscriptionSerializer
     filterset_fields = ["enabled"]
+    ordering_fields = ["id", "created_at", "url"]
+    ordering = ["id"]
     queryset = WebhookSubscription.objects.none()
 
     def get_queryset(self) -> QuerySet[WebhookSubscription]:
@@ -67,6 +69,8 @@ class WebhookDeliveryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, v
     permission_classes = [IsAdmin]
     serializer_class = s.WebhookDeliverySerializer
     filterset_fields = ["subscription", "status", "event", "event_id", "last_error_kind"]
+    ordering_fields = ["created_at", "next_attempt_at", "last_attempt_at", "delivered_at", "status"]
+    ordering = ["-created_at"]
     queryset = WebhookDelivery.objects.none()
 
     def get_queryset(self) -> QuerySet[WebhookDelivery]:

@@ -19,7 +19,7 @@ from apps.pipeline import backpressure
 
 
 def collect(paths: list[str], recursive: bool) -> tuple[list[Path], list[tuple[str, str]]]:
-    """Files named or found under the given paths, and paths that do not exist."""
+    """Files named or found under the given paths, and (path, why) for each path that is neither."""
     files: list[Path] = []
     missing: list[tuple[str, str]] = []
     for raw in paths:
@@ -29,6 +29,8 @@ def collect(paths: list[str], recursive: bool) -> tuple[list[Path], list[tuple[s
         elif p.is_dir():
             it = p.rglob("*") if recursive else p.iterdir()
             files.extend(sorted(x for x in it if x.is_file() and not x.name.startswith(".")))
+        elif p.exists():
+            missing.append((raw, "not a regular file or directory"))
         else:
             missing.append((raw, "no such file or directory"))
     return files, missing

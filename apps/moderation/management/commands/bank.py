@@ -16,7 +16,7 @@ from apps.audit.services import Actor
 from apps.core.cli import read_text_argument
 from apps.core.models import is_uuid
 from apps.moderation import actions, banks
-from apps.moderation.models import HashBank
+from apps.moderation.models import HashBank, HashBankEntry
 from apps.moderation.services import ModerationError
 
 ACTOR = Actor.system("bank-command")
@@ -73,6 +73,9 @@ class Command(BaseCommand):
                               f"threshold={b.threshold} min_quality={b.min_quality} entries={n} enabled={on}")
 
     def _create(self, name: str, kind: str, threshold: int, min_quality: int, **_: Any) -> None:
+        longest = HashBank._meta.get_field("name").max_length
+        if not name.strip() or len(name) > longest:
+            raise CommandError(f"a bank name is 1 to {longest} characters, not blank (got {len(name)})")
         if HashBank.objects.filter(name=name).exists():
             raise CommandError(f"a bank named {name!r} exists")
         if not 0 <= threshold <= 128 or not 0 <= min_quality <= 100:
@@ -114,6 +117,9 @@ class Command(BaseCommand):
         self.stderr.write(f"wrote {max(n, 0)} entries to {file}")
 
     def _add_asset(self, name: str, asset: str, label: str, **_: Any) -> None:
+        longest = HashBankEntry._meta.get_field("label").max_length
+        if len(label) > longest:
+            raise CommandError(f"--label is at most {longest} characters (got {len(label)})")
         bank = self._bank(name)
         if not is_uuid(asset):
             raise CommandError(f"not an asset id (a UUID): {asset}")
