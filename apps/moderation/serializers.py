@@ -9,6 +9,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.assets.serializers import AssetSerializer
+from apps.core.fields import StrictBooleanField
 from apps.moderation.models import (
     Appeal,
     Category,
@@ -45,7 +46,7 @@ class CategorySerializer(serializers.ModelSerializer):
         if not CATEGORY_CODE.match(value):
             raise serializers.ValidationError("a code is `group` or `group/name` in lower case, digits and _")
         if Category.objects.filter(code=value).exists():
-            raise serializers.ValidationError("this category exists")
+            raise serializers.ValidationError("this category exists", code="unique")
         return value
 
 
@@ -160,14 +161,15 @@ class AppealCreateSerializer(serializers.Serializer):
 
 
 class AppealDecideSerializer(serializers.Serializer):
-    upheld = serializers.BooleanField(help_text="true: the decision stands; false: it is overturned")
+    upheld = StrictBooleanField(help_text="true: the decision stands; false: it is overturned")
     note = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
 
 
 # ------------------------------------------------------------------ policies
 class PolicyVersionSerializer(serializers.ModelSerializer):
     policy = serializers.CharField(source="policy.name", read_only=True)
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True,
+                                              help_text="Who created it; null for the built-in default")
     active = serializers.SerializerMethodField()
 
     class Meta:
@@ -213,6 +215,7 @@ class PolicyImportResultSerializer(serializers.Serializer):
 
 # ------------------------------------------------------------------ hash banks
 class HashBankSerializer(serializers.ModelSerializer):
+    enabled = StrictBooleanField(required=False)
     entries = serializers.IntegerField(read_only=True, source="entry_count", default=0)
     enabled_entries = serializers.IntegerField(read_only=True, source="enabled_count", default=0)
 
@@ -247,7 +250,7 @@ class HashBankEntryCreateSerializer(serializers.Serializer):
 
 
 class HashBankEntryUpdateSerializer(serializers.Serializer):
-    enabled = serializers.BooleanField(required=False)
+    enabled = StrictBooleanField(required=False)
     label = serializers.CharField(required=False, allow_blank=True, max_length=200)
 
 
@@ -275,6 +278,7 @@ class BankImportResultSerializer(serializers.Serializer):
 
 # ------------------------------------------------------------------ webhooks
 class WebhookSubscriptionSerializer(serializers.ModelSerializer):
+    enabled = StrictBooleanField(required=False)
     events = serializers.ListField(child=serializers.ChoiceField(choices=WebhookSubscription.EVENTS), min_length=1,
                                    help_text=f"Any of {', '.join(WebhookSubscription.EVENTS)}")
     secret = serializers.CharField(write_only=True, required=False, min_length=16, max_length=200,
@@ -308,6 +312,9 @@ class WebhookSubscriptionCreatedSerializer(WebhookSubscriptionSerializer):
 
 class WebhookDeliverySerializer(serializers.ModelSerializer):
     url = serializers.CharField(source="subscription.url", read_only=True)
+    last_error_kind = serializers.ChoiceField(choices=WebhookDelivery.ErrorKind.choices, allow_blank=True,
+                                              read_only=True, help_text="Why the last attempt failed; "
+                                              "empty before the first failure and after a success")
 
     class Meta:
         model = WebhookDelivery

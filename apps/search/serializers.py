@@ -11,6 +11,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.assets.models import Kind, ModerationState
+from apps.core.fields import StrictBooleanField
 from apps.search import services
 from apps.search.filters import Filters
 
@@ -22,6 +23,10 @@ def _split(value: Any) -> list[str]:
         return []
     items = value if isinstance(value, list | tuple) else [value]
     return [p.strip() for item in items for p in str(item).split(",") if p.strip()]
+
+
+#: the uploader filter's value for a name or id no user has: no asset matches it (ids start at 1)
+NO_USER = 0
 
 
 class CsvField(serializers.CharField):
@@ -81,7 +86,7 @@ class FilterFieldsMixin(serializers.Serializer):
     tags = CsvField(help_text="Image tags or detection labels the asset must have (any of them): a raw label "
                               "(\"German shepherd\") or a concept of the label vocabulary and everything under it "
                               "(\"dog\", \"animal\")." + LIST_HELP)
-    has_speech = serializers.BooleanField(required=False, allow_null=True, default=None,
+    has_speech = StrictBooleanField(required=False, allow_null=True, default=None,
                                           help_text="Only assets with (true) or without (false) a transcript.")
     uploader = serializers.CharField(required=False, allow_blank=True, max_length=150,
                                      help_text="Username or user id (moderators; uploaders only see their own).")
@@ -97,9 +102,7 @@ class FilterFieldsMixin(serializers.Serializer):
             User = get_user_model()
             found = User.objects.filter(pk=int(u)).first() if u.isdigit() else None
             found = found or User.objects.filter(username=u).first()
-            if found is None:
-                raise serializers.ValidationError({"uploader": [f"no user {u!r}"]})
-            uploader_id = found.pk
+            uploader_id = NO_USER if found is None else found.pk
         return Filters(kinds=tuple(d.get("kind") or ()), moderation=tuple(d.get("moderation") or ()),
                        languages=tuple(d.get("language") or ()), tags=tuple(d.get("tags") or ()),
                        sources=tuple(d.get("source") or ()), has_speech=d.get("has_speech"),

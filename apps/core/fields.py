@@ -1,0 +1,27 @@
+"""Serializer fields whose accepted input is exactly what the OpenAPI document says."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """A boolean that takes ``true``/``false`` only.
+
+    In a JSON body only the JSON literals ``true`` and ``false`` (DRF's own field also takes
+    ``0``, ``1``, ``"yes"``, ``"on"`` …, which the schema's ``type: boolean`` refuses); in a form
+    or query string, whose values are all text, the words ``true`` and ``false`` in any case.
+    """
+
+    default_error_messages = {"invalid": "Must be true or false."}
+
+    def to_internal_value(self, data: Any) -> bool:
+        if isinstance(data, bool):
+            return data
+        if isinstance(data, str) and type(getattr(self.root, "initial_data", None)) is not dict:  # a QueryDict
+            word = data.strip().lower()
+            if word in ("true", "false"):
+                return word == "true"
+        self.fail("invalid", input=data)
