@@ -173,3 +173,37 @@ def test_the_schema_admits_what_the_api_answers_for_unset_fields(admin):
     kind = schemas["WebhookDelivery"]["properties"]["last_error_kind"]
     refs = [k.get("$ref", "").rsplit("/", 1)[-1] for k in kind.get("oneOf", kind.get("allOf", [kind]))]
     assert any("" in schemas.get(r, {}).get("enum", []) for r in refs if r), kind
+
+
+@pytest.mark.parametrize("component,prop", [("MediaAsset", "uploader"), ("ReviewItem", "claimed_by"),
+                                            ("Decision", "moderator"), ("Appeal", "decided_by"),
+                                            ("HashBankEntry", "added_by")])
+def test_a_user_reference_that_can_be_unset_is_nullable_in_the_schema(admin, component, prop):
+    schemas = admin.get("/api/schema/", {"format": "json"}).json()["components"]["schemas"]
+    name = next(n for n in schemas if n == component or n == component.removeprefix("Media"))
+    assert schemas[name]["properties"][prop].get("nullable") is True, schemas[name]["properties"][prop]
+
+
+@pytest.mark.parametrize("url", ["/api/v1/jobs/?asset=", "/api/v1/assets/?created_before=", "/api/v1/audit/?until=",
+                                 "/api/v1/webhook-deliveries/?event_id=", "/api/v1/hash-banks/?enabled=null",
+                                 "/api/v1/dead-letters/?discarded=maybe", "/api/v1/jobs/?status="])
+def test_a_typed_filter_given_an_empty_or_malformed_value_is_a_400_naming_it(admin, url):
+    r = admin.get(url)
+    assert r.status_code == 400, r.content
+    assert url.split("?")[1].split("=")[0] in r.json()["error"]["detail"]
+
+
+@pytest.mark.parametrize("url", ["/api/v1/hash-banks/?enabled=true", "/api/v1/hash-banks/?enabled=False",
+                                 "/api/v1/review-items/?category="])
+def test_a_boolean_filter_takes_true_or_false_and_a_text_filter_may_be_empty(admin, url):
+    assert admin.get(url).status_code == 200
+
+
+def test_search_takes_a_boolean_in_the_query_string(admin):
+    r = admin.get("/api/v1/search/", {"q": "x", "has_speech": "true", "mode": "text"})
+    assert r.status_code == 200, r.content
+
+
+def test_an_appeal_of_a_decision_that_does_not_exist_documents_its_404(admin):
+    doc = admin.get("/api/schema/", {"format": "json"}).json()
+    assert "404" in doc["paths"]["/api/v1/appeals/"]["post"]["responses"]

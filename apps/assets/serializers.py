@@ -11,7 +11,7 @@ from apps.assets.models import MediaAsset
 
 
 class AssetSerializer(serializers.ModelSerializer):
-    uploader = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    uploader = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     content_url = serializers.SerializerMethodField()
 
     class Meta:

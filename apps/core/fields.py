@@ -13,6 +13,8 @@ class StrictBooleanField(serializers.BooleanField):
     In a JSON body only the JSON literals ``true`` and ``false`` (DRF's own field also takes
     ``0``, ``1``, ``"yes"``, ``"on"`` …, which the schema's ``type: boolean`` refuses); in a form
     or query string, whose values are all text, the words ``true`` and ``false`` in any case.
+    The input is text when the serializer's data is a ``QueryDict`` or its context says
+    ``text_input`` (a view that flattened a query string into a dict).
     """
 
     default_error_messages = {"invalid": "Must be true or false."}
@@ -20,7 +22,8 @@ class StrictBooleanField(serializers.BooleanField):
     def to_internal_value(self, data: Any) -> bool:
         if isinstance(data, bool):
             return data
-        if isinstance(data, str) and type(getattr(self.root, "initial_data", None)) is not dict:  # a QueryDict
+        text = self.context.get("text_input") or type(getattr(self.root, "initial_data", None)) is not dict
+        if isinstance(data, str) and text:
             word = data.strip().lower()
             if word in ("true", "false"):
                 return word == "true"

@@ -42,9 +42,33 @@ class IdFilter(df.Filter):
 
 
 class ReferenceLookups:
-    """FilterSet mixin: a filter on a foreign key takes the key's *form* (a UUID, an integer), not
-    an existing row. django-filter's default (a model choice) answers a well-formed id that names
-    no row with a 400 "select a valid choice"; a filter that matches nothing is an empty page."""
+    """FilterSet mixin: each filter takes exactly the values its documented type allows.
+
+    * A filter on a foreign key takes the key's *form* (a UUID, an integer), not an existing
+      row. django-filter's default (a model choice) answers a well-formed id that names no row
+      with a 400 "select a valid choice"; a filter that matches nothing is an empty page.
+    * A typed filter (id, UUID, timestamp, choice, boolean, number) given an empty value is a
+      400 naming it (django-filter would ignore it); only a text filter may be empty.
+    * A boolean filter takes ``true`` or ``false`` (any case); django-filter would read anything
+      else (``null``, ``maybe``) as "no filter".
+    """
+
+    def is_valid(self) -> bool:
+        valid = super().is_valid()  # type: ignore[misc]
+        data = self.data  # type: ignore[attr-defined]
+        for name, f in self.filters.items():  # type: ignore[attr-defined]
+            if name not in data:
+                continue
+            values = data.getlist(name) if hasattr(data, "getlist") else [data[name]]
+            if isinstance(f, df.BooleanFilter) and any(str(v).lower() not in ("true", "false") for v in values):
+                problem = "must be true or false"
+            elif not isinstance(f, df.CharFilter) and any(v == "" for v in values):
+                problem = "must not be empty"
+            else:
+                continue
+            self.form.add_error(name, problem)  # type: ignore[attr-defined]
+            valid = False
+        return valid
 
     @classmethod
     def filter_for_lookup(cls, field: Any, lookup_type: str) -> tuple[Any, dict[str, Any]]:

@@ -60,7 +60,7 @@ class SignalSerializer(serializers.ModelSerializer):
 
 
 class ReviewItemSerializer(serializers.ModelSerializer):
-    claimed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    claimed_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     policy = serializers.CharField(source="policy_version.label", read_only=True)
     asset_kind = serializers.CharField(source="asset.kind", read_only=True)
     asset_title = serializers.CharField(source="asset.title", read_only=True)
@@ -73,7 +73,7 @@ class ReviewItemSerializer(serializers.ModelSerializer):
 
 
 class DecisionBriefSerializer(serializers.ModelSerializer):
-    moderator = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    moderator = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     policy = serializers.SerializerMethodField()
 
     class Meta:
@@ -139,7 +139,7 @@ class DecisionSerializer(DecisionBriefSerializer):
 
 class AppealSerializer(serializers.ModelSerializer):
     appellant = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    decided_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    decided_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     asset = serializers.UUIDField(source="decision.asset_id", read_only=True)
 
     class Meta:
@@ -231,7 +231,7 @@ class HashBankSerializer(serializers.ModelSerializer):
 class HashBankEntrySerializer(serializers.ModelSerializer):
     hash_hex = serializers.SerializerMethodField()
     bank_name = serializers.CharField(source="bank.name", read_only=True)
-    added_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    added_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = HashBankEntry
