@@ -207,3 +207,25 @@ def test_search_takes_a_boolean_in_the_query_string(admin):
 def test_an_appeal_of_a_decision_that_does_not_exist_documents_its_404(admin):
     doc = admin.get("/api/schema/", {"format": "json"}).json()
     assert "404" in doc["paths"]["/api/v1/appeals/"]["post"]["responses"]
+
+
+def test_the_reprocess_body_names_only_real_stages_and_its_answer_is_typed(admin):
+    doc = admin.get("/api/schema/", {"format": "json"}).json()
+    op = doc["paths"]["/api/v1/assets/{id}/reprocess/"]["post"]
+    body = op["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+    items = doc["components"]["schemas"][body]["properties"]["stages"]["items"]
+    enum = doc["components"]["schemas"][items["$ref"].rsplit("/", 1)[-1]]["enum"] if "$ref" in items else items["enum"]
+    assert {"transcribe", "language", "ocr"} <= set(enum)
+    for code in ("200", "202"):
+        assert "schema" in op["responses"][code]["content"]["application/json"], code
+    assert "409" in op["responses"]
+
+
+def test_a_bank_entry_hash_and_a_territory_list_document_their_form(admin):
+    doc = admin.get("/api/schema/", {"format": "json"}).json()
+    entry = doc["components"]["schemas"]["HashBankEntryCreateRequest"]["properties"]["hash_hex"]
+    assert entry["pattern"] == "^(0[xX])?[0-9a-fA-F]{64}$"
+    params = doc["paths"]["/api/v1/decisions/statements-of-reasons/"]["get"]["parameters"]
+    territory = next(p for p in params if p["name"] == "territory")
+    assert territory["schema"]["type"] == "array" and "DE" in territory["schema"]["items"]["enum"]
+    assert territory["explode"] is False

@@ -42,7 +42,7 @@ from apps.core.negotiation import HtmlRenderer, JsonErrors, KnownFormatNegotiati
 from apps.core.roles import MODERATOR, IsAdmin, IsModerator, IsUploader, has_role
 from apps.core.schema import generating_schema
 from apps.insights import exports as _transcript_exports
-from apps.pipeline.serializers import ReprocessSerializer
+from apps.pipeline.serializers import ReprocessResultSerializer, ReprocessSerializer
 
 _CONTENT_SALT = "mediaintel.assets.content"
 STREAM_CHUNK = 256 * 1024
@@ -212,8 +212,9 @@ class AssetViewSet(JsonErrors, mixins.ListModelMixin, mixins.RetrieveModelMixin,
         resp["Cache-Control"] = "private, max-age=3600"
         return resp
 
-    @extend_schema(request=ReprocessSerializer, responses={202: OpenApiResponse(description="Job started"),
-                                                           200: OpenApiResponse(description="Nothing to do")})
+    @extend_schema(request=ReprocessSerializer,
+                   responses={202: OpenApiResponse(ReprocessResultSerializer, description="Job started"),
+                              200: OpenApiResponse(ReprocessResultSerializer, description="Nothing to do")})
     @action(detail=True, methods=["post"], parser_classes=[JSONParser, FormParser, MultiPartParser])
     def reprocess(self, request: Request, pk: str | None = None) -> Response:
         """Re-run stages of this asset: ``mode`` missing | stale | failed | all, optionally only ``stages``."""
@@ -227,7 +228,7 @@ class AssetViewSet(JsonErrors, mixins.ListModelMixin, mixins.RetrieveModelMixin,
         known = {s.name for s in plans.plan_for(asset.kind)}
         if unknown := sorted(set(stages) - known):
             raise ApiError(f"Unknown stage(s) for a {asset.kind}: {', '.join(unknown)}.", code="unknown_stage",
-                           detail={"stages": sorted(known)})
+                           status_code=409, detail={"stages": sorted(known)})
         selected: list[str] = []
         for name in stages or [None]:
             sel = reprocess.select(mode, stage=name, assets=MediaAsset.objects.filter(pk=asset.pk))

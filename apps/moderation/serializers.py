@@ -243,8 +243,14 @@ class HashBankEntrySerializer(serializers.ModelSerializer):
         return f"{int(obj.hash, 2):064x}"
 
 
+@extend_schema_field({"type": "string", "pattern": "^(0[xX])?[0-9a-fA-F]{64}$"})
+class HashHexField(serializers.CharField):
+    """64 hex digits of a PDQ hash, optionally ``0x``-prefixed (checked by ``banks.hex_to_bits``:
+    a malformed one is a 400 ``invalid_hash``)."""
+
+
 class HashBankEntryCreateSerializer(serializers.Serializer):
-    hash_hex = serializers.CharField(help_text="64 hex digits of a PDQ hash", max_length=66)
+    hash_hex = HashHexField(help_text="64 hex digits of a PDQ hash", max_length=66)
     quality = serializers.IntegerField(min_value=0, max_value=100, default=100)
     label = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
 

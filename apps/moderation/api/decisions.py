@@ -18,8 +18,8 @@ from apps.core.errors import ApiError
 from apps.core.negotiation import JsonErrors, KnownFormatNegotiation
 from apps.core.roles import IsModerator
 from apps.core.schema import generating_schema
+from apps.moderation import dsa, services
 from apps.moderation import serializers as s
-from apps.moderation import services
 from apps.moderation.api._common import (
     CsvRenderer,
     ServiceErrors,
@@ -56,7 +56,9 @@ class DecisionViewSet(JsonErrors, mixins.ListModelMixin, mixins.RetrieveModelMix
                     OpenApiParameter("to", OpenApiTypes.DATE, required=True, description="last day (UTC), included"),
                     OpenApiParameter("format", OpenApiTypes.STR, enum=["json", "csv"],
                                      description="Or a `.csv`/`.json` suffix, or the Accept header."),
-                    OpenApiParameter("territory", OpenApiTypes.STR,
+                    OpenApiParameter("territory", {"type": "array", "minItems": 1,
+                                                   "items": {"type": "string", "enum": list(dsa.EEA_COUNTRIES)}},
+                                     style="form", explode=False,
                                      description="comma-separated EU/EEA codes for territorial_scope (default all)")],
         responses={(200, "application/json"): OpenApiTypes.OBJECT,
                    (200, "text/csv"): OpenApiTypes.STR})
