@@ -229,3 +229,45 @@ def test_a_bank_entry_hash_and_a_territory_list_document_their_form(admin):
     territory = next(p for p in params if p["name"] == "territory")
     assert territory["schema"]["type"] == "array" and "DE" in territory["schema"]["items"]["enum"]
     assert territory["explode"] is False
+
+
+def test_every_insight_kind_has_a_typed_schema_matching_what_the_api_answers(admin):
+    from apps.insights import models as im
+    from tests.moderation.helpers import make_asset
+
+    asset = make_asset(kind="video")
+    common = {"asset": asset, "stage": "s", "engine": "e", "engine_version": "1", "start": 0.0, "end": 1.0}
+    im.Scene.objects.create(**common, index=0, start_frame=0, end_frame=24)
+    im.Keyframe.objects.create(**common, index=0, frame_index=0, scene_index=0, time=0.5, width=4, height=3,
+                               storage_key="k", thumbnail=b"")
+    im.TranscriptSegment.objects.create(**common, index=0, text="hello", language="en", confidence=0.9)
+    im.OcrText.objects.create(**common, text="EXIT", confidence=0.8, keyframe_index=0, boxes=[])
+    im.Detection.objects.create(**common, detector="objects", label="dog", canonical="dog", confidence=0.9,
+                                keyframe_index=0, box=[0, 0, 1, 1])
+    im.Tag.objects.create(**common, label="beagle", canonical="dog", score=0.7, keyframe_index=0)
+    im.NsfwScore.objects.create(**common, score=0.01, keyframe_index=0)
+    im.TextSpanFlag.objects.create(**common, source="transcript", category="spam/links", score=0.6, char_start=0,
+                                   char_end=5, matched="hello", ref_id=None)
+    im.Language.objects.create(**common, source="transcript", language="en", score=0.99)
+    im.PerceptualHash.objects.create(**common, hash="0" * 256, quality=90, keyframe_index=0)
+    im.FaceFrame.objects.create(**common, keyframe_index=0, count=0, boxes=[])
+    body = admin.get(f"/api/v1/assets/{asset.pk}/insights/").json()
+    doc = admin.get("/api/schema/", {"format": "json"}).json()
+    schemas = doc["components"]["schemas"]
+    ok = doc["paths"]["/api/v1/assets/{id}/insights/"]["get"]["responses"]["200"]["content"]["application/json"]
+    top = schemas[ok["schema"]["$ref"].rsplit("/", 1)[-1]]
+    assert set(top["properties"]) == set(body)
+    for kind, rows in body.items():
+        assert rows, f"no {kind} row in the fixture"
+        item = schemas[top["properties"][kind]["items"]["$ref"].rsplit("/", 1)[-1]]
+        assert set(item["properties"]) == set(rows[0]), kind
+        assert set(item["required"]) == set(rows[0]), kind
+
+
+def test_a_replay_answers_the_dead_letter_with_replayed_and_documents_its_409(admin):
+    doc = admin.get("/api/schema/", {"format": "json"}).json()
+    op = doc["paths"]["/api/v1/dead-letters/{id}/replay/"]["post"]
+    ok = doc["components"]["schemas"][op["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+                                      .rsplit("/", 1)[-1]]
+    assert "replayed" in ok["properties"] and "stage" in ok["properties"]
+    assert op["responses"]["409"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}

@@ -42,6 +42,7 @@ from apps.core.negotiation import HtmlRenderer, JsonErrors, KnownFormatNegotiati
 from apps.core.roles import MODERATOR, IsAdmin, IsModerator, IsUploader, has_role
 from apps.core.schema import generating_schema
 from apps.insights import exports as _transcript_exports
+from apps.insights.serializers import InsightsSerializer
 from apps.pipeline.serializers import ReprocessResultSerializer, ReprocessSerializer
 
 _CONTENT_SALT = "mediaintel.assets.content"
@@ -151,9 +152,9 @@ class AssetViewSet(JsonErrors, mixins.ListModelMixin, mixins.RetrieveModelMixin,
         delete_asset(self.get_object(), actor=Actor.user(request.user))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(responses={200: OpenApiResponse(description="Scenes, keyframes, transcript, OCR, detections, "
-                                                           "tags, NSFW scores, faces (count and boxes per frame; "
-                                                           "detection only), text flags, language and hashes")})
+    @extend_schema(responses={200: OpenApiResponse(InsightsSerializer, description=(
+        "Scenes, keyframes, transcript, OCR, detections, tags, scene labels, NSFW scores, faces (count and "
+        "boxes per frame; detection only), text flags, language and hashes: one typed list per kind"))})
     @action(detail=True, methods=["get"])
     def insights(self, request: Request, pk: str | None = None) -> Response:
         """Everything analysis produced for this asset, each row with its engine version and time range."""

@@ -68,3 +68,12 @@ class ReprocessResultSerializer(serializers.Serializer):
     started = serializers.BooleanField(help_text="Whether a job was started")
     stages = serializers.ListField(child=serializers.CharField(), help_text="The stages that will run again")
     detail = serializers.CharField(required=False, help_text="Why nothing runs (only when `started` is false)")
+
+
+class DeadLetterReplayedSerializer(DeadLetterSerializer):
+    """The dead letter after a replay was sent."""
+
+    replayed = serializers.BooleanField(help_text="Always true: the stage was sent again")
+
+    class Meta(DeadLetterSerializer.Meta):
+        fields = [*DeadLetterSerializer.Meta.fields, "replayed"]
