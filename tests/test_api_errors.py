@@ -271,3 +271,39 @@ def test_a_replay_answers_the_dead_letter_with_replayed_and_documents_its_409(ad
                                       .rsplit("/", 1)[-1]]
     assert "replayed" in ok["properties"] and "stage" in ok["properties"]
     assert op["responses"]["409"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+
+
+@pytest.mark.parametrize("body", ['"AAA"', "[]", '{"file": ""}'])
+def test_a_bank_import_json_body_that_is_not_an_object_with_csv_text_is_a_400(admin, body):
+    bank = admin.post("/api/v1/hash-banks/", {"name": "json-imports", "kind": "block"}, format="json").json()
+    r = admin.post(f"/api/v1/hash-banks/{bank['id']}/import/", body, content_type="application/json")
+    assert r.status_code == 400, r.content
+
+
+def test_a_bank_import_takes_csv_text_in_json(admin):
+    bank = admin.post("/api/v1/hash-banks/", {"name": "json-csv", "kind": "block"}, format="json").json()
+    r = admin.post(f"/api/v1/hash-banks/{bank['id']}/import/", {"csv": f"{'ab' * 32},90,x\n"}, format="json")
+    assert r.status_code == 200 and r.json()["added"] == 1, r.content
+
+
+def test_a_json_string_field_given_a_number_is_a_400(admin):
+    r = admin.post("/api/v1/hash-banks/", {"name": 0, "kind": "block"}, format="json")
+    assert r.status_code == 400 and "name" in r.json()["error"]["detail"], r.content
+    bank = admin.post("/api/v1/hash-banks/", {"name": "labels", "kind": "block"}, format="json").json()
+    r = admin.post(f"/api/v1/hash-banks/{bank['id']}/entries/", {"hash_hex": "ab" * 32, "label": 0}, format="json")
+    assert r.status_code == 400 and "label" in r.json()["error"]["detail"], r.content
+    r = admin.post("/api/v1/search/similar/", {"asset_id": "e3e70682-c209-1cac-a29f-6fbed82c07cd", "uploader": 0},
+                   format="json")
+    assert r.status_code == 400 and "uploader" in r.json()["error"]["detail"], r.content
+
+
+def test_a_form_or_query_string_leaves_a_nullable_boolean_unset_with_an_empty_value(admin):
+    r = admin.get("/api/v1/search/", {"q": "x", "has_speech": "", "mode": "text"})
+    assert r.status_code == 200, r.content
+
+
+def test_the_review_mine_filter_is_a_boolean_in_the_schema(admin):
+    doc = admin.get("/api/schema/", {"format": "json"}).json()
+    params = {p["name"]: p for p in doc["paths"]["/api/v1/review-items/"]["get"]["parameters"]}
+    print(params["mine"])
+    assert params["mine"]["schema"]["type"] == "boolean"

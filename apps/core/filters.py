@@ -10,6 +10,8 @@ from django import forms
 from django.db import models
 from django_filters.fields import IsoDateTimeField
 from django_filters.rest_framework import DjangoFilterBackend, FilterSet
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 
 
 class TimestampField(IsoDateTimeField):
@@ -33,6 +35,12 @@ class TimestampField(IsoDateTimeField):
 
 class TimestampFilter(df.IsoDateTimeFilter):
     field_class = TimestampField
+
+
+@extend_schema_field(OpenApiTypes.BOOL)
+class BoolFilter(df.BooleanFilter):
+    """A boolean filter documented as one even when it filters through a ``method`` (whose type
+    the schema generator cannot read)."""
 
 
 class IdFilter(df.Filter):

@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from django.db import models as dj
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.assets.serializers import AssetSerializer
-from apps.core.fields import StrictBooleanField
+from apps.core.fields import StrictBooleanField, StrictCharField
 from apps.moderation.models import (
     Appeal,
     Category,
@@ -215,6 +216,7 @@ class PolicyImportResultSerializer(serializers.Serializer):
 
 # ------------------------------------------------------------------ hash banks
 class HashBankSerializer(serializers.ModelSerializer):
+    serializer_field_mapping = {**serializers.ModelSerializer.serializer_field_mapping, dj.CharField: StrictCharField}
     enabled = StrictBooleanField(required=False)
     entries = serializers.IntegerField(read_only=True, source="entry_count", default=0)
     enabled_entries = serializers.IntegerField(read_only=True, source="enabled_count", default=0)
@@ -252,17 +254,17 @@ class HashHexField(serializers.CharField):
 class HashBankEntryCreateSerializer(serializers.Serializer):
     hash_hex = HashHexField(help_text="64 hex digits of a PDQ hash", max_length=66)
     quality = serializers.IntegerField(min_value=0, max_value=100, default=100)
-    label = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
+    label = StrictCharField(required=False, allow_blank=True, default="", max_length=200)
 
 
 class HashBankEntryUpdateSerializer(serializers.Serializer):
     enabled = StrictBooleanField(required=False)
-    label = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    label = StrictCharField(required=False, allow_blank=True, max_length=200)
 
 
 class BankAddAssetSerializer(serializers.Serializer):
     asset = serializers.UUIDField()
-    label = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
+    label = StrictCharField(required=False, allow_blank=True, default="", max_length=200)
 
 
 class BankAddAssetResultSerializer(serializers.Serializer):
@@ -274,6 +276,12 @@ class BankImportSerializer(serializers.Serializer):
     file = serializers.FileField(required=False, help_text="CSV `hash_hex,quality,label` (multipart); or send the "
                                                            "CSV as the raw body with Content-Type text/csv")
     csv = serializers.CharField(required=False, trim_whitespace=False, help_text="The CSV text (JSON body)")
+
+
+class BankImportJsonSerializer(serializers.Serializer):
+    """The JSON form of a bank import: a JSON body cannot carry a file, only the CSV text."""
+
+    csv = serializers.CharField(trim_whitespace=False, allow_blank=True, help_text="The CSV text")
 
 
 class BankImportResultSerializer(serializers.Serializer):

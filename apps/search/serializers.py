@@ -11,7 +11,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.assets.models import Kind, ModerationState
-from apps.core.fields import StrictBooleanField
+from apps.core.fields import StrictBooleanField, StrictCharField
 from apps.search import services
 from apps.search.filters import Filters
 
@@ -88,7 +88,7 @@ class FilterFieldsMixin(serializers.Serializer):
                               "(\"dog\", \"animal\")." + LIST_HELP)
     has_speech = StrictBooleanField(required=False, allow_null=True, default=None,
                                           help_text="Only assets with (true) or without (false) a transcript.")
-    uploader = serializers.CharField(required=False, allow_blank=True, max_length=150,
+    uploader = StrictCharField(required=False, allow_blank=True, max_length=150,
                                      help_text="Username or user id (moderators; uploaders only see their own).")
     created_after = DateBoundField(help_text="Assets created at or after this ISO date/date-time.")
     created_before = DateBoundField(end_of_day=True,
