@@ -307,3 +307,14 @@ def test_the_review_mine_filter_is_a_boolean_in_the_schema(admin):
     params = {p["name"]: p for p in doc["paths"]["/api/v1/review-items/"]["get"]["parameters"]}
     print(params["mine"])
     assert params["mine"]["schema"]["type"] == "boolean"
+
+
+def test_search_filters_document_what_they_take(admin):
+    doc = admin.get("/api/schema/", {"format": "json"}).json()
+    params = {p["name"]: p["schema"] for p in doc["paths"]["/api/v1/search/"]["get"]["parameters"]}
+    assert {"format": "date-time", "type": "string"} in params["created_after"]["anyOf"]
+    listed = params["source"]["oneOf"][0]  # or blank
+    assert listed["pattern"].startswith("^(") and "transcript" in listed["pattern"]
+    r = admin.get("/api/v1/search/", {"q": "x", "mode": "text", "created_after": "2026-01-01T00:00:00-16:28",
+                                      "source": "transcript,ocr"})
+    assert r.status_code == 200, r.content

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.utils import timezone
+from drf_spectacular.drainage import set_override
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -35,6 +37,9 @@ class CsvField(serializers.CharField):
     def __init__(self, *, choices: tuple[str, ...] = (), **kw: Any) -> None:
         self.allowed = choices
         super().__init__(required=False, allow_blank=True, **kw)
+        if choices:  # documented as what it takes: a comma-separated list of the choices (or empty: blank)
+            one = "(" + "|".join(re.escape(c) for c in choices) + ")"
+            set_override(self, "field", {"type": "string", "pattern": f"^{one}(,{one})*$"})
 
     def to_internal_value(self, data: Any) -> list[str]:  # type: ignore[override]
         items = _split(data)
@@ -57,6 +62,8 @@ class SimilarModeField(serializers.ChoiceField):
         super().__init__(choices=services.SIMILAR_MODES, default="both", **kw)
 
 
+@extend_schema_field({"anyOf": [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"},
+                               {"type": "string", "maxLength": 0}]})
 class DateBoundField(serializers.CharField):
     """An ISO date (``2026-05-01``) or date-time; a date before-bound means the end of that day."""
 
