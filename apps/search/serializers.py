@@ -65,7 +65,8 @@ class SimilarModeField(serializers.ChoiceField):
 @extend_schema_field({"anyOf": [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"},
                                {"type": "string", "maxLength": 0}]})
 class DateBoundField(serializers.CharField):
-    """An ISO date (``2026-05-01``) or date-time; a date before-bound means the end of that day."""
+    """An ISO date (``2026-05-01``) or date-time with any RFC 3339 offset, compared in UTC; a date
+    before-bound means the end of that day."""
 
     def __init__(self, *, end_of_day: bool = False, **kw: Any) -> None:
         self.end_of_day = end_of_day
@@ -83,7 +84,12 @@ class DateBoundField(serializers.CharField):
                 value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
             raise serializers.ValidationError("expected an ISO date (YYYY-MM-DD) or date-time") from None
-        return timezone.make_aware(value, dt.UTC) if timezone.is_naive(value) else value
+        if timezone.is_naive(value):
+            return timezone.make_aware(value, dt.UTC)
+        try:  # in UTC: PostgreSQL refuses offsets of ±16:00 and more, which RFC 3339 allows
+            return value.astimezone(dt.UTC)
+        except OverflowError:
+            return dt.datetime.min.replace(tzinfo=dt.UTC) if value.year == 1 else dt.datetime.max.replace(tzinfo=dt.UTC)
 
 
 class FilterFieldsMixin(serializers.Serializer):
