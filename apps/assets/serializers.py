@@ -13,7 +13,7 @@ from apps.pipeline.serializers import stages_of
 
 
 class AssetSerializer(serializers.ModelSerializer):
-    uploader = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    uploader = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     content_url = serializers.SerializerMethodField()
 
     class Meta:

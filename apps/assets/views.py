@@ -43,7 +43,8 @@ from apps.core.negotiation import HtmlRenderer, JsonErrors, KnownFormatNegotiati
 from apps.core.roles import MODERATOR, IsAdmin, IsModerator, IsUploader, has_role
 from apps.core.schema import generating_schema
 from apps.insights import exports as _transcript_exports
-from apps.pipeline.serializers import ReprocessSerializer
+from apps.insights.serializers import InsightsSerializer
+from apps.pipeline.serializers import ReprocessResultSerializer, ReprocessSerializer
 
 _CONTENT_SALT = "mediaintel.assets.content"
 STREAM_CHUNK = 256 * 1024
@@ -152,9 +153,9 @@ class AssetViewSet(JsonErrors, mixins.ListModelMixin, mixins.RetrieveModelMixin,
         delete_asset(self.get_object(), actor=Actor.user(request.user))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(responses={200: OpenApiResponse(description="Scenes, keyframes, transcript, OCR, detections, "
-                                                           "tags, NSFW scores, faces (count and boxes per frame; "
-                                                           "detection only), text flags, language and hashes")})
+    @extend_schema(responses={200: OpenApiResponse(InsightsSerializer, description=(
+        "Scenes, keyframes, transcript, OCR, detections, tags, scene labels, NSFW scores, faces (count and "
+        "boxes per frame; detection only), text flags, language and hashes: one typed list per kind"))})
     @action(detail=True, methods=["get"])
     def insights(self, request: Request, pk: str | None = None) -> Response:
         """Everything analysis produced for this asset, each row with its engine version and time range."""
@@ -213,8 +214,9 @@ class AssetViewSet(JsonErrors, mixins.ListModelMixin, mixins.RetrieveModelMixin,
         resp["Cache-Control"] = "private, max-age=3600"
         return resp
 
-    @extend_schema(request=ReprocessSerializer, responses={202: OpenApiResponse(description="Job started"),
-                                                           200: OpenApiResponse(description="Nothing to do")})
+    @extend_schema(request=ReprocessSerializer,
+                   responses={202: OpenApiResponse(ReprocessResultSerializer, description="Job started"),
+                              200: OpenApiResponse(ReprocessResultSerializer, description="Nothing to do")})
     @action(detail=True, methods=["post"], parser_classes=[JSONParser, FormParser, MultiPartParser])
     def reprocess(self, request: Request, pk: str | None = None) -> Response:
         """Re-run stages of this asset: ``mode`` missing | stale | failed | all, optionally only ``stages``."""
@@ -229,7 +231,7 @@ class AssetViewSet(JsonErrors, mixins.ListModelMixin, mixins.RetrieveModelMixin,
         known = {s.name for s in plans.plan_for(asset.kind)}
         if unknown := sorted(set(stages) - known):
             raise ApiError(f"Unknown stage(s) for a {asset.kind}: {', '.join(unknown)}.", code="unknown_stage",
-                           detail={"stages": sorted(known)})
+                           status_code=409, detail={"stages": sorted(known)})
         selected, jobs = reprocess_asset(asset.pk, mode=mode, stages=stages, actor=Actor.user(request.user))
         if not selected:
             return Response({"started": False, "stages": [], "detail": "nothing needs to run"}, status=200)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rest_framework import serializers, status
-from rest_framework.exceptions import APIException
+from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -41,6 +41,16 @@ def error_body(code: str, message: str, detail: Any = None) -> dict[str, Any]:
     return {"error": body}
 
 
+def _only_uniqueness(detail: Any) -> bool:
+    """True when every error in a validation error's detail is a uniqueness clash (code ``unique``):
+    the request is well formed but names what another object already holds, a 409, not a 400."""
+    if isinstance(detail, dict):
+        return bool(detail) and all(_only_uniqueness(v) for v in detail.values())
+    if isinstance(detail, list):
+        return bool(detail) and all(_only_uniqueness(v) for v in detail)
+    return getattr(detail, "code", None) == "unique"
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Wrap DRF's handler so every error body has the same shape."""
     if isinstance(exc, ApiError):
@@ -53,6 +63,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return None
     data = resp.data
     code = getattr(exc, "default_code", "error")
+    if isinstance(exc, ValidationError) and _only_uniqueness(exc.detail):
+        resp.status_code = status.HTTP_409_CONFLICT
+        resp.data = error_body("conflict", "The request conflicts with an existing object.", data)
+        return resp
     if isinstance(data, dict) and set(data) == {"detail"}:
         message, detail = str(data["detail"]), None
         code = getattr(data["detail"], "code", code)

@@ -22,17 +22,16 @@ from apps.core.errors import ApiError
 
 
 def _int_param(request: Request, name: str, default: int, lo: int, hi: int | None) -> int:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
+    values = request.query_params.getlist(name)
+    if not values:
         return default
     bounds = f"from {lo} to {hi}" if hi is not None else f"{lo} or more"
-    try:
-        value = int(raw.strip())
-    except ValueError:
-        value = None
+    raw = values[0].strip()
+    value = int(raw) if len(values) == 1 and raw.isascii() and raw.isdigit() else None
     if value is None or value < lo or (hi is not None and value > hi):
-        raise ApiError(f"{name} must be an integer {bounds}.", code="invalid",
-                       detail={name: [f"an integer {bounds}; got {raw[:40]!r}"]})
+        got = "it given more than once" if len(values) > 1 else repr(values[0][:40])
+        raise ApiError(f"{name} must be an integer {bounds}, given once.", code="invalid",
+                       detail={name: [f"an integer {bounds}; got {got}"]})
     return value
 
 

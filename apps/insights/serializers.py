@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from rest_framework import serializers
+
 from apps.assets import links
 from apps.insights import models as im
 from apps.insights.labels import scene_labels
@@ -44,3 +46,124 @@ def insights_of(asset: Any) -> dict[str, Any]:
         # face detection only (count and boxes per frame); never identity
         "faces": rows(im.FaceFrame, "keyframe_index", "count", "boxes", order=("keyframe_index", "id")),
     }
+
+
+# ------------------------------------------------------------------ the documented shape (schema only)
+# ``insights_of`` builds the body; these serializers describe it, one per kind of insight, for the
+# OpenAPI document (``GET /api/v1/assets/{id}/insights/``). Every row has the common fields.
+
+class InsightRowSerializer(serializers.Serializer):
+    start = serializers.FloatField(allow_null=True, help_text="seconds from the start (null: the whole asset)")
+    end = serializers.FloatField(allow_null=True, help_text="seconds")
+    engine = serializers.CharField(help_text="the engine that produced the row")
+    engine_version = serializers.CharField()
+
+
+class SceneInsightSerializer(InsightRowSerializer):
+    index = serializers.IntegerField()
+    start_frame = serializers.IntegerField()
+    end_frame = serializers.IntegerField()
+
+
+class KeyframeInsightSerializer(InsightRowSerializer):
+    index = serializers.IntegerField()
+    time = serializers.FloatField(help_text="seconds")
+    scene_index = serializers.IntegerField()
+    width = serializers.IntegerField()
+    height = serializers.IntegerField()
+    thumbnail_url = serializers.CharField(help_text="the keyframe as a JPEG (same permissions as the asset)")
+
+
+class TranscriptInsightSerializer(InsightRowSerializer):
+    index = serializers.IntegerField()
+    text = serializers.CharField()
+    language = serializers.CharField(help_text="BCP 47 code; empty when unknown")
+    confidence = serializers.FloatField(allow_null=True)
+
+
+class OcrInsightSerializer(InsightRowSerializer):
+    text = serializers.CharField()
+    confidence = serializers.FloatField(allow_null=True)
+    keyframe_index = serializers.IntegerField(allow_null=True, help_text="null for an image or a text asset")
+    boxes = serializers.ListField(child=serializers.JSONField(), help_text="where the text was read, per line")
+
+
+class DetectionInsightSerializer(InsightRowSerializer):
+    detector = serializers.CharField(help_text="`objects` (COCO) or `nudity`")
+    label = serializers.CharField(help_text="the detector's own label")
+    canonical = serializers.CharField(help_text="the label's concept in the vocabulary (e.g. `dog`)")
+    confidence = serializers.FloatField()
+    box = serializers.ListField(child=serializers.FloatField(), help_text="[x1, y1, x2, y2], normalised 0..1")
+    keyframe_index = serializers.IntegerField(allow_null=True)
+
+
+class TagInsightSerializer(InsightRowSerializer):
+    label = serializers.CharField(help_text="ImageNet class")
+    canonical = serializers.CharField()
+    score = serializers.FloatField()
+    keyframe_index = serializers.IntegerField(allow_null=True)
+
+
+class SceneLabelSerializer(serializers.Serializer):
+    label = serializers.CharField(help_text="a concept (e.g. `dog`)")
+    ancestors = serializers.ListField(child=serializers.CharField(), help_text="e.g. `mammal`, `animal`")
+    raw = serializers.ListField(child=serializers.CharField(), help_text="the detector and tagger labels merged")
+    scene_index = serializers.IntegerField(allow_null=True)
+    start = serializers.FloatField(allow_null=True)
+    end = serializers.FloatField(allow_null=True)
+    confidence = serializers.FloatField()
+    keyframes = serializers.ListField(child=serializers.IntegerField())
+
+
+class NsfwInsightSerializer(InsightRowSerializer):
+    score = serializers.FloatField(help_text="0..1")
+    keyframe_index = serializers.IntegerField(allow_null=True)
+
+
+class TextFlagInsightSerializer(InsightRowSerializer):
+    source = serializers.CharField(help_text="`transcript`, `ocr` or `text`")
+    category = serializers.CharField(help_text="a taxonomy code, e.g. `harassment/threat`")
+    score = serializers.FloatField()
+    char_start = serializers.IntegerField()
+    char_end = serializers.IntegerField()
+    matched = serializers.CharField()
+    ref_id = serializers.IntegerField(allow_null=True, help_text="the transcript/OCR/text row the span lies in")
+    method = serializers.CharField(help_text="`lexicon` or a classifier")
+
+
+class LanguageInsightSerializer(InsightRowSerializer):
+    source = serializers.CharField()
+    language = serializers.CharField()
+    score = serializers.FloatField()
+
+
+class HashInsightSerializer(InsightRowSerializer):
+    algorithm = serializers.CharField(help_text="`pdq`")
+    hex = serializers.CharField(help_text="64 hex digits")
+    quality = serializers.IntegerField(help_text="0..100")
+    keyframe_index = serializers.IntegerField(allow_null=True)
+
+
+class FaceInsightSerializer(InsightRowSerializer):
+    keyframe_index = serializers.IntegerField(allow_null=True)
+    count = serializers.IntegerField()
+    boxes = serializers.ListField(child=serializers.JSONField(),
+                                  help_text='`{"box": [x1, y1, x2, y2], "confidence": 0..1}`, best first')
+
+
+class InsightsSerializer(serializers.Serializer):
+    """What ``insights_of`` answers: one list per kind of insight (empty when the asset's plan has no
+    such stage or it has not run yet)."""
+
+    scenes = SceneInsightSerializer(many=True)
+    keyframes = KeyframeInsightSerializer(many=True)
+    transcript = TranscriptInsightSerializer(many=True)
+    ocr = OcrInsightSerializer(many=True)
+    detections = DetectionInsightSerializer(many=True)
+    tags = TagInsightSerializer(many=True)
+    labels = SceneLabelSerializer(many=True, help_text="object and tag labels aggregated per scene")
+    nsfw = NsfwInsightSerializer(many=True)
+    text_flags = TextFlagInsightSerializer(many=True)
+    language = LanguageInsightSerializer(many=True)
+    hashes = HashInsightSerializer(many=True)
+    faces = FaceInsightSerializer(many=True, help_text="face detection only: count and boxes, never identity")

@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from django.db import models as dj
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.assets.serializers import AssetSerializer
+from apps.core.fields import StrictBooleanField, StrictCharField
 from apps.moderation import outbound, webhooks
 from apps.moderation.models import (
     Appeal,
@@ -46,7 +48,7 @@ class CategorySerializer(serializers.ModelSerializer):
         if not CATEGORY_CODE.match(value):
             raise serializers.ValidationError("a code is `group` or `group/name` in lower case, digits and _")
         if Category.objects.filter(code=value).exists():
-            raise serializers.ValidationError("this category exists")
+            raise serializers.ValidationError("this category exists", code="unique")
         return value
 
 
@@ -60,7 +62,7 @@ class SignalSerializer(serializers.ModelSerializer):
 
 
 class ReviewItemSerializer(serializers.ModelSerializer):
-    claimed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    claimed_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     policy = serializers.CharField(source="policy_version.label", read_only=True)
     asset_kind = serializers.CharField(source="asset.kind", read_only=True)
     asset_title = serializers.CharField(source="asset.title", read_only=True)
@@ -73,7 +75,7 @@ class ReviewItemSerializer(serializers.ModelSerializer):
 
 
 class DecisionBriefSerializer(serializers.ModelSerializer):
-    moderator = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    moderator = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     policy = serializers.SerializerMethodField()
 
     class Meta:
@@ -139,7 +141,7 @@ class DecisionSerializer(DecisionBriefSerializer):
 
 class AppealSerializer(serializers.ModelSerializer):
     appellant = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    decided_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    decided_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     asset = serializers.UUIDField(source="decision.asset_id", read_only=True)
 
     class Meta:
@@ -161,14 +163,15 @@ class AppealCreateSerializer(serializers.Serializer):
 
 
 class AppealDecideSerializer(serializers.Serializer):
-    upheld = serializers.BooleanField(help_text="true: the decision stands; false: it is overturned")
+    upheld = StrictBooleanField(help_text="true: the decision stands; false: it is overturned")
     note = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
 
 
 # ------------------------------------------------------------------ policies
 class PolicyVersionSerializer(serializers.ModelSerializer):
     policy = serializers.CharField(source="policy.name", read_only=True)
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True,
+                                              help_text="Who created it; null for the built-in default")
     active = serializers.SerializerMethodField()
 
     class Meta:
@@ -214,6 +217,8 @@ class PolicyImportResultSerializer(serializers.Serializer):
 
 # ------------------------------------------------------------------ hash banks
 class HashBankSerializer(serializers.ModelSerializer):
+    serializer_field_mapping = {**serializers.ModelSerializer.serializer_field_mapping, dj.CharField: StrictCharField}
+    enabled = StrictBooleanField(required=False)
     entries = serializers.IntegerField(read_only=True, source="entry_count", default=0)
     enabled_entries = serializers.IntegerField(read_only=True, source="enabled_count", default=0)
 
@@ -229,7 +234,7 @@ class HashBankSerializer(serializers.ModelSerializer):
 class HashBankEntrySerializer(serializers.ModelSerializer):
     hash_hex = serializers.SerializerMethodField()
     bank_name = serializers.CharField(source="bank.name", read_only=True)
-    added_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    added_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = HashBankEntry
@@ -241,20 +246,26 @@ class HashBankEntrySerializer(serializers.ModelSerializer):
         return f"{int(obj.hash, 2):064x}"
 
 
+@extend_schema_field({"type": "string", "pattern": "^(0[xX])?[0-9a-fA-F]{64}$"})
+class HashHexField(serializers.CharField):
+    """64 hex digits of a PDQ hash, optionally ``0x``-prefixed (checked by ``banks.hex_to_bits``:
+    a malformed one is a 400 ``invalid_hash``)."""
+
+
 class HashBankEntryCreateSerializer(serializers.Serializer):
-    hash_hex = serializers.CharField(help_text="64 hex digits of a PDQ hash", max_length=66)
+    hash_hex = HashHexField(help_text="64 hex digits of a PDQ hash", max_length=66)
     quality = serializers.IntegerField(min_value=0, max_value=100, default=100)
-    label = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
+    label = StrictCharField(required=False, allow_blank=True, default="", max_length=200)
 
 
 class HashBankEntryUpdateSerializer(serializers.Serializer):
-    enabled = serializers.BooleanField(required=False)
-    label = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    enabled = StrictBooleanField(required=False)
+    label = StrictCharField(required=False, allow_blank=True, max_length=200)
 
 
 class BankAddAssetSerializer(serializers.Serializer):
     asset = serializers.UUIDField()
-    label = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
+    label = StrictCharField(required=False, allow_blank=True, default="", max_length=200)
 
 
 class BankAddAssetResultSerializer(serializers.Serializer):
@@ -268,6 +279,12 @@ class BankImportSerializer(serializers.Serializer):
     csv = serializers.CharField(required=False, trim_whitespace=False, help_text="The CSV text (JSON body)")
 
 
+class BankImportJsonSerializer(serializers.Serializer):
+    """The JSON form of a bank import: a JSON body cannot carry a file, only the CSV text."""
+
+    csv = serializers.CharField(trim_whitespace=False, allow_blank=True, help_text="The CSV text")
+
+
 class BankImportResultSerializer(serializers.Serializer):
     added = serializers.IntegerField()
     existing = serializers.IntegerField()
@@ -276,6 +293,7 @@ class BankImportResultSerializer(serializers.Serializer):
 
 # ------------------------------------------------------------------ webhooks
 class WebhookSubscriptionSerializer(serializers.ModelSerializer):
+    enabled = StrictBooleanField(required=False)
     events = serializers.ListField(child=serializers.ChoiceField(choices=WebhookSubscription.EVENTS), min_length=1,
                                    help_text=f"Any of {', '.join(WebhookSubscription.EVENTS)}")
     secret = serializers.CharField(write_only=True, required=False, min_length=16, max_length=200,
@@ -307,6 +325,9 @@ class WebhookSubscriptionCreatedSerializer(WebhookSubscriptionSerializer):
 
 class WebhookDeliverySerializer(serializers.ModelSerializer):
     url = serializers.CharField(source="subscription.url", read_only=True)
+    last_error_kind = serializers.ChoiceField(choices=WebhookDelivery.ErrorKind.choices, allow_blank=True,
+                                              read_only=True, help_text="Why the last attempt failed; "
+                                              "empty before the first failure and after a success")
 
     class Meta:
         model = WebhookDelivery

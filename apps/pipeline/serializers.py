@@ -48,6 +48,32 @@ class DeadLetterSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+def _stage_names() -> list[str]:
+    from apps.pipeline.plans import PLANS
+
+    return sorted({stage.name for plan in PLANS.values() for stage in plan})
+
+
 class ReprocessSerializer(serializers.Serializer):
-    stages = serializers.ListField(child=serializers.CharField(), required=False, allow_empty=True)
+    """Which stages to run again; a stage outside the asset's plan (``transcribe`` for an image) is
+    a 409 ``unknown_stage`` from the view, since whether it fits depends on the asset's kind."""
+
+    stages = serializers.ListField(child=serializers.ChoiceField(choices=_stage_names()), required=False,
+                                   allow_empty=True, help_text="Only these stages (default: every stage `mode` "
+                                                               "selects)")
     mode = serializers.ChoiceField(choices=["missing", "stale", "failed", "all"], default="stale")
+
+
+class ReprocessResultSerializer(serializers.Serializer):
+    started = serializers.BooleanField(help_text="Whether a job was started")
+    stages = serializers.ListField(child=serializers.CharField(), help_text="The stages that will run again")
+    detail = serializers.CharField(required=False, help_text="Why nothing runs (only when `started` is false)")
+
+
+class DeadLetterReplayedSerializer(DeadLetterSerializer):
+    """The dead letter after a replay was sent."""
+
+    replayed = serializers.BooleanField(help_text="Always true: the stage was sent again")
+
+    class Meta(DeadLetterSerializer.Meta):
+        fields = [*DeadLetterSerializer.Meta.fields, "replayed"]

@@ -17,7 +17,7 @@ from apps.core.roles import MODERATOR, IsAdmin, has_role
 from apps.core.schema import generating_schema
 from apps.pipeline.actions import discard_dead_letter, replay_dead_letter
 from apps.pipeline.models import DeadLetter, Job
-from apps.pipeline.serializers import DeadLetterSerializer, JobSerializer
+from apps.pipeline.serializers import DeadLetterReplayedSerializer, DeadLetterSerializer, JobSerializer
 
 
 class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -74,7 +74,7 @@ class DeadLetterViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         return DeadLetter.objects.select_related("stage_run")
 
     @extend_schema(request=None, responses={
-        200: DeadLetterSerializer,
+        200: DeadLetterReplayedSerializer,
         409: OpenApiResponse(ErrorSerializer, description="Not replayable: the stage is no longer dead "
                                                           "(`code`: `not_dead`; `detail.dead_letter`: the row)")})
     @action(detail=True, methods=["post"])

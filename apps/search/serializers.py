@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.utils import timezone
+from drf_spectacular.drainage import set_override
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.assets.models import Kind, ModerationState
+from apps.core.fields import StrictBooleanField, StrictCharField
 from apps.search import services
 from apps.search.filters import Filters
 
@@ -24,12 +27,19 @@ def _split(value: Any) -> list[str]:
     return [p.strip() for item in items for p in str(item).split(",") if p.strip()]
 
 
+#: the uploader filter's value for a name or id no user has: no asset matches it (ids start at 1)
+NO_USER = 0
+
+
 class CsvField(serializers.CharField):
     """A comma-separated list (or a repeated parameter), optionally restricted to ``choices``."""
 
     def __init__(self, *, choices: tuple[str, ...] = (), **kw: Any) -> None:
         self.allowed = choices
         super().__init__(required=False, allow_blank=True, **kw)
+        if choices:  # documented as what it takes: a comma-separated list of the choices (or empty: blank)
+            one = "(" + "|".join(re.escape(c) for c in choices) + ")"
+            set_override(self, "field", {"type": "string", "pattern": f"^{one}(,{one})*$"})
 
     def to_internal_value(self, data: Any) -> list[str]:  # type: ignore[override]
         items = _split(data)
@@ -52,8 +62,11 @@ class SimilarModeField(serializers.ChoiceField):
         super().__init__(choices=services.SIMILAR_MODES, default="both", **kw)
 
 
+@extend_schema_field({"anyOf": [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"},
+                               {"type": "string", "maxLength": 0}]})
 class DateBoundField(serializers.CharField):
-    """An ISO date (``2026-05-01``) or date-time; a date before-bound means the end of that day."""
+    """An ISO date (``2026-05-01``) or date-time with any RFC 3339 offset, compared in UTC; a date
+    before-bound means the end of that day."""
 
     def __init__(self, *, end_of_day: bool = False, **kw: Any) -> None:
         self.end_of_day = end_of_day
@@ -71,7 +84,12 @@ class DateBoundField(serializers.CharField):
                 value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
             raise serializers.ValidationError("expected an ISO date (YYYY-MM-DD) or date-time") from None
-        return timezone.make_aware(value, dt.UTC) if timezone.is_naive(value) else value
+        if timezone.is_naive(value):
+            return timezone.make_aware(value, dt.UTC)
+        try:  # in UTC: PostgreSQL refuses offsets of ±16:00 and more, which RFC 3339 allows
+            return value.astimezone(dt.UTC)
+        except OverflowError:
+            return dt.datetime.min.replace(tzinfo=dt.UTC) if value.year == 1 else dt.datetime.max.replace(tzinfo=dt.UTC)
 
 
 class FilterFieldsMixin(serializers.Serializer):
@@ -81,9 +99,9 @@ class FilterFieldsMixin(serializers.Serializer):
     tags = CsvField(help_text="Image tags or detection labels the asset must have (any of them): a raw label "
                               "(\"German shepherd\") or a concept of the label vocabulary and everything under it "
                               "(\"dog\", \"animal\")." + LIST_HELP)
-    has_speech = serializers.BooleanField(required=False, allow_null=True, default=None,
+    has_speech = StrictBooleanField(required=False, allow_null=True, default=None,
                                           help_text="Only assets with (true) or without (false) a transcript.")
-    uploader = serializers.CharField(required=False, allow_blank=True, max_length=150,
+    uploader = StrictCharField(required=False, allow_blank=True, max_length=150,
                                      help_text="Username or user id (moderators; uploaders only see their own).")
     created_after = DateBoundField(help_text="Assets created at or after this ISO date/date-time.")
     created_before = DateBoundField(end_of_day=True,
@@ -97,9 +115,7 @@ class FilterFieldsMixin(serializers.Serializer):
             User = get_user_model()
             found = User.objects.filter(pk=int(u)).first() if u.isdigit() else None
             found = found or User.objects.filter(username=u).first()
-            if found is None:
-                raise serializers.ValidationError({"uploader": [f"no user {u!r}"]})
-            uploader_id = found.pk
+            uploader_id = NO_USER if found is None else found.pk
         return Filters(kinds=tuple(d.get("kind") or ()), moderation=tuple(d.get("moderation") or ()),
                        languages=tuple(d.get("language") or ()), tags=tuple(d.get("tags") or ()),
                        sources=tuple(d.get("source") or ()), has_speech=d.get("has_speech"),

@@ -81,7 +81,7 @@ class SearchView(APIView):
         snippet, nearest keyframe thumbnail and a console link at that second. Uploaders search
         their own assets; moderators and admins search everything.
         """
-        ser = SearchQuerySerializer(data=query_data(request.query_params))
+        ser = SearchQuerySerializer(data=query_data(request.query_params), context={"text_input": True})
         filters = validated(ser, request)
         d = ser.validated_data
         body = services.search(services.SearchParams(q=d["q"], mode=d["mode"], filters=filters, limit=d["limit"],
@@ -123,7 +123,7 @@ class SimilarView(APIView):
         if uploads:
             data["file"] = uploads[0]
         deprecated = "image" in request.FILES
-        ser = SimilarQuerySerializer(data=data)
+        ser = SimilarQuerySerializer(data=data, context={"text_input": hasattr(request.data, "getlist")})
         filters = validated(ser, request)
         d = ser.validated_data
         if d.get("asset_id"):

@@ -207,7 +207,7 @@ def test_categories_admins_add(people):
     admin = api(people["admin"])
     r = admin.post("/api/v1/categories/", new, format="json")
     assert r.status_code == 201 and r.json()["builtin"] is False and r.json()["group"] == "fraud"
-    assert admin.post("/api/v1/categories/", new, format="json").status_code == 400
+    assert admin.post("/api/v1/categories/", new, format="json").status_code == 409  # the code is taken
     assert admin.post("/api/v1/categories/", {**new, "code": "Bad Code!"}, format="json").status_code == 400
     rules = {"categories": {"fraud/scam": {"review": 0.5, "block": 0.95}}}
     assert admin.post("/api/v1/policies/default/versions", {"rules": rules}, format="json").status_code == 201

@@ -66,7 +66,7 @@ def test_reprocess_api_validates_and_starts(isolated_storage, tmp_path, django_u
     c = APIClient()
     c.force_authenticate(mod)
     bad = c.post(f"/api/v1/assets/{asset.pk}/reprocess", {"stages": ["transcribe"], "mode": "all"}, format="json")
-    assert bad.status_code == 400 and bad.json()["error"]["code"] == "unknown_stage"
+    assert bad.status_code == 409 and bad.json()["error"]["code"] == "unknown_stage"  # not in a text plan
     ok = c.post(f"/api/v1/assets/{asset.pk}/reprocess", {"stages": ["language"], "mode": "all"}, format="json")
     assert ok.status_code == 202 and ok.json()["stages"] == ["language"]
 

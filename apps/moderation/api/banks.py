@@ -92,15 +92,17 @@ class HashBankViewSet(ServiceErrors, viewsets.ModelViewSet):
         return Response({"added": len(ids), "entries": s.HashBankEntrySerializer(entries, many=True).data})
 
     @extend_schema(request={"text/csv": OpenApiTypes.STR, "multipart/form-data": s.BankImportSerializer,
-                            "application/json": s.BankImportSerializer},
+                            "application/json": s.BankImportJsonSerializer},
                    responses={200: s.BankImportResultSerializer})
     @action(detail=True, methods=["post"], url_path="import",
             parser_classes=[CsvParser, MultiPartParser, FormParser, JSONParser])
     def import_csv(self, request: Request, pk: str | None = None) -> Response:
         """Import CSV rows ``hash_hex,quality,label`` (header optional); malformed rows are listed in ``errors``."""
         bank = self.get_object()
-        if isinstance(request.data, str):
+        if isinstance(request.data, str) and request.content_type.startswith("text/csv"):
             text = request.data
+        elif not hasattr(request.data, "getlist"):  # JSON: an object with the CSV text, nothing else
+            text = _valid(s.BankImportJsonSerializer, request.data)["csv"]
         else:
             data = _valid(s.BankImportSerializer, request.data)
             if data.get("file") is not None:

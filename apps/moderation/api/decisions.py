@@ -19,7 +19,7 @@ from apps.core.filters import TimestampFilter
 from apps.core.negotiation import JsonErrors, KnownFormatNegotiation
 from apps.core.roles import IsModerator
 from apps.core.schema import generating_schema
-from apps.moderation import actions
+from apps.moderation import actions, dsa
 from apps.moderation import serializers as s
 from apps.moderation.api._common import (
     CsvRenderer,
@@ -68,7 +68,9 @@ class DecisionViewSet(JsonErrors, mixins.ListModelMixin, mixins.RetrieveModelMix
                     OpenApiParameter("to", OpenApiTypes.DATE, required=True, description="last day (UTC), included"),
                     OpenApiParameter("format", OpenApiTypes.STR, enum=["json", "csv"],
                                      description="Or a `.csv`/`.json` suffix, or the Accept header."),
-                    OpenApiParameter("territory", OpenApiTypes.STR,
+                    OpenApiParameter("territory", {"type": "array", "minItems": 1,
+                                                   "items": {"type": "string", "enum": list(dsa.EEA_COUNTRIES)}},
+                                     style="form", explode=False,
                                      description="comma-separated EU/EEA codes for territorial_scope (default all)")],
         responses={(200, "application/json"): OpenApiTypes.OBJECT,
                    (200, "text/csv"): OpenApiTypes.STR})

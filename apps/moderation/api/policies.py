@@ -11,6 +11,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -71,16 +72,23 @@ class PolicyViewSet(ServiceErrors, mixins.ListModelMixin, mixins.RetrieveModelMi
         return Response(s.PolicyVersionSerializer(qs, many=True).data)
 
     @extend_schema(parameters=[OpenApiParameter("version", OpenApiTypes.INT, description="default: the active one")],
-                   responses={(200, "application/yaml"): OpenApiTypes.STR})
+                   responses={(200, "application/yaml"): OpenApiResponse(
+                       OpenApiTypes.OBJECT, description="The policy document: policy, version, note, created_at "
+                                                        "and rules, as YAML")})
     @action(detail=True, methods=["get"])
     def export(self, request: Request, name: str | None = None) -> HttpResponse:
         """The policy (active or ``?version=N``) as a YAML document."""
         policy = self.get_object()
         number = request.query_params.get("version")
         if number:
-            if not number.isdigit():
-                raise ApiError("version must be a number", code="invalid")
-            v = get_object_or_404(PolicyVersion.objects.select_related("policy"), policy=policy, number=int(number))
+            try:
+                wanted = int(number)
+            except ValueError:
+                raise ApiError("version must be an integer", code="invalid", detail={"version": ["an integer"]}) \
+                    from None
+            if not 1 <= wanted < 2**31:  # no such version (and outside the column's range)
+                raise NotFound("No such version.")
+            v = get_object_or_404(PolicyVersion.objects.select_related("policy"), policy=policy, number=wanted)
         else:
             v = services.active_policy_version(policy.name)
         resp = HttpResponse(policy_io.export_yaml(v), content_type="application/yaml; charset=utf-8")

@@ -13,6 +13,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.core.filters import BoolFilter
 from apps.core.pagination import LimitOffsetPagination
 from apps.core.roles import IsModerator
 from apps.core.schema import generating_schema
@@ -33,7 +34,7 @@ class ReviewItemFilter(df.FilterSet):
     state = df.MultipleChoiceFilter(choices=ReviewState.choices,
                                     help_text="Repeatable; default: the pending states (open, claimed, escalated)")
     category = df.CharFilter(method="filter_category", help_text="A taxonomy code the item is flagged for")
-    mine = df.BooleanFilter(method="filter_mine", help_text="Only items I have claimed")
+    mine = BoolFilter(method="filter_mine", help_text="Only items I have claimed")
 
     class Meta:
         model = ReviewItem
