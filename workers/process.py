@@ -111,7 +111,7 @@ def _load(names: list[str], where: str) -> None:
         t0 = time.perf_counter()
         try:
             PRELOADERS[name]()
-            log.info("preloaded %s in %.2fs", name, time.perf_counter() - t0)
+            log.info("preloaded %s in %.2fs (%s %d)", name, time.perf_counter() - t0, where, os.getpid())
         except Exception as e:  # a missing optional engine must not stop the worker
             log.warning("could not preload %s: %s", name, e)
     log.info("engines warm in %s %d: %s (%.2fs)", where, os.getpid(), ",".join(names) or "none",

@@ -95,8 +95,12 @@ def test_export_is_one_versioned_file_per_weights_when_the_engine_loads(onnx_emb
 
 
 _QUERY_PATH = """
-import json, sys, django
+import importlib, json, sys, django
 django.setup()
+from django.conf import settings
+import mediaintel.celery
+for module in settings.CELERY_IMPORTS:  # every task module, as the worker imports them
+    importlib.import_module(module)
 from workers.process import PRELOADERS
 engine = PRELOADERS["text_embed"]()  # the search worker's preload (MEDIAINTEL_WORKER_ROLE=search)
 from workers.tasks.search import _redis, embed_query
