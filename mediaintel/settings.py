@@ -285,6 +285,7 @@ try:
         text_embed=stageconfig.TextEmbedConfig(
             weights=env_str("MEDIAINTEL_TEXT_EMBED_WEIGHTS", ""), device=MEDIAINTEL_DEVICE,
             batch_size=env_int("MEDIAINTEL_TEXT_EMBED_BATCH", 64),
+            backend=env_str("MEDIAINTEL_TEXT_EMBED_BACKEND", "torch") or "torch",
             query_backend=env_str("MEDIAINTEL_TEXT_EMBED_QUERY_BACKEND", "onnx") or "onnx"),
         text_flags=stageconfig.TextFlagsConfig(
             lexicon_paths=tuple(p for p in env_str("MEDIAINTEL_LEXICON_PATH", "").split(os.pathsep) if p)),

