@@ -124,7 +124,8 @@ def _export_in_subprocess(model_path: Path | None, cache: Path) -> None:
     cmd = [sys.executable, "-m", "workers.engines.text_embed_onnx", "--export", "--cache", str(cache)]
     if model_path is not None:
         cmd += ["--model", str(model_path)]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=_EXPORT_TIMEOUT_S, check=False)
+    root = Path(__file__).resolve().parents[2]  # where ``workers`` is importable from, whatever the cwd
+    done = subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=_EXPORT_TIMEOUT_S, check=False)
     if done.returncode != 0:
         raise PermanentEngineError(f"exporting the text embedder to ONNX failed: {done.stderr.strip()[-2000:]}")
 

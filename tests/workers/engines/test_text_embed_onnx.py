@@ -121,3 +121,18 @@ def test_search_worker_query_path_imports_no_torch_when_embedding_a_query(torch_
     assert got["torch"] is False
     reference = torch_embedder.embed(["harbour ferry timetable"])[0]
     assert float(np.dot(reference, np.asarray(got["vector"], dtype=np.float32))) >= 0.999
+
+
+def test_missing_export_is_built_by_a_separate_process_when_the_engine_loads(tmp_path):
+    probe = ("import json, sys\n"
+             "from workers.engines.text_embed_onnx import OnnxTextEmbedder, export_path\n"
+             f"e = OnnxTextEmbedder(cache={str(tmp_path)!r})\n"
+             "print(json.dumps({'torch': 'torch' in sys.modules, 'onnx': e.info.params['onnx'],\n"
+             f"                  'expected': str(export_path(cache={str(tmp_path)!r})), 'dim': e.dim}}))\n")
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=600,
+                         check=False)
+    assert out.returncode == 0, out.stderr[-3000:]
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["torch"] is False and got["dim"] == 384
+    assert got["onnx"] == got["expected"] and Path(got["onnx"]).is_file()
+    assert [p.name for p in (tmp_path / "text-embed-onnx").iterdir()] == [Path(got["onnx"]).name]  # no temp left
