@@ -662,7 +662,7 @@ def g_objects(c: Child) -> None:
     def make() -> Any:
         from workers.engines.detect import get_object_detector
 
-        return get_object_detector()  # MEDIAINTEL_DETECT_WEIGHTS if set, else the bundled YOLOv3-tiny
+        return get_object_detector(os.environ.get("MEDIAINTEL_DETECT_WEIGHTS") or None)  # else bundled YOLOv3-tiny
 
     _image_engine(c, "objects: COCO-80 YOLOv3-tiny 416 (bundled, torch)", make,
                   lambda e, ims: e.detect(ims, batch_size=BATCH),
@@ -789,12 +789,14 @@ def g_video(c: Child) -> None:
         from workers.engines.language import get_language_detector
         from workers.engines.nsfw import get_classifier
         from workers.engines.ocr import get_ocr, merge_over_time
-        from workers.engines.scenes import cut_times, engine_from_env
+        from workers.engines.scenes import cut_times, make_engine
         from workers.engines.text_embed import get_text_embedder, transcript_windows
         from workers.engines.text_moderation import get_text_moderator
         from workers.engines.transcribe import get_transcriber
 
-        scenes_engine = engine_from_env()
+        threshold = os.environ.get("MEDIAINTEL_SCENE_THRESHOLD")
+        scenes_engine = make_engine(detector=os.environ.get("MEDIAINTEL_SCENE_DETECTOR") or None,
+                                    threshold=float(threshold) if threshold else None)
         backend = os.environ.get("MEDIAINTEL_WHISPER_BACKEND", "faster-whisper")
         model = os.environ.get("MEDIAINTEL_WHISPER_WEIGHTS") or os.environ.get("MEDIAINTEL_WHISPER_MODEL", "base")
         asr = get_transcriber(backend, model, cpu_threads=THREADS)

@@ -2,11 +2,16 @@
 
     MEDIAINTEL_PROFILE=test .venv/bin/python bench/footprint.py [--videos 20]
 
-Two modes in the same run, each on a fresh stack (bench/_assets.py: gunicorn ``-w 2``, worker
-``--role all -c 3``, search worker ``-c 1``; ``MEDIAINTEL_PRELOAD=role``):
+Modes in the same run, each on a fresh stack (bench/_assets.py: gunicorn ``-w 2``, worker
+``--role all -c 3``, search worker ``-c 1``; ``MEDIAINTEL_PRELOAD=role``); ``--modes`` picks some:
 
-* baseline: ``MEDIAINTEL_SHARED_MODELS=0`` — every pool child loads its own copy of its engines;
-* shared: ``MEDIAINTEL_SHARED_MODELS=1`` — the worker's main process loads them before the fork.
+* ``per-child``: ``MEDIAINTEL_SHARED_MODELS=0`` — every pool child loads its own copy of its engines;
+* ``shared-torch``: ``MEDIAINTEL_SHARED_MODELS=1`` — the worker's main process loads them before the
+  fork; the search worker embeds queries with sentence-transformers (torch);
+* ``shared-onnx``: as ``shared-torch``, with queries embedded by the ONNX backend (the default).
+
+Model load times per engine at worker start come from the workers' ``preloaded <engine> in <s>``
+log lines (main process and each pool child).
 
 Cold start: from starting the processes to the web answering, to every worker process reporting
 its engines warm, and from the web being up (first upload at once) to that 45 s video ``ready``.
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 import urllib.parse
@@ -28,8 +34,26 @@ sys.path.insert(0, str(ROOT))
 from bench._assets import Stack, pss_mb, video_variants  # noqa: E402
 from bench._report import commit, machine_line, md_table, write_section  # noqa: E402
 
-MODES = {"baseline (each child loads its models)": {"MEDIAINTEL_SHARED_MODELS": "0", "MEDIAINTEL_PRELOAD": "role"},
-         "shared (loaded before the fork)": {"MEDIAINTEL_SHARED_MODELS": "1", "MEDIAINTEL_PRELOAD": "role"}}
+MODES = {
+    "per-child": ("each child loads its models, torch queries",
+                  {"MEDIAINTEL_SHARED_MODELS": "0", "MEDIAINTEL_PRELOAD": "role",
+                   "MEDIAINTEL_TEXT_EMBED_QUERY_BACKEND": "torch"}),
+    "shared-torch": ("loaded before the fork, torch queries",
+                     {"MEDIAINTEL_SHARED_MODELS": "1", "MEDIAINTEL_PRELOAD": "role",
+                      "MEDIAINTEL_TEXT_EMBED_QUERY_BACKEND": "torch"}),
+    "shared-onnx": ("loaded before the fork, ONNX queries",
+                    {"MEDIAINTEL_SHARED_MODELS": "1", "MEDIAINTEL_PRELOAD": "role",
+                     "MEDIAINTEL_TEXT_EMBED_QUERY_BACKEND": "onnx"}),
+}
+_PRELOADED = re.compile(r"preloaded (\w+) in ([\d.]+)s \((main process|pool child) (\d+)\)")
+
+
+def load_times(log: str) -> dict[str, dict[str, float]]:
+    """``"main process <pid>"`` / ``"pool child <pid>"`` → engine → seconds its preload took."""
+    out: dict[str, dict[str, float]] = {}
+    for engine, seconds, where, pid in _PRELOADED.findall(log):
+        out.setdefault(f"{where} {pid}", {})[engine] = float(seconds)
+    return out
 
 
 def snapshot(stack: Stack) -> dict[str, list[tuple[int, float, float]]]:
@@ -74,8 +98,9 @@ def run_mode(env: dict[str, str], videos: list[Path], first: Path) -> dict:
         wait_ready(stack, ids, timeout=60 * len(videos) + 300)
         batch_wall = time.monotonic() - t1
         after = snapshot(stack)
+        loads = {role: load_times(stack.log(role)) for role in ("worker", "search")}
         return {"web_up": t_web - t0, "models_warm": t_warm - t0, "first_ready_after_web": first_wall,
-                "warm": warm, "after": after, "batch_wall": batch_wall}
+                "warm": warm, "after": after, "batch_wall": batch_wall, "loads": loads}
     finally:
         stack.stop()
 
@@ -96,16 +121,18 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--videos", type=int, default=20)
     ap.add_argument("--write", action=argparse.BooleanOptionalAction, default=True)
-    ap.add_argument("--only", choices=["baseline", "shared"], help="one mode only (a quick look; never written)")
+    ap.add_argument("--modes", default=",".join(MODES), help=f"comma list of {', '.join(MODES)}")
     a = ap.parse_args()
+    modes = [m.strip() for m in a.modes.split(",") if m.strip()]
+    if unknown := [m for m in modes if m not in MODES]:
+        ap.error(f"unknown mode(s) {unknown}; choose from {', '.join(MODES)}")
     os.environ.setdefault("MEDIAINTEL_PROFILE", "test")
-    files = video_variants(a.videos + 2)
+    files = video_variants(a.videos + len(MODES))  # a distinct first (cold-start) video per mode
     load0 = os.getloadavg()[0]
     results = {}
-    for k, (mode, env) in enumerate(MODES.items()):
-        if a.only and not mode.startswith(a.only):
-            continue
-        results[mode] = run_mode(env, files[2:], files[k])
+    for k, key in enumerate(modes):
+        mode, env = f"{key} ({MODES[key][0]})", MODES[key][1]
+        results[mode] = run_mode(env, files[len(MODES):], files[k])
         r = results[mode]
         print(mode, {k2: v for k2, v in r.items() if not isinstance(v, dict)}, flush=True)
         print("  warm:", describe(r["warm"]), flush=True)
@@ -127,20 +154,28 @@ def main() -> int:
                 cells.append(f"{role} {inner} = {sum(p for _, p, _ in procs):.0f}")
             detail.append((mode.split(" ")[0], "after warm-up" if when == "warm" else f"after {a.videos} videos",
                            "; ".join(cells)))
+    loads = [("mode", "process", "model load s per engine at worker start (preload)")]
+    for mode, r in results.items():
+        for role, procs in r["loads"].items():
+            for proc, engines in procs.items():
+                loads.append((mode.split(" ")[0], f"{role}: {proc.rsplit(' ', 1)[0]}",
+                              ", ".join(f"{e} {s:.1f}" for e, s in engines.items()) + f" = {sum(engines.values()):.1f}"))
     text = f"""`bench/footprint.py` — {machine_line()}, commit {commit()}, {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC; load average {load0:.1f} → {load1:.1f} (shared machine: expect noise).
-Stack as `make run` starts it: gunicorn `-w 2` + `python -m workers --role all -c 3` + search worker `-c 1`, `MEDIAINTEL_PRELOAD=role` (every engine of each worker's queues loaded at start). Both modes in this run, one after the other, each on a fresh stack; the first video is uploaded the moment the web answers (cold start), then one search query; then {a.videos} more 45 s 720p videos with speech (distinct bytes) are uploaded at once.
+Stack as `make run` starts it: gunicorn `-w 2` + `python -m workers --role all -c 3` + search worker `-c 1`, `MEDIAINTEL_PRELOAD=role` (every engine of each worker's queues loaded at start). Modes in this run, one after the other, each on a fresh stack; the first video is uploaded the moment the web answers (cold start), then one search query; then {a.videos} more 45 s 720p videos with speech (distinct bytes) are uploaded at once.
 
 {md_table(rows)}
 
 {md_table(detail)}
 
+{md_table(loads)}
+
 PSS counts a shared page once across the processes that map it (divided among them), so the total is the
 memory the stack really holds; RSS counts shared pages in every process. faster-whisper (CTranslate2) starts
 its thread pool when it loads, which does not survive a fork: it is loaded in each pool child after the fork in
-both modes; every other engine is loaded in the worker's main process in the shared mode.
+every mode; every other engine is loaded in the worker's main process in the shared modes.
 """
     print(text)
-    if a.write and not a.only:
+    if a.write:
         write_section("Footprint and cold start", text)
     return 0
 

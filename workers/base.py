@@ -48,8 +48,6 @@ from workers.engines.base import EngineUnavailable, PermanentEngineError, Transi
 
 log = logging.getLogger("mediaintel.stage")
 
-#: Benchmarks of orchestration alone run every stage as a no-op (never set in production).
-NOOP_STAGES = os.environ.get("MEDIAINTEL_NOOP_STAGES") == "1"
 
 TRANSIENT = (TransientEngineError, OperationalError, InterfaceError, ConnectionError, TimeoutError,
              SoftTimeLimitExceeded, OSError)
@@ -205,7 +203,7 @@ def _inject_fault(ctx: StageContext, stage: str) -> None:
     ``{"permanent": true}`` (until ``_faults`` is cleared) or ``{"kill": true}`` (SIGKILL the
     worker process running the stage, every attempt).
     """
-    if os.environ.get("MEDIAINTEL_FAULT_INJECTION") != "1":
+    if not settings.MEDIAINTEL_FAULT_INJECTION:
         return
     from apps.assets.models import MediaAsset
 
@@ -340,7 +338,7 @@ class PipelineTask(Task):
             beat.join(timeout=5)
 
     def _execute(self, ctx: StageContext, t0: float) -> dict[str, Any]:
-        summary = {"noop": True} if NOOP_STAGES else (self.execute(ctx) or {})
+        summary = {"noop": True} if settings.MEDIAINTEL_NOOP_STAGES else (self.execute(ctx) or {})
         summary.setdefault("seconds", round(time.perf_counter() - t0, 3))
         return summary
 

@@ -42,27 +42,32 @@ def limit_threads() -> int:
     return n
 
 
-def _device() -> str:
+def _stage_engine(name: str, **kwargs: object) -> object:
+    from workers import stage_engines
+
+    return getattr(stage_engines, name)(**kwargs)
+
+
+#: The builders the tasks call (workers/stage_engines.py, from the stages' configuration objects), so a
+#: preloaded engine is the one the first task gets. ``text_embed`` is the indexing embedder on a worker
+#: that indexes, and the query embedder (its ``query_backend``, ONNX by default) on the search worker.
+PRELOADERS = {
+    "transcribe": lambda: _stage_engine("transcriber"),
+    "ocr": lambda: _stage_engine("ocr_engine"),
+    "detect": lambda: _stage_engine("nudity_detector"),
+    "objects": lambda: _stage_engine("object_detector"),
+    "nsfw": lambda: _stage_engine("nsfw_classifier"),
+    "faces": lambda: _stage_engine("face_detector"),
+    "tags": lambda: _stage_engine("image_embedder"),
+    "text_embed": lambda: _stage_engine("text_embedder", query=_role() == "search"),
+    "text_flags": lambda: _stage_engine("text_moderator"),
+}
+
+
+def _role() -> str:
     from django.conf import settings
 
-    return settings.MEDIAINTEL_DEVICE
-
-
-#: Same arguments as the tasks pass, so a preloaded engine is the one the first task gets.
-PRELOADERS = {
-    "transcribe": lambda: __import__("workers.tasks.transcribe", fromlist=["x"]).transcriber(),
-    "ocr": lambda: __import__("workers.engines.ocr", fromlist=["x"]).get_ocr(
-        lang=os.environ.get("MEDIAINTEL_OCR_LANG", "eng"), device=_device()),
-    "detect": lambda: __import__("workers.engines.detect", fromlist=["x"]).get_nudity_detector(device=_device()),
-    "objects": lambda: __import__("workers.engines.detect", fromlist=["x"]).get_object_detector(device=_device()),
-    "nsfw": lambda: __import__("workers.engines.nsfw", fromlist=["x"]).get_classifier(device=_device()),
-    "faces": lambda: __import__("workers.engines.faces", fromlist=["x"]).get_face_detector(
-        __import__("workers.tasks.faces", fromlist=["x"]).face_config()),
-    "tags": lambda: __import__("workers.engines.image_embed", fromlist=["x"]).get_embedder(device=_device()),
-    "text_embed": lambda: __import__("workers.engines.text_embed", fromlist=["x"]).get_text_embedder(
-        device=_device()),
-    "text_flags": lambda: __import__("workers.engines.text_moderation", fromlist=["x"]).get_text_moderator(),
-}
+    return settings.MEDIAINTEL_WORKER_ROLE
 
 
 #: Engines whose loading starts threads (CTranslate2's replica pool), or that bundle their own OpenMP
@@ -83,15 +88,15 @@ QUEUE_ENGINES: dict[str, tuple[str, ...]] = {
 def wanted_engines(role: str | None = None) -> list[str]:
     """The engines ``MEDIAINTEL_PRELOAD`` names: ``all``, ``role`` (those of the worker's queues,
     ``MEDIAINTEL_WORKER_ROLE``) or a comma list; unknown names are ignored with a warning."""
-    wanted = os.environ.get("MEDIAINTEL_PRELOAD", "").strip()
+    from django.conf import settings
+
+    wanted = settings.MEDIAINTEL_PRELOAD
     if wanted == "all":
         return list(PRELOADERS)
     if wanted == "role":
-        from django.conf import settings
-
         from mediacommon.routing import queues_for_role
 
-        queues = queues_for_role(role or os.environ.get("MEDIAINTEL_WORKER_ROLE", "all"),
+        queues = queues_for_role(role or settings.MEDIAINTEL_WORKER_ROLE,
                                  gpu_workers=settings.MEDIAINTEL_GPU_WORKERS)
         return list(dict.fromkeys(e for q in queues for e in QUEUE_ENGINES.get(q, ())))
     names = [w.strip() for w in wanted.split(",") if w.strip()]
@@ -106,7 +111,7 @@ def _load(names: list[str], where: str) -> None:
         t0 = time.perf_counter()
         try:
             PRELOADERS[name]()
-            log.info("preloaded %s in %.2fs", name, time.perf_counter() - t0)
+            log.info("preloaded %s in %.2fs (%s %d)", name, time.perf_counter() - t0, where, os.getpid())
         except Exception as e:  # a missing optional engine must not stop the worker
             log.warning("could not preload %s: %s", name, e)
     log.info("engines warm in %s %d: %s (%.2fs)", where, os.getpid(), ",".join(names) or "none",

@@ -263,9 +263,12 @@ def test_image_item_is_blurred_until_clicked_with_boxes_on_it(browser, live_serv
 
 @pytest.mark.slow
 def test_video_item_page_seeks_blurs_and_compares_hashes(browser, live_server, start_worker, isolated_storage,
-                                                         tmp_path, monkeypatch):
+                                                         tmp_path, settings):
     """A real video through the real pipeline (speech, caption, a frame that matches a banked image)."""
-    monkeypatch.setenv("MEDIAINTEL_OCR_ENGINE", "layered")
+    from dataclasses import replace
+
+    stages = settings.MEDIAINTEL_STAGES  # the web plans the version of the OCR engine the worker runs
+    settings.MEDIAINTEL_STAGES = replace(stages, ocr=replace(stages.ocr, engine="layered"))
     start_worker(concurrency=2, env={"MEDIAINTEL_OCR_ENGINE": "layered"})
     review_hash_matches()
     # the banked original: an image whose picture appears as the video's second scene

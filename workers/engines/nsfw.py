@@ -45,11 +45,10 @@ def bundled_weights() -> Path:
 
 
 def resolve_weights(weights: str | os.PathLike[str] | None = None) -> Path:
-    """The weights to use: the argument, else ``MEDIAINTEL_NSFW_WEIGHTS``, else the bundled model."""
-    chosen = weights or os.environ.get(WEIGHTS_ENV)
-    if not chosen:
+    """The weights to use: the argument (the nsfw stage passes its configured weights), else the bundled model."""
+    if not weights:
         return bundled_weights()
-    path = Path(chosen).expanduser()
+    path = Path(weights).expanduser()
     if not path.is_file():
         raise PermanentEngineError(f"NSFW weights not found: {path}")
     return path

@@ -464,11 +464,11 @@ def _load_ocr(lang: str, engine: str, device: str | None = None) -> TesseractOcr
 
 def get_ocr(lang: str = "eng", engine: str | None = None,
             device: str | None = None) -> TesseractOcr | RapidOcr | LayeredOcr:
-    """The process-wide OCR engine: ``engine`` (default ``$MEDIAINTEL_OCR_ENGINE`` or ``tesserocr``)
+    """The process-wide OCR engine: ``engine`` (default ``tesserocr``; the ocr stage passes its configured one)
     is ``tesserocr``/``pytesseract``/``auto`` (Tesseract backends, ``lang`` applies) or ``rapidocr``.
     ``device`` applies to RapidOCR (alone or as the layered fallback); Tesseract runs on the CPU.
     """
-    engine = (engine or os.environ.get("MEDIAINTEL_OCR_ENGINE") or "tesserocr").lower()
+    engine = (engine or "tesserocr").lower()
     if engine not in OCR_ENGINES:
         raise EngineUnavailable(f"unknown OCR engine {engine!r}; use one of {', '.join(OCR_ENGINES)}")
     return _load_ocr(lang, engine, device if engine in {"rapidocr", "layered"} else None)

@@ -9,7 +9,6 @@ than PySceneDetect's own OpenCV/PyAV backends, which convert full-size frames an
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -269,19 +268,17 @@ class SceneDetectEngine:
         ]
 
 
-def engine_from_env(**overrides: Any) -> SceneDetectEngine:
-    """Engine configured by ``$MEDIAINTEL_SCENE_DETECTOR`` (default ``content``) and
-    ``$MEDIAINTEL_SCENE_THRESHOLD`` (default: the detector's own), with keyword ``overrides``."""
-    kwargs: dict[str, Any] = {"detector": os.environ.get("MEDIAINTEL_SCENE_DETECTOR") or "content"}
-    if os.environ.get("MEDIAINTEL_SCENE_THRESHOLD"):
-        kwargs["threshold"] = float(os.environ["MEDIAINTEL_SCENE_THRESHOLD"])
-    kwargs.update({k: v for k, v in overrides.items() if v is not None})
+def make_engine(**options: Any) -> SceneDetectEngine:
+    """Engine with ``options`` (``detector``, ``threshold``, ...); an option given as None takes its
+    default (``content``; the detector's own threshold). The scenes stage passes its configuration."""
+    kwargs: dict[str, Any] = {"detector": "content"}
+    kwargs.update({k: v for k, v in options.items() if v is not None})
     return SceneDetectEngine(**kwargs)
 
 
 def detect_scenes(path: str | Path, detector: DetectorName | None = None, **kwargs: Any) -> list[Scene]:
-    """Scenes of ``path``; unset options come from the environment (see :func:`engine_from_env`)."""
-    return engine_from_env(detector=detector, **kwargs).detect(path)
+    """Scenes of ``path``; unset options take their defaults (see :func:`make_engine`)."""
+    return make_engine(detector=detector, **kwargs).detect(path)
 
 
 def cut_times(scenes: list[Scene]) -> list[float]:

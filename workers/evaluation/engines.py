@@ -1,7 +1,7 @@
 """What is evaluated: the pipeline's engines, called in-process the way the stage tasks call them.
 
-:class:`PipelineEngines` is the production set (same factories, same settings from the
-environment as the workers). The scorer (:mod:`workers.evaluation.run`) calls these methods and
+:class:`PipelineEngines` is the production set (the workers' engine builders, workers/stage_engines.py,
+from the same stage configuration objects). The scorer (:mod:`workers.evaluation.run`) calls these methods and
 nothing else, so another set with the same methods (an engine under trial, or the known-answer
 engines of the tests) is evaluated the same way. Every method takes the dataset item it works on.
 A method raising :class:`EngineUnavailable` marks its section "skipped" with the reason.
@@ -12,10 +12,11 @@ under which the open_nsfw score is not a signal.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from apps.moderation import taxonomy
+from mediacommon.stageconfig import StageConfigs, configured
+from workers import stage_engines
 from workers.engines.base import EngineUnavailable as EngineUnavailable
 from workers.evaluation.dataset import Item
 from workers.evaluation.metrics import Box
@@ -24,15 +25,14 @@ Signal = tuple[str, float, str]  # (taxonomy category, score 0..1, source: nsfw 
 
 
 class PipelineEngines:
-    """The engines the pipeline runs (device from ``MEDIAINTEL_DEVICE``; speech/OCR from the same
-    environment variables as the workers)."""
+    """The engines the pipeline runs, built from ``stages`` (default ``settings.MEDIAINTEL_STAGES``) as
+    the workers build them; ``device`` overrides the configured one."""
 
     name = "pipeline"
 
-    def __init__(self, device: str | None = None) -> None:
-        from workers.engines.base import pick_device
-
-        self.device = device or pick_device()
+    def __init__(self, device: str | None = None, stages: StageConfigs | None = None) -> None:
+        self.stages = stages if stages is not None else configured()
+        self.device = device or self.stages.text_embed.device
         self._versions: dict[str, str] = {}
         self._image: tuple[str, Any] | None = None
 
@@ -69,12 +69,7 @@ class PipelineEngines:
     # ---------------------------------------------------------------- speech and text
 
     def transcribe(self, item: Item) -> tuple[str, str]:
-        from workers.engines.transcribe import get_transcriber
-        from workers.process import threads_per_child
-
-        backend = os.environ.get("MEDIAINTEL_WHISPER_BACKEND", "faster-whisper")
-        model = os.environ.get("MEDIAINTEL_WHISPER_WEIGHTS") or os.environ.get("MEDIAINTEL_WHISPER_MODEL", "base")
-        engine = get_transcriber(backend, model, cpu_threads=threads_per_child(), device=self.device)
+        engine = stage_engines.transcriber(self.stages, device=self.device)
         self._note("transcribe", engine.info)  # type: ignore[attr-defined]
         result = engine.transcribe(str(item.path))
         return " ".join(s.text.strip() for s in result.segments).strip(), result.language
@@ -87,16 +82,12 @@ class PipelineEngines:
         return engine.detect(text)[0]
 
     def ocr(self, item: Item) -> str:
-        from workers.engines.ocr import get_ocr
-
-        engine = get_ocr(lang=os.environ.get("MEDIAINTEL_OCR_LANG", "eng"), device=self.device)
+        engine = stage_engines.ocr_engine(self.stages, device=self.device)
         self._note("ocr", engine.info)
         return engine.read(self.image(item)).text
 
     def text_signals(self, item: Item, text: str) -> list[Signal]:
-        from workers.engines.text_moderation import get_text_moderator
-
-        engine = get_text_moderator()
+        engine = stage_engines.text_moderator(self.stages)
         self._note("text_moderation", engine.info)
         out = [(taxonomy.TEXT_CATEGORIES[f.category], f.score, "text") for f in engine.moderate(text)
                if f.category in taxonomy.TEXT_CATEGORIES]
@@ -108,37 +99,30 @@ class PipelineEngines:
     # ---------------------------------------------------------------- video and images
 
     def scenes(self, item: Item) -> list[float]:
-        from workers.engines.scenes import cut_times, engine_from_env
+        from workers.engines.scenes import cut_times
 
-        engine = engine_from_env()
+        engine = stage_engines.scene_engine(self.stages)
         self._note("scenes", getattr(engine, "info", "scenedetect"))
         return cut_times(engine.detect(item.path))
 
     def objects(self, item: Item, image: Any) -> list[Box]:
-        from workers.engines.detect import get_object_detector
-
-        engine = get_object_detector(device=self.device)  # EngineUnavailable without configured weights
+        engine = stage_engines.object_detector(self.stages, device=self.device)
         self._note("objects", engine.info)
         return [Box(d.label, d.box, d.confidence) for d in engine.detect([image])[0]]
 
     def tags(self, item: Item) -> list[str]:
-        from workers.engines.image_embed import get_embedder
-
-        engine = get_embedder(device=self.device)
+        engine = stage_engines.image_embedder(self.stages, device=self.device)
         self._note("tags", engine.info)
         return [label for label, _ in engine.analyze([self.image(item)])[0].tags]
 
     def visual_signals(self, item: Item, image: Any) -> list[Signal]:
-        from workers.engines.detect import get_nudity_detector
-        from workers.engines.nsfw import get_classifier
-
-        nsfw = get_classifier(device=self.device)
+        nsfw = stage_engines.nsfw_classifier(self.stages, device=self.device)
         self._note("nsfw", nsfw.info)
         out: list[Signal] = []
         score = float(nsfw.score([image])[0])
         if score >= taxonomy.NSFW_SIGNAL_FLOOR:
             out.append(("sexual/explicit_nudity", score, "nsfw"))
-        nudity = get_nudity_detector(device=self.device)
+        nudity = stage_engines.nudity_detector(self.stages, device=self.device)
         self._note("nudity", nudity.info)
         out.extend((taxonomy.NUDITY_LABELS[d.label], d.confidence, "nudity") for d in nudity.detect([image])[0]
                    if d.label in taxonomy.NUDITY_LABELS)

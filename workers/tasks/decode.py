@@ -40,9 +40,9 @@ def probe(ctx: StageContext) -> dict[str, Any]:
 @stage_task("scenes")
 def scenes(ctx: StageContext) -> dict[str, Any]:
     """Scene cuts (PySceneDetect, downscaled)."""
-    from workers.engines.scenes import detect_scenes
+    from workers.stage_engines import scene_engine
 
-    found = detect_scenes(ctx.media_path())
+    found = scene_engine().detect(ctx.media_path())
     rows = [{"index": s.index, "start": s.start, "end": s.end, "start_frame": s.start_frame,
              "end_frame": s.end_frame} for s in found]
     ctx.save(im.Scene, rows)
@@ -54,10 +54,11 @@ def keyframes(ctx: StageContext) -> dict[str, Any]:
     """One representative frame per scene plus samples in long scenes; JPEGs to storage."""
     from workers.engines.decode import jpeg_thumbnail
     from workers.engines.decode import keyframes as extract
+    from workers.stage_engines import keyframe_interval
 
     cuts = list(im.Scene.objects.filter(asset_id=ctx.asset.pk).order_by("index").values_list("start", flat=True))
     frames = extract(ctx.media_path(), scene_cuts=cuts[1:] if len(cuts) > 1 else [],
-                     max_interval=float(os.environ.get("MEDIAINTEL_KEYFRAME_INTERVAL", 10)), size=1280)
+                     max_interval=keyframe_interval(), size=1280)
     rows = []
     for i, kf in enumerate(frames):
         buf = io.BytesIO()

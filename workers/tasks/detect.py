@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
-
 from apps.insights import models as im
 from mediacommon.vocabulary import canonical
 from workers.base import StageContext
@@ -19,16 +17,15 @@ from workers.telemetry import engine_call
 @stage_task("detect")
 def detect(ctx: StageContext) -> dict[str, Any]:
     """Boxes per frame from every detector; objects are skipped with a reason only when no detector is installed."""
-    from workers.engines.detect import get_nudity_detector, get_object_detector
+    from workers.stage_engines import nudity_detector, object_detector
 
     frames = frames_for(ctx)
     images = [f.image for f in frames]
     rows: list[dict[str, Any]] = []
     summary: dict[str, Any] = {"frames": len(frames)}
-    device = settings.MEDIAINTEL_DEVICE
-    detectors = {"nudity": lambda: get_nudity_detector(device=device)}
+    detectors = {"nudity": nudity_detector}
     try:
-        objects = get_object_detector(device=device)
+        objects = object_detector()
         detectors["objects"] = lambda: objects
     except EngineUnavailable as e:
         summary["objects"] = f"skipped: {e}"
@@ -56,10 +53,10 @@ def detect(ctx: StageContext) -> dict[str, Any]:
 @stage_task("nsfw")
 def nsfw(ctx: StageContext) -> dict[str, Any]:
     """open_nsfw probability per frame."""
-    from workers.engines.nsfw import get_classifier
+    from workers.stage_engines import nsfw_classifier
 
     frames = frames_for(ctx)
-    engine = get_classifier(device=settings.MEDIAINTEL_DEVICE)
+    engine = nsfw_classifier()
     with engine_call("nsfw", len(frames)):
         scores = engine.score([f.image for f in frames])
     rows = [{"score": float(s), "keyframe_index": f.index, "start": f.time, "end": f.time}

@@ -18,10 +18,10 @@ from workers.telemetry import engine_call
 @stage_task("tags")
 def tags(ctx: StageContext) -> dict[str, Any]:
     """ImageNet tags and a 1280-d embedding per frame (EfficientNet-Lite0), in batches."""
-    from workers.engines.image_embed import get_embedder
+    from workers.stage_engines import image_embedder
 
     frames = frames_for(ctx)
-    engine = get_embedder(device=settings.MEDIAINTEL_DEVICE)
+    engine = image_embedder()
     with engine_call("image_embed", len(frames)):
         analyses = engine.analyze([f.image for f in frames])
     tag_rows, emb_rows = [], []
@@ -80,12 +80,13 @@ def text_embed(ctx: StageContext) -> dict[str, Any]:
     """Searchable chunks (transcript windows, OCR spans, text chunks, tags) with 384-d embeddings, batched;
     full-text vectors stemmed per the chunk's language (``mediaintel_ts_config``, else ``simple``)."""
     from apps.search.fulltext import refresh_tsv
-    from workers.engines.text_embed import get_text_embedder
+    from workers.stage_engines import text_embedder
 
     chunks = searchable_texts(ctx)
-    engine = get_text_embedder(device=settings.MEDIAINTEL_DEVICE)
+    engine = text_embedder()
+    batch = settings.MEDIAINTEL_STAGES.text_embed.batch_size
     with engine_call("text_embed", len(chunks)):
-        vectors = engine.embed([c["text"] for c in chunks]) if chunks else []
+        vectors = engine.embed([c["text"] for c in chunks], batch_size=batch) if chunks else []
     detected = chunk_languages(chunks)
     for c, v in zip(chunks, vectors, strict=True):
         c["embedding"] = v.tolist()

@@ -4,28 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
-
 from apps.insights import models as im
 from workers.base import StageContext
 from workers.tasks import stage_task
 from workers.tasks.visual import frames_for
 
 
-def face_config() -> Any:
-    """The configured :class:`workers.engines.faces.FaceConfig` (``MEDIAINTEL_FACE_THRESHOLD``)."""
-    from workers.engines.faces import FaceConfig
-
-    return FaceConfig(threshold=settings.MEDIAINTEL_FACE_THRESHOLD)
-
-
 @stage_task("faces")
 def faces(ctx: StageContext) -> dict[str, Any]:
     """One row per frame with its face count and boxes (count 0 included)."""
-    from workers.engines.faces import get_face_detector
+    from workers.stage_engines import face_detector
 
     frames = frames_for(ctx)
-    engine = get_face_detector(face_config())
+    engine = face_detector()
     found = engine.detect([f.image for f in frames])
     rows = [{"keyframe_index": f.index, "start": f.time, "end": f.time, "count": len(fs),
              "boxes": [{"box": list(x.box), "confidence": x.confidence} for x in fs]}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from typing import Any
 
@@ -29,10 +28,9 @@ def _sources(ctx: StageContext) -> list[tuple[str, int | None, str, float | None
 @stage_task("text_flags")
 def text_flags(ctx: StageContext) -> dict[str, Any]:
     """Per-span categories (profanity, insult, threat, hate, self_harm, sexual) with offsets."""
-    from workers.engines.text_moderation import get_text_moderator
+    from workers.stage_engines import text_moderator
 
-    extra = tuple(p for p in os.environ.get("MEDIAINTEL_LEXICON_PATH", "").split(os.pathsep) if p)
-    engine = get_text_moderator(lexicon_paths=extra)
+    engine = text_moderator()
     rows = []
     sources = _sources(ctx)
     with engine_call("text_moderation", len(sources)):

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
-
-from django.conf import settings
 
 from apps.insights import models as im
 from workers.base import StageContext
@@ -33,9 +30,10 @@ def keyframe_windows(asset_id: object, duration: float | None) -> dict[int, tupl
 @stage_task("ocr")
 def ocr(ctx: StageContext) -> dict[str, Any]:
     """Tesseract per frame; identical text on consecutive keyframes becomes one time range."""
-    from workers.engines.ocr import get_ocr, merge_over_time
+    from workers.engines.ocr import merge_over_time
+    from workers.stage_engines import ocr_engine
 
-    engine = get_ocr(lang=os.environ.get("MEDIAINTEL_OCR_LANG", "eng"), device=settings.MEDIAINTEL_DEVICE)
+    engine = ocr_engine()
     frames = frames_for(ctx)
     with engine_call("ocr", len(frames)):
         results = [(f, engine.read(f.image)) for f in frames]

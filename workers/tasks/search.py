@@ -44,11 +44,11 @@ def embed_query(texts: list[str], reply_to: str, cache_keys: list[str] | None = 
                 cache_ttl: int = 7 * 24 * 3600) -> None:
     """Embed query texts with the engine the ``text_embed`` stage indexes with; reply and cache."""
     from mediacommon.catalog import spec_for
-    from workers.engines.text_embed import get_text_embedder
+    from workers.stage_engines import text_embedder
 
     t0 = time.perf_counter()
     try:
-        embedder = get_text_embedder(device=settings.MEDIAINTEL_DEVICE)
+        embedder = text_embedder(query=True)
         with engine_call("text_embed.query", len(texts)):
             vectors = embedder.embed(list(texts))
     except Exception as e:
@@ -73,8 +73,8 @@ def analyse_image(blob_key: str, reply_to: str) -> None:
     """EfficientNet embedding, tags and PDQ hash of a query image parked in Redis under ``blob_key``."""
     from mediacommon.catalog import spec_for
     from workers.engines.decode import load_image
-    from workers.engines.image_embed import get_embedder
     from workers.engines.phash import compute
+    from workers.stage_engines import image_embedder
 
     t0 = time.perf_counter()
     client = _redis()
@@ -88,7 +88,7 @@ def analyse_image(blob_key: str, reply_to: str) -> None:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         image = load_image(path, max_pixels=settings.MEDIAINTEL_LIMITS["max_pixels"])
-        embedder = get_embedder(device=settings.MEDIAINTEL_DEVICE)
+        embedder = image_embedder()
         with engine_call("image_embed.query"):
             analysis = embedder.analyze([image])[0]
         h = compute(image)

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-from django.conf import settings
 from django.core.files.storage import default_storage
 
 from apps.insights import models as im
@@ -16,13 +14,10 @@ from workers.telemetry import engine_call
 
 
 def transcriber() -> Any:
-    from workers.engines.transcribe import get_transcriber
+    """The configured transcriber (``settings.MEDIAINTEL_STAGES.transcribe``)."""
+    from workers.stage_engines import transcriber as build
 
-    backend = os.environ.get("MEDIAINTEL_WHISPER_BACKEND", "faster-whisper")
-    model = os.environ.get("MEDIAINTEL_WHISPER_WEIGHTS") or os.environ.get("MEDIAINTEL_WHISPER_MODEL", "base")
-    from workers.process import threads_per_child
-
-    return get_transcriber(backend, model, cpu_threads=threads_per_child(), device=settings.MEDIAINTEL_DEVICE)
+    return build()
 
 
 def _load_wav(key: str) -> Any:

@@ -44,19 +44,17 @@ def _faces(found: list[detect.Detection]) -> list[detect.Detection]:
     return [d for d in found if d.label == "FACE_FEMALE"]
 
 
-def test_object_weights_lookup_needs_a_configured_path(monkeypatch):
+def test_object_weights_lookup_needs_a_configured_path():
     # without MEDIAINTEL_DETECT_WEIGHTS the bundled YOLOv3-tiny runs (tests/workers/engines/test_objects.py)
-    monkeypatch.delenv(detect.OBJECTS_ENV, raising=False)
     with pytest.raises(
         EngineUnavailable, match="no object-detection weights configured; set MEDIAINTEL_DETECT"
     ):
         detect.object_weights()
 
 
-def test_objects_misconfigured_weights_are_permanent_errors(tmp_path, monkeypatch):
-    monkeypatch.setenv(detect.OBJECTS_ENV, str(tmp_path / "missing.pt"))
+def test_objects_misconfigured_weights_are_permanent_errors(tmp_path):
     with pytest.raises(PermanentEngineError) as missing:
-        detect.get_object_detector()
+        detect.get_object_detector(tmp_path / "missing.pt")
     assert not isinstance(missing.value, EngineUnavailable)
     junk = tmp_path / "junk.onnx"
     junk.write_bytes(b"not a model")
@@ -141,17 +139,16 @@ def test_confidence_threshold(nudity, photos):
         assert all(d.confidence >= detector.conf for f in detector.detect(images) for d in f)
 
 
-def test_generic_runtime_with_configured_weights(tmp_path, monkeypatch, nudity, photos):
+def test_generic_runtime_with_configured_weights(tmp_path, nudity, photos):
     weights = tmp_path / "configured.onnx"
     shutil.copy(detect.nudenet_weights(), weights)
-    monkeypatch.setenv(detect.OBJECTS_ENV, str(weights))
-    objects = detect.get_object_detector(imgsz=320)
+    objects = detect.get_object_detector(weights, imgsz=320)
     assert objects is not nudity
     assert objects.info.name == "objects" and objects.info.params["weights"] == str(weights)
     assert objects.labels == nudity.labels  # names read from the ONNX metadata
-    [found] = detect.get_object_detector(imgsz=320).detect([photos["hopper"]])
+    [found] = detect.get_object_detector(weights, imgsz=320).detect([photos["hopper"]])
     assert found == nudity.detect([photos["hopper"]])[0]
-    assert detect.detect_objects([photos["china"]], batch_size=1) == [
+    assert detect.detect_objects([photos["china"]], batch_size=1, weights=weights) == [
         d for d in objects.detect([photos["china"]])
     ]
 

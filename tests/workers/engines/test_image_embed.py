@@ -137,11 +137,10 @@ def test_labels_and_module_entry_point(embedder, photos):
     assert image_embed.analyze([photos["bus"]])[0].tags == embedder.analyze([photos["bus"]])[0].tags
 
 
-def test_configured_weights_path(tmp_path, monkeypatch, embedder, photos):
+def test_configured_weights_path(tmp_path, embedder, photos):
     copy = tmp_path / "lite0-copy.pth"
     shutil.copy(image_embed.resolve_weights(), copy)
-    monkeypatch.setenv(image_embed.WEIGHTS_ENV, str(copy))
-    configured = image_embed.get_embedder()
+    configured = image_embed.get_embedder(copy)
     assert configured is not embedder
     assert configured.info.version == embedder.info.version  # same bytes, same version
     a, b = configured.analyze([photos["flower"]])[0], embedder.analyze([photos["flower"]])[0]
@@ -151,9 +150,8 @@ def test_configured_weights_path(tmp_path, monkeypatch, embedder, photos):
     junk.write_bytes(b"not a checkpoint")
     with pytest.raises(PermanentEngineError):
         image_embed.ImageEmbedder(junk, device="cpu")
-    monkeypatch.setenv(image_embed.WEIGHTS_ENV, str(tmp_path / "missing.pth"))
     with pytest.raises(PermanentEngineError):
-        image_embed.get_embedder()
+        image_embed.get_embedder(tmp_path / "missing.pth")
 
 
 def test_info(embedder):
@@ -165,17 +163,13 @@ def test_info(embedder):
 # ---------------------------------------------------------------- open_clip backend
 
 
-def test_clip_unavailable_until_configured(monkeypatch):
-    monkeypatch.delenv(image_embed.CLIP_MODEL_ENV, raising=False)
-    monkeypatch.delenv(image_embed.CLIP_WEIGHTS_ENV, raising=False)
+def test_clip_unavailable_until_configured():
     with pytest.raises(EngineUnavailable, match="MEDIAINTEL_CLIP"):
         image_embed.get_clip()
-    monkeypatch.setenv(image_embed.CLIP_MODEL_ENV, "ViT-B-32")
     with pytest.raises(EngineUnavailable):
-        image_embed.get_clip()
-    monkeypatch.setenv(image_embed.CLIP_WEIGHTS_ENV, "/nonexistent/clip.pt")
+        image_embed.get_clip("ViT-B-32")
     with pytest.raises(PermanentEngineError):
-        image_embed.get_clip()
+        image_embed.get_clip("ViT-B-32", "/nonexistent/clip.pt")
 
 
 @pytest.fixture(scope="module")
@@ -198,14 +192,12 @@ def tiny_clip(tmp_path_factory):
     return "mi-test-tiny-clip", root / "tiny.pt", model
 
 
-def test_clip_configured_shares_one_space(tiny_clip, photos, monkeypatch):
+def test_clip_configured_shares_one_space(tiny_clip, photos):
     import open_clip
     import torch
 
     name, weights, reference = tiny_clip
-    monkeypatch.setenv(image_embed.CLIP_MODEL_ENV, name)
-    monkeypatch.setenv(image_embed.CLIP_WEIGHTS_ENV, str(weights))
-    clip = image_embed.get_clip(device="cpu")
+    clip = image_embed.get_clip(name, weights, device="cpu")
     assert clip.dim == 32 and clip.info.name == "clip" and clip.info.version.startswith(name)
 
     images = clip.embed_images(

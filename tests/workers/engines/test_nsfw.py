@@ -82,21 +82,19 @@ def test_module_level_score_uses_cached_engine(classifier, photos):
     assert nsfw.score(photos[:1]) == classifier.score(photos[:1])
 
 
-def test_configured_weights_path(tmp_path, monkeypatch, classifier, photos):
+def test_configured_weights_path(tmp_path, classifier, photos):
     copy = tmp_path / "nsfw-copy.onnx"
     shutil.copy(nsfw.bundled_weights(), copy)
-    monkeypatch.setenv(nsfw.WEIGHTS_ENV, str(copy))
-    assert nsfw.resolve_weights() == copy
-    configured = nsfw.get_classifier()
+    assert nsfw.resolve_weights(copy) == copy
+    configured = nsfw.get_classifier(copy)
     assert configured is not classifier
     assert configured.info.version == classifier.info.version  # same bytes, same version
     assert configured.score(photos[:1]) == pytest.approx(classifier.score(photos[:1]), abs=1e-6)
 
 
-def test_bad_weights_are_permanent_errors(tmp_path, monkeypatch):
-    monkeypatch.setenv(nsfw.WEIGHTS_ENV, str(tmp_path / "missing.onnx"))
+def test_bad_weights_are_permanent_errors(tmp_path):
     with pytest.raises(PermanentEngineError):
-        nsfw.get_classifier()
+        nsfw.get_classifier(tmp_path / "missing.onnx")
     junk = tmp_path / "junk.onnx"
     junk.write_bytes(b"not a model")
     with pytest.raises(PermanentEngineError):

@@ -29,8 +29,7 @@ def objects() -> DarknetDetector:
     return DarknetDetector(*bundled_files())
 
 
-def test_every_install_has_an_object_detector_without_configuration(monkeypatch):
-    monkeypatch.delenv(detect.OBJECTS_ENV, raising=False)
+def test_every_install_has_an_object_detector_without_configuration():
     found = detect.get_object_detector()
     assert isinstance(found, DarknetDetector)
     assert len(found.labels) == 80 and found.labels[0] == "person" and found.labels[16] == "dog"
@@ -81,13 +80,12 @@ def test_batching_does_not_change_results(objects):
     assert objects.detect([]) == []
 
 
-def test_configured_weights_replace_the_bundled_detector_and_its_version(tmp_path, monkeypatch, objects):
+def test_configured_weights_replace_the_bundled_detector_and_its_version(tmp_path, objects):
     import shutil
 
     weights = tmp_path / "larger.onnx"
     shutil.copy(detect.nudenet_weights(), weights)  # any YOLO detection weights stand in for yolo11s
-    monkeypatch.setenv(detect.OBJECTS_ENV, str(weights))
-    configured = detect.get_object_detector(imgsz=320)
+    configured = detect.get_object_detector(weights, imgsz=320)
     assert isinstance(configured, detect.YoloDetector)
     assert configured.info.version != objects.info.version and configured.info.version.startswith("larger-")
 

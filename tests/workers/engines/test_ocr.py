@@ -141,13 +141,12 @@ def test_pytesseract_backend_and_fallback(monkeypatch: pytest.MonkeyPatch) -> No
         ocr.TesseractOcr(backend="tesserocr")
 
 
-def test_get_ocr_factory(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_get_ocr_factory() -> None:
     first = ocr.get_ocr("eng")
     assert first is ocr.get_ocr("eng")  # one engine per process and configuration
     assert isinstance(first, ocr.TesseractOcr) and first.backend == "tesserocr"
-    monkeypatch.setenv("MEDIAINTEL_OCR_ENGINE", "pytesseract")
     if shutil.which("tesseract"):
-        assert ocr.get_ocr("eng").backend == "pytesseract"  # type: ignore[union-attr]
+        assert ocr.get_ocr("eng", engine="pytesseract").backend == "pytesseract"  # type: ignore[union-attr]
     with pytest.raises(EngineUnavailable):
         ocr.get_ocr("eng", engine="nope")
 

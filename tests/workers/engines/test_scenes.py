@@ -99,11 +99,9 @@ def test_corrupt_and_audio_only_inputs(tmp_path: Path, backend: str) -> None:
             engine.detect(path)
 
 
-def test_detect_scenes_reads_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MEDIAINTEL_SCENE_DETECTOR", "adaptive")
-    monkeypatch.setenv("MEDIAINTEL_SCENE_THRESHOLD", "4.5")
-    engine = scenes.engine_from_env()
+def test_scene_engine_takes_the_detector_default_threshold_when_none_is_configured() -> None:
+    engine = scenes.make_engine(detector="adaptive", threshold=4.5)
     assert (engine.detector, engine.threshold) == ("adaptive", 4.5)
-    assert scenes.engine_from_env(detector="content", threshold=30).threshold == 30.0
-    monkeypatch.delenv("MEDIAINTEL_SCENE_THRESHOLD")
-    assert scenes.engine_from_env().threshold == 3.0  # the adaptive detector's own default
+    assert scenes.make_engine(detector="content", threshold=30).threshold == 30.0
+    assert scenes.make_engine(detector="adaptive", threshold=None).threshold == 3.0  # the detector's own
+    assert scenes.make_engine().detector == "content"
