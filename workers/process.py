@@ -11,6 +11,9 @@ A prefork worker runs ``concurrency`` children on the host's cores; each numeric
 (torch, OpenMP, CTranslate2, onnxruntime) would otherwise start one thread per core in every
 child and oversubscribe the CPU. ``python -m workers`` sets ``MEDIAINTEL_THREADS_PER_CHILD``
 to ``max(1, cores // concurrency)``; children apply it before any model library is imported.
+Transcription is the exception (:func:`transcribe_threads`): the long stage of every video, it
+gets every core the worker is sized for, so the cores the short stages leave idle are used while
+a few transcriptions remain (CTranslate2's threads are its own, not the OpenMP pool's).
 """
 
 from __future__ import annotations
@@ -27,6 +30,17 @@ THREAD_VARS = ("OMP_NUM_THREADS", "OMP_THREAD_LIMIT", "MKL_NUM_THREADS", "OPENBL
 
 def threads_per_child() -> int:
     return max(1, int(os.environ.get("MEDIAINTEL_THREADS_PER_CHILD", "0") or 0) or (os.cpu_count() or 1))
+
+
+def transcribe_threads() -> int:
+    """CPU threads of the transcription engine: ``MEDIAINTEL_TRANSCRIBE_THREADS``, or (0) threads per
+    child × the worker's children (``MEDIAINTEL_WORKER_CONCURRENCY``), at most the host's cores."""
+    from django.conf import settings
+
+    if settings.MEDIAINTEL_TRANSCRIBE_THREADS:
+        return int(settings.MEDIAINTEL_TRANSCRIBE_THREADS)
+    children = max(1, int(os.environ.get("MEDIAINTEL_WORKER_CONCURRENCY", "0") or 0) or 1)
+    return max(1, min(os.cpu_count() or 1, threads_per_child() * children))
 
 
 def limit_threads() -> int:

@@ -20,9 +20,9 @@ def transcriber() -> Any:
 
     backend = os.environ.get("MEDIAINTEL_WHISPER_BACKEND", "faster-whisper")
     model = os.environ.get("MEDIAINTEL_WHISPER_WEIGHTS") or os.environ.get("MEDIAINTEL_WHISPER_MODEL", "base")
-    from workers.process import threads_per_child
+    from workers.process import transcribe_threads
 
-    return get_transcriber(backend, model, cpu_threads=threads_per_child(), device=settings.MEDIAINTEL_DEVICE)
+    return get_transcriber(backend, model, cpu_threads=transcribe_threads(), device=settings.MEDIAINTEL_DEVICE)
 
 
 def _load_wav(key: str) -> Any:
@@ -51,4 +51,5 @@ def transcribe(ctx: StageContext) -> dict[str, Any]:
              "confidence": s.confidence} for i, s in enumerate(result.segments) if s.text.strip()]
     ctx.save(im.TranscriptSegment, rows)
     return {"segments": len(rows), "language": result.language,
-            "language_probability": round(result.language_probability, 3), "engine": engine.info.version}
+            "language_probability": round(result.language_probability, 3), "engine": engine.info.version,
+            "cpu_threads": engine.info.params.get("cpu_threads")}
