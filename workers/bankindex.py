@@ -102,13 +102,14 @@ def _catch_up(after: int, limit: int) -> tuple[int | None, np.ndarray, np.ndarra
 
 
 CATCH_UP_LIMIT = 10_000
-_LOOKUP = (
-    f"SELECT 0, {ENTRY_COLUMNS}, true FROM {ENTRIES} WHERE {ENABLED} AND e.id = ANY(%s::bigint[]) "  # noqa: S608
-    f"UNION ALL (SELECT 1, {ENTRY_COLUMNS}, {ENABLED} FROM {ENTRIES} WHERE e.id > %s ORDER BY e.id LIMIT %s) "
-    f"UNION ALL SELECT 2, {ENTRY_COLUMNS}, {ENABLED} FROM {ENTRIES} "
-    "JOIN unnest(%s::bigint[], %s::bigint[]) g(lo, hi) ON e.id BETWEEN g.lo AND g.hi "
-    "UNION ALL SELECT 3, NULL, NULL, NULL, NULL, NULL, NULL, max(threshold), NULL "
-    "FROM moderation_hashbank WHERE enabled")
+_CANDIDATES = f"SELECT 0, {ENTRY_COLUMNS}, true FROM {ENTRIES} WHERE {ENABLED} AND e.id = ANY(%s::bigint[]) "  # noqa: S608
+_NEW = f"UNION ALL (SELECT 1, {ENTRY_COLUMNS}, {ENABLED} FROM {ENTRIES} WHERE e.id > %s ORDER BY e.id LIMIT %s) "  # noqa: S608
+_GAPS = (f"UNION ALL SELECT 2, {ENTRY_COLUMNS}, {ENABLED} FROM {ENTRIES} "  # noqa: S608
+         "JOIN unnest(%s::bigint[], %s::bigint[]) g(lo, hi) ON e.id BETWEEN g.lo AND g.hi ")
+_MAX = ("UNION ALL SELECT 3, NULL, NULL, NULL, NULL, NULL, NULL, max(threshold), NULL "
+        "FROM moderation_hashbank WHERE enabled")
+_LOOKUP = _CANDIDATES + _NEW + _MAX
+_LOOKUP_GAPS = _CANDIDATES + _NEW + _GAPS + _MAX  # each branch costs planning time: gaps are rare
 _CONFIRM = f"SELECT {ENTRY_COLUMNS} FROM {ENTRIES} WHERE {ENABLED} AND e.id = ANY(%s::bigint[])"  # noqa: S608
 
 
@@ -210,8 +211,11 @@ class BankIndex:
         now = time.monotonic()
         self._gaps = [g for g in self._gaps if now - g[2] < GAP_TTL_S][-MAX_GAPS:]
         with connection.cursor() as cur:
-            cur.execute(_LOOKUP, [sorted(asked), self._max_id, CATCH_UP_LIMIT,
-                                  [g[0] for g in self._gaps], [g[1] for g in self._gaps]])
+            if self._gaps:
+                cur.execute(_LOOKUP_GAPS, [sorted(asked), self._max_id, CATCH_UP_LIMIT,
+                                           [g[0] for g in self._gaps], [g[1] for g in self._gaps]])
+            else:
+                cur.execute(_LOOKUP, [sorted(asked), self._max_id, CATCH_UP_LIMIT])
             result = cur.fetchall()
         threshold = next(None if r[7] is None else int(r[7]) for r in result if r[0] == 3)
         rows = [r[1:8] for r in result if r[0] == 0]
