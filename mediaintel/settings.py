@@ -249,13 +249,12 @@ MEDIAINTEL_GPU_WORKERS = env_bool("MEDIAINTEL_GPU_WORKERS", False)
 MEDIAINTEL_DEVICE = env_str("MEDIAINTEL_DEVICE", "auto").strip().lower() or "auto"
 if MEDIAINTEL_DEVICE not in ("auto", "cpu", "cuda"):
     raise ImproperlyConfigured(f"MEDIAINTEL_DEVICE must be auto, cpu or cuda, not {MEDIAINTEL_DEVICE!r}")
-#: CPU threads of the transcription engine in a worker child; 0: every core the worker's pool is
-#: sized for (threads per child × children, at most the host's cores). Transcription is the long
-#: stage of a video, and a child's share (cores ÷ children) leaves the other cores idle once the
-#: short stages are done (workers/process.py).
+#: CPU threads of the transcription engine in a worker child; 0: the child's share of the cores
+#: (MEDIAINTEL_THREADS_PER_CHILD). More threads than the share oversubscribe the host when several
+#: children transcribe at once (measured: workers/process.py, docs/benchmarks.md).
 MEDIAINTEL_TRANSCRIBE_THREADS = env_int("MEDIAINTEL_TRANSCRIBE_THREADS", 0)
 if MEDIAINTEL_TRANSCRIBE_THREADS < 0:
-    raise ImproperlyConfigured("MEDIAINTEL_TRANSCRIBE_THREADS must be 0 (the worker's cores) or more")
+    raise ImproperlyConfigured("MEDIAINTEL_TRANSCRIBE_THREADS must be 0 (the child's share) or more")
 #: Confidence (0..1) a face needs to be stored by the faces stage (workers/engines/faces.py). The
 #: engine version (mediacommon/catalog.py) follows it: changing it makes face results stale.
 MEDIAINTEL_FACE_THRESHOLD = env_float("MEDIAINTEL_FACE_THRESHOLD", 0.5)

@@ -59,7 +59,6 @@ def main(argv: list[str] | None = None) -> int:
     concurrency = a.concurrency or (os.cpu_count() or 1)
     args += ["-c", str(concurrency)]
     os.environ.setdefault("MEDIAINTEL_THREADS_PER_CHILD", str(max(1, (os.cpu_count() or 1) // concurrency)))
-    os.environ["MEDIAINTEL_WORKER_CONCURRENCY"] = str(concurrency)  # the children size transcription by it
     if settings.MEDIAINTEL_WORKER_METRICS_PORT:
         serve_metrics(settings.MEDIAINTEL_WORKER_METRICS_PORT)
     os.environ["MEDIAINTEL_WORKER_ROLE"] = a.role  # MEDIAINTEL_PRELOAD=role in the children

@@ -11,9 +11,10 @@ A prefork worker runs ``concurrency`` children on the host's cores; each numeric
 (torch, OpenMP, CTranslate2, onnxruntime) would otherwise start one thread per core in every
 child and oversubscribe the CPU. ``python -m workers`` sets ``MEDIAINTEL_THREADS_PER_CHILD``
 to ``max(1, cores // concurrency)``; children apply it before any model library is imported.
-Transcription is the exception (:func:`transcribe_threads`): the long stage of every video, it
-gets every core the worker is sized for, so the cores the short stages leave idle are used while
-a few transcriptions remain (CTranslate2's threads are its own, not the OpenMP pool's).
+Transcription has its own count (:func:`transcribe_threads`, ``MEDIAINTEL_TRANSCRIBE_THREADS``):
+by default the child's share too. Giving it every core of the worker (2 threads in each of 3
+children on 2 cores) was measured to cost 3.3× the CPU per media second on a 40-asset batch
+(docs/benchmarks.md "Batch throughput"), so it is opt-in, for workers with few children.
 """
 
 from __future__ import annotations
@@ -33,14 +34,11 @@ def threads_per_child() -> int:
 
 
 def transcribe_threads() -> int:
-    """CPU threads of the transcription engine: ``MEDIAINTEL_TRANSCRIBE_THREADS``, or (0) threads per
-    child × the worker's children (``MEDIAINTEL_WORKER_CONCURRENCY``), at most the host's cores."""
+    """CPU threads of the transcription engine: ``MEDIAINTEL_TRANSCRIBE_THREADS``, or (0) the child's
+    share, :func:`threads_per_child`."""
     from django.conf import settings
 
-    if settings.MEDIAINTEL_TRANSCRIBE_THREADS:
-        return int(settings.MEDIAINTEL_TRANSCRIBE_THREADS)
-    children = max(1, int(os.environ.get("MEDIAINTEL_WORKER_CONCURRENCY", "0") or 0) or 1)
-    return max(1, min(os.cpu_count() or 1, threads_per_child() * children))
+    return int(settings.MEDIAINTEL_TRANSCRIBE_THREADS) or threads_per_child()
 
 
 def limit_threads() -> int:
