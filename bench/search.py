@@ -297,7 +297,9 @@ def load(rows: list[str], xv: np.ndarray) -> dict[str, Any]:
 
     n = len(rows)
     n_assets = max(100, n // 100)
-    version = spec_for("text_embed").version
+    from django.conf import settings
+
+    version = spec_for("text_embed", settings.MEDIAINTEL_STAGES).version
     _sql("TRUNCATE insights_textchunk, assets_mediaasset CASCADE")
     _sql("DROP INDEX IF EXISTS textchunk_hnsw_cosine")
     _sql("DROP INDEX IF EXISTS textchunk_hnsw_halfvec")

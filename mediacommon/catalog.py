@@ -14,7 +14,7 @@ import hashlib
 import os
 from dataclasses import dataclass
 
-from mediacommon.stageconfig import StageConfigs, configured
+from mediacommon.stageconfig import StageConfigs
 
 
 @dataclass(frozen=True)
@@ -40,10 +40,10 @@ def _num(value: float | None) -> str:
     return "" if value is None else format(value, "g")
 
 
-def spec_for(stage: str, stages: StageConfigs | None = None) -> EngineSpec:
-    """The engine spec a stage runs under with ``stages`` (default: the process's configuration,
-    ``settings.MEDIAINTEL_STAGES``, the same object the worker builds the engine from)."""
-    c = stages if stages is not None else configured()
+def spec_for(stage: str, stages: StageConfigs) -> EngineSpec:
+    """The engine spec a stage runs under with ``stages`` (a process passes its configuration,
+    ``settings.MEDIAINTEL_STAGES``: the same object the worker builds the engine from)."""
+    c = stages
     if stage == "probe":
         return EngineSpec("pyav-probe", "1")
     if stage == "text_extract":

@@ -118,11 +118,3 @@ class StageConfigs:
     #: Where engines keep files they build once (the ONNX export of the text embedder); empty: the
     #: engines' default (``~/.cache/mediaintel/models``). Not part of any version.
     model_cache: str = ""
-
-
-def configured() -> StageConfigs:
-    """The process's stage configuration: ``settings.MEDIAINTEL_STAGES`` (web and workers are Django
-    processes; Django is imported here, lazily, only to read that one setting)."""
-    from django.conf import settings
-
-    return settings.MEDIAINTEL_STAGES

@@ -251,6 +251,12 @@ MEDIAINTEL_GPU_WORKERS = env_bool("MEDIAINTEL_GPU_WORKERS", False)
 MEDIAINTEL_DEVICE = env_str("MEDIAINTEL_DEVICE", "auto").strip().lower() or "auto"
 if MEDIAINTEL_DEVICE not in ("auto", "cpu", "cuda"):
     raise ImproperlyConfigured(f"MEDIAINTEL_DEVICE must be auto, cpu or cuda, not {MEDIAINTEL_DEVICE!r}")
+#: CPU threads of the transcription engine in a worker child; 0: the child's share of the cores
+#: (MEDIAINTEL_THREADS_PER_CHILD). More threads than the share oversubscribe the host when several
+#: children transcribe at once (measured: workers/process.py, docs/benchmarks.md).
+MEDIAINTEL_TRANSCRIBE_THREADS = env_int("MEDIAINTEL_TRANSCRIBE_THREADS", 0)
+if MEDIAINTEL_TRANSCRIBE_THREADS < 0:
+    raise ImproperlyConfigured("MEDIAINTEL_TRANSCRIBE_THREADS must be 0 (the child's share) or more")
 #: Confidence (0..1) a face needs to be stored by the faces stage (workers/engines/faces.py). The
 #: engine version (mediacommon/catalog.py) follows it: changing it makes face results stale.
 MEDIAINTEL_FACE_THRESHOLD = env_float("MEDIAINTEL_FACE_THRESHOLD", 0.5)

@@ -3,13 +3,20 @@
 Installed by each pool child (``workers/tasks/__init__.py``) as the process's
 :class:`apps.moderation.bankmatch.EntryIndex`; loaded on the first lookup, not at start.
 
+A lookup (:meth:`BankIndex.entry_rows`) is one round trip to the database when nothing new is
+within reach: the index is searched as it stands (at the radius the last lookup read), then one
+statement reads the candidates' rows (only enabled entries of enabled banks), the rows added since
+the last lookup, and the enabled banks' largest threshold. A second statement is needed only when
+that threshold grew past the radius searched, or a bulk import landed (the rest comes by COPY); then
+the caught-up index is searched again at the new radius and the candidates not yet read are read.
+
 How it stays correct (the invariant of ``bankmatch``: the index proposes, the database decides):
 
-* Removals never need the index: ``bankmatch.match`` re-reads every candidate and keeps only
-  enabled entries of enabled banks within the bank's current threshold. The index holds every entry
-  ever seen (disabled ones too, so re-enabling one needs no reload); deleted ones cost only a
-  wasted candidate until the process restarts.
-* Additions: before each lookup the index reads the rows with ``id`` above the highest id it has
+* Removals never need the index: every row ``bankmatch.match`` answers from is read from the
+  database during the lookup (enabled entries of enabled banks; it measures each bank's threshold).
+  The index holds every entry ever seen (disabled ones too, so re-enabling one needs no reload);
+  deleted ones cost only a wasted candidate until the process restarts.
+* Additions: with each lookup the index reads the rows with ``id`` above the highest id it has
   (one primary-key range scan, nothing when nothing is new). Ids are handed out in order but
   committed in any order, so the ids skipped below that highest id are kept as *gaps* and re-read
   each time until they appear; a gap older than :data:`GAP_TTL_S` (an id of a transaction that rolled
@@ -17,7 +24,9 @@ How it stays correct (the invariant of ``bankmatch``: the index proposes, the da
   load only holes among the newest :data:`RECENT_IDS` ids count as gaps (older holes are deleted
   rows). Missed until the process restarts: entries of a transaction that stays open longer than
   the gap TTL, or that commits after the first load with ids older than the newest 10,000.
-* The same catch-up query returns the enabled banks' largest threshold: the search radius.
+* The same catch-up query returns the enabled banks' largest threshold: the search radius. New
+  rows are read with their bank (``bankmatch.ENTRY_COLUMNS``), so a new enabled entry within reach
+  is answered from that same read.
 
 The first load reads the table with a binary ``COPY`` (five int8 per row: the id and the four
 64-bit words of the hash); a catch-up with a plain query (by ``COPY`` past 10,000 new rows).
@@ -31,7 +40,8 @@ from collections.abc import Sequence
 import numpy as np
 from django.db import connection
 
-from workers.engines.pdqindex import PdqIndex, as_array
+from apps.moderation.bankmatch import ENABLED, ENTRIES, ENTRY_COLUMNS
+from workers.engines.pdqindex import PdqIndex, as_array, distances
 
 GAP_TTL_S = 3600.0
 MAX_GAPS = 10_000
@@ -91,6 +101,26 @@ def _catch_up(after: int, limit: int) -> tuple[int | None, np.ndarray, np.ndarra
     return threshold, ids, hashes
 
 
+CATCH_UP_LIMIT = 10_000
+_CANDIDATES = f"SELECT 0, {ENTRY_COLUMNS}, true FROM {ENTRIES} WHERE {ENABLED} AND e.id = ANY(%s::bigint[]) "  # noqa: S608
+_NEW = f"UNION ALL (SELECT 1, {ENTRY_COLUMNS}, {ENABLED} FROM {ENTRIES} WHERE e.id > %s ORDER BY e.id LIMIT %s) "  # noqa: S608
+_GAPS = (f"UNION ALL SELECT 2, {ENTRY_COLUMNS}, {ENABLED} FROM {ENTRIES} "  # noqa: S608
+         "JOIN unnest(%s::bigint[], %s::bigint[]) g(lo, hi) ON e.id BETWEEN g.lo AND g.hi ")
+_MAX = ("UNION ALL SELECT 3, NULL, NULL, NULL, NULL, NULL, NULL, max(threshold), NULL "
+        "FROM moderation_hashbank WHERE enabled")
+_LOOKUP = _CANDIDATES + _NEW + _MAX
+_LOOKUP_GAPS = _CANDIDATES + _NEW + _GAPS + _MAX  # each branch costs planning time: gaps are rare
+_CONFIRM = f"SELECT {ENTRY_COLUMNS} FROM {ENTRIES} WHERE {ENABLED} AND e.id = ANY(%s::bigint[])"  # noqa: S608
+
+
+def _bits_to_array(bit_strings: Sequence[str]) -> np.ndarray:
+    """``(n, 32) uint8`` hashes from 256-char bit strings (vectorised)."""
+    if not bit_strings:
+        return np.zeros((0, 32), np.uint8)
+    chars = np.frombuffer("".join(bit_strings).encode("ascii"), np.uint8).reshape(-1, 256) - ord("0")
+    return np.packbits(chars, axis=1)
+
+
 def _select(where: str, params: Sequence[object], join: str = "") -> tuple[np.ndarray, np.ndarray]:
     """Like :func:`_read` through a plain query (cheaper than COPY for the few rows of a catch-up)."""
     with connection.cursor() as cur:
@@ -113,6 +143,7 @@ class BankIndex:
         self._index: PdqIndex | None = None
         self._max_id = 0
         self._gaps: list[tuple[int, int, float]] = []  # (lo, hi, first seen): ids not yet seen
+        self._radius: int | None = None  # the enabled banks' largest threshold at the last lookup
         self.load_seconds = 0.0
 
     def __len__(self) -> int:
@@ -160,15 +191,61 @@ class BankIndex:
             self._max_id = int(new[-1])
         self._gaps = gaps[-MAX_GAPS:]
 
-    def candidates(self, queries: Sequence[str]) -> tuple[int | None, set[int]]:
-        """The enabled banks' largest threshold, and the entry ids within it of any query (caught up first)."""
-        radius = self.refresh()
+    def _search(self, qs: np.ndarray, radius: int | None) -> set[int]:
         assert self._index is not None
         found: set[int] = set()
         if radius is not None:
-            for q in as_array(queries):
+            for q in qs:
                 found.update(self._index.search(q, radius)[0].tolist())
-        return radius, found
+        return found
+
+    def entry_rows(self, queries: Sequence[str]) -> list[tuple]:
+        """Rows (``bankmatch.ENTRY_COLUMNS``) of the enabled entries of enabled banks within the enabled
+        banks' largest threshold of any query, read during this call; caught up with the table on the way
+        (one statement when nothing new is within reach, see the module's docstring)."""
+        if self._index is None:
+            self.refresh()
+        qs = as_array(queries)
+        radius = self._radius
+        asked = self._search(qs, radius)
+        now = time.monotonic()
+        self._gaps = [g for g in self._gaps if now - g[2] < GAP_TTL_S][-MAX_GAPS:]
+        with connection.cursor() as cur:
+            if self._gaps:
+                cur.execute(_LOOKUP_GAPS, [sorted(asked), self._max_id, CATCH_UP_LIMIT,
+                                           [g[0] for g in self._gaps], [g[1] for g in self._gaps]])
+            else:
+                cur.execute(_LOOKUP, [sorted(asked), self._max_id, CATCH_UP_LIMIT])
+            result = cur.fetchall()
+        threshold = next(None if r[7] is None else int(r[7]) for r in result if r[0] == 3)
+        rows = [r[1:8] for r in result if r[0] == 0]
+        new = sorted((r for r in result if r[0] in (1, 2)), key=lambda r: r[1])
+        new_ids = np.array([r[1] for r in new], np.int64)
+        new_hashes = _bits_to_array([r[6] for r in new])
+        bulk = sum(1 for r in new if r[0] == 1) >= CATCH_UP_LIMIT
+        if threshold is not None and new:  # new enabled entries within reach are answered from this read
+            near = np.zeros(len(new), bool)
+            for q in qs:
+                near |= distances(q, new_hashes) <= threshold
+            rows += [r[1:8] for r, ok in zip(new, near, strict=True) if ok and r[8]]
+        if bulk:  # a bulk import landed: the rest by COPY, searched below
+            more_ids, more_hashes = _read("e.id > %s", [int(new_ids.max())])
+            new_ids, new_hashes = np.concatenate([new_ids, more_ids]), np.concatenate([new_hashes, more_hashes])
+        if len(new_ids):
+            order = np.argsort(new_ids, kind="stable")
+            new_ids, new_hashes = new_ids[order], new_hashes[order]
+            self._index.add(new_ids, new_hashes)
+            self._note(new_ids, self._max_id)
+        self._radius = threshold
+        if threshold is None:
+            return []
+        if bulk or radius is None or threshold > radius:  # candidates the first read could not know
+            rest = self._search(qs, threshold) - asked - {r[1] for r in new}
+            if rest:
+                with connection.cursor() as cur:
+                    cur.execute(_CONFIRM, [sorted(rest)])
+                    rows += cur.fetchall()
+        return rows
 
 
 def _holes(lo: int, hi: int, present: list[int]) -> list[tuple[int, int]]:

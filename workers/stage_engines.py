@@ -11,11 +11,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from mediacommon.stageconfig import StageConfigs, configured
+from mediacommon.stageconfig import StageConfigs
 
 
 def _c(stages: StageConfigs | None) -> StageConfigs:
-    return stages if stages is not None else configured()
+    if stages is not None:
+        return stages
+    from django.conf import settings
+
+    return settings.MEDIAINTEL_STAGES
 
 
 def scene_engine(stages: StageConfigs | None = None) -> Any:
@@ -31,10 +35,10 @@ def keyframe_interval(stages: StageConfigs | None = None) -> float:
 
 def transcriber(stages: StageConfigs | None = None, device: str | None = None) -> Any:
     from workers.engines.transcribe import get_transcriber
-    from workers.process import threads_per_child
+    from workers.process import transcribe_threads
 
     c = _c(stages).transcribe
-    return get_transcriber(c.backend, c.model_or_weights, cpu_threads=threads_per_child(), device=device or c.device)
+    return get_transcriber(c.backend, c.model_or_weights, cpu_threads=transcribe_threads(), device=device or c.device)
 
 
 def ocr_engine(stages: StageConfigs | None = None, device: str | None = None) -> Any:

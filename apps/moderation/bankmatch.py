@@ -8,10 +8,13 @@ only proposes candidates.
 
 Where the lookup runs: a process may install an :class:`EntryIndex` (the worker pool children do:
 ``workers/bankindex.py``, an in-memory multi-index-hashing index over every entry, kept in sync
-with ``moderation_hashbankentry`` before each lookup). Without one (the web tier has no numpy) an
+with ``moderation_hashbankentry`` on each lookup). Without one (the web tier has no numpy) an
 exact SQL scan (``bit_count(hash # q) <= threshold``) answers, which is linear in the bank size.
-Either way every candidate is re-read from the database, so an entry disabled or deleted, or a
-bank disabled, deleted or given a lower threshold, never matches whatever the index still holds.
+Either way every row the answer is made of is read from the database during the call
+(:data:`ENTRY_COLUMNS` under :data:`ENABLED`), so an entry disabled or deleted, or a bank disabled,
+deleted or given a lower threshold, never matches whatever the index still holds. The index reads
+its candidates' rows in the same statement as its catch-up with the table: one round trip per call
+when nothing new is within reach.
 """
 
 from __future__ import annotations
@@ -21,16 +24,20 @@ from typing import Any, Protocol
 
 from django.db import connection
 
-_ENTRY_COLUMNS = "e.id, e.bank_id, e.quality, e.label, e.source_asset_id, e.hash, b.threshold"
-_ENABLED = ("FROM moderation_hashbankentry e JOIN moderation_hashbank b ON b.id = e.bank_id "
-            "WHERE e.enabled AND b.enabled")
+#: An entry row as :func:`match` reads it (``e``: the entry, ``b``: its bank).
+ENTRY_COLUMNS = "e.id, e.bank_id, e.quality, e.label, e.source_asset_id, e.hash, b.threshold"
+#: The entries that can match: enabled ones of enabled banks.
+ENTRIES = "moderation_hashbankentry e JOIN moderation_hashbank b ON b.id = e.bank_id"
+ENABLED = "e.enabled AND b.enabled"
+_ENTRY_COLUMNS, _ENABLED = ENTRY_COLUMNS, f"FROM {ENTRIES} WHERE {ENABLED}"
 
 
 class EntryIndex(Protocol):
-    """The enabled banks' largest threshold (None: none enabled), read in the caller's transaction, and
-    candidate entry ids: a superset of the entries within that threshold of any query (bit strings)."""
+    """Rows (:data:`ENTRY_COLUMNS`) of enabled entries of enabled banks, read from the database in the
+    caller's transaction during the call: at least every entry within its bank's threshold of a query
+    (bit strings). Farther entries may be among them (the caller measures each distance)."""
 
-    def candidates(self, queries: Sequence[str]) -> tuple[int | None, set[int]]: ...
+    def entry_rows(self, queries: Sequence[str]) -> list[tuple[Any, ...]]: ...
 
 
 _index: EntryIndex | None = None
@@ -64,13 +71,7 @@ def match(queries: Sequence[str]) -> list[list[dict[str, Any]]]:
         return out
     ints = [int(q, 2) for q in queries]
     if _index is not None:
-        _radius, found = _index.candidates(list(queries))
-        ids = sorted(found)
-        if not ids:
-            return out
-        with connection.cursor() as cur:
-            cur.execute(f"SELECT {_ENTRY_COLUMNS} {_ENABLED} AND e.id = ANY(%s)", [ids])
-            rows = cur.fetchall()
+        rows = _index.entry_rows(list(queries))
     else:
         if _max_threshold() is None:
             return out

@@ -33,6 +33,7 @@ from apps.pipeline import plans
 from apps.pipeline.backpressure import queue_has_room
 from apps.pipeline.metrics import SENT_AT_HEADER
 from apps.pipeline.models import BROKEN, IN_FLIGHT, SATISFIED, DeadLetter, Job, JobStatus, StageRun, StageStatus
+from apps.pipeline.priority import for_asset
 from apps.pipeline.versions import stage_spec
 from mediacommon.tracing import inject, tracer
 
@@ -152,9 +153,12 @@ def dispatch_ready(job_id: Any, asset_id: Any = None) -> int:
             if row is None:  # deleted with its asset meanwhile
                 return 0
             asset_id = row[0]
-        cur.execute(f"SELECT id, stage, status, needs::text, queue, job_id FROM {_RUN} "  # noqa: S608
-                    "WHERE asset_id = %s AND current", [asset_id])
-        runs = [(pk, stage, status, json.loads(needs), queue, jid) for pk, stage, status, needs, queue, jid in cur]
+        cur.execute(f"SELECT r.id, r.stage, r.status, r.needs::text, r.queue, r.job_id, a.kind, a.duration "  # noqa: S608
+                    f"FROM {_RUN} r JOIN {_ASSET} a ON a.id = r.asset_id "
+                    "WHERE r.asset_id = %s AND r.current", [asset_id])
+        rows = cur.fetchall()
+        runs = [(pk, stage, status, json.loads(needs), queue, jid) for pk, stage, status, needs, queue, jid, *_ in rows]
+        prio = for_asset(rows[0][6], rows[0][7]) if rows else 0
         status_of = {stage: status for _, stage, status, _, _, _ in runs}
         ready = [pk for pk, _, status, needs, queue, jid in runs
                  if status == StageStatus.PENDING and str(jid) == str(job_id)
@@ -167,23 +171,26 @@ def dispatch_ready(job_id: Any, asset_id: Any = None) -> int:
             sent = list(cur)
     for pk, stage, queue in sent:
         status_of[stage] = StageStatus.QUEUED
-        transaction.on_commit(lambda s=stage, q=queue, r=pk: _send_or_release(s, q, r))
+        transaction.on_commit(lambda s=stage, q=queue, r=pk: _send_or_release(s, q, r, prio))
     maybe_finish(job_id, asset_id, list(status_of.values()))
     return len(sent)
 
 
-def _send_or_release(stage: str, queue: str, run_id: int) -> None:
+def _send_or_release(stage: str, queue: str, run_id: int, prio: int = 0) -> None:
     """Publish; if the broker is unreachable, put the stage back to ``pending`` for release_pending."""
     try:
-        send(stage, queue, run_id)
+        send(stage, queue, run_id, priority=prio)
     except Exception as e:
         log.warning("could not publish stage %s (run %s): %s; left pending", stage, run_id, e)
         StageRun.objects.filter(pk=run_id, status=StageStatus.QUEUED).update(status=StageStatus.PENDING,
                                                                               queued_at=None)
 
 
-def send(stage: str, queue: str, run_id: int, countdown: float | None = None) -> None:
+def send(stage: str, queue: str, run_id: int, countdown: float | None = None, priority: int | None = None) -> None:
     """Publish the stage message (by task name: the web process imports no task module).
+
+    ``priority``: the broker priority of the asset's stages (:mod:`apps.pipeline.priority`); None: read
+    from the run's asset (one query; dispatch passes it, re-sends and retries do not).
 
     Its headers carry the publish time (the queue-age metric, apps/pipeline/metrics.py) and the
     current trace context, so the worker's stage span joins the trace that dispatched it.
@@ -193,9 +200,12 @@ def send(stage: str, queue: str, run_id: int, countdown: float | None = None) ->
     with tracer().start_as_current_span(f"dispatch {stage}", kind=SpanKind.PRODUCER,
                                         attributes={"mediaintel.stage": stage, "mediaintel.queue": queue,
                                                     "mediaintel.run": run_id}):
+        if priority is None:
+            asset = StageRun.objects.filter(pk=run_id).values("asset__kind", "asset__duration").first() or {}
+            priority = for_asset(asset.get("asset__kind"), asset.get("asset__duration"))
         headers = {SENT_AT_HEADER: time.time(), **inject()}
         app.send_task(task_name(stage), args=[run_id], queue=queue, routing_key=queue, countdown=countdown,
-                      headers=headers)
+                      headers=headers, priority=priority)
 
 
 def maybe_finish(job_id: Any, asset_id: Any, statuses: list[str] | None = None) -> None:

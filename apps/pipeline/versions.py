@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.conf import settings
+
 from mediacommon.catalog import EngineSpec, spec_for
 
 #: Stage → function giving its current spec, for stages whose version is not the catalog's.
@@ -29,4 +31,4 @@ def stage_spec(stage: str) -> EngineSpec:
         return _PROVIDERS[stage]()
     if stage in PROVIDED:
         raise LookupError(f"no version provider registered for stage {stage!r} (is its app installed?)")
-    return spec_for(stage)
+    return spec_for(stage, settings.MEDIAINTEL_STAGES)

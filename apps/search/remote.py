@@ -125,7 +125,7 @@ def cache_key(text: str) -> str:
     """Key of a query vector: the text and the text_embed engine version this deployment indexes with."""
     from mediacommon.catalog import spec_for  # stdlib-only table
 
-    version = spec_for("text_embed").version
+    version = spec_for("text_embed", settings.MEDIAINTEL_STAGES).version
     digest = hashlib.sha256(f"{version}\x00{normalise(text)}".encode()).hexdigest()
     return f"{PREFIX}qvec:{digest}"
 

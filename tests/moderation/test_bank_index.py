@@ -94,3 +94,42 @@ def test_the_moderate_stage_signal_uses_the_index(index):
     rows = hash_matches(asset.pk)
     assert len(rows) == 1 and rows[0]["evidence"]["distance"] == 0
     assert len(index) == 300 + 41
+
+
+def test_a_lookup_with_nothing_new_makes_one_database_round_trip_when_entries_are_in_reach(index):
+    from django.db import connection as conn
+    from django.test.utils import CaptureQueriesContext
+
+    base, _bank, planted = _bank_with_planted()
+    bankmatch.match([base])  # the first lookup loads the index
+    with CaptureQueriesContext(conn) as ctx:
+        found, _near = bankmatch.match([base, flip(base, 5)])
+    assert len(ctx.captured_queries) == 1
+    assert {f["id"] for f in found} == {k for k, d in planted.items() if d <= 31}
+
+
+def test_entries_within_a_raised_threshold_are_found_on_the_next_lookup(index):
+    base, bank, planted = _bank_with_planted(threshold=10)
+    assert {f["id"] for f in bankmatch.match([base])[0]} == {k for k, d in planted.items() if d <= 10}
+    HashBank.objects.filter(pk=bank.pk).update(threshold=31)
+    assert {f["id"] for f in bankmatch.match([base])[0]} == {k for k, d in planted.items() if d <= 31}
+
+
+def test_an_entry_added_disabled_is_not_matched_and_matches_once_enabled(index):
+    base, bank, _planted = _bank_with_planted()
+    bankmatch.match([base])
+    new = HashBankEntry.objects.create(bank=bank, hash=flip(base, 4, start=150), enabled=False)
+    assert new.pk not in {f["id"] for f in bankmatch.match([base])[0]}
+    banks.set_entry_enabled(new, True)
+    assert new.pk in {f["id"] for f in bankmatch.match([base])[0]}
+
+
+def test_entries_of_a_bulk_import_after_the_index_loaded_are_found(index, monkeypatch):
+    from workers import bankindex
+
+    base, bank, planted = _bank_with_planted()
+    bankmatch.match([base])
+    monkeypatch.setattr(bankindex, "CATCH_UP_LIMIT", 5)  # past this many new rows the rest comes by COPY
+    added = [HashBankEntry.objects.create(bank=bank, hash=flip(base, d, start=120)).pk for d in range(1, 13)]
+    found = {f["id"] for f in bankmatch.match([base])[0]}
+    assert set(added) <= found and {k for k, d in planted.items() if d <= 31} <= found

@@ -27,7 +27,8 @@ def published(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     sent: list[str] = []
     lock = threading.Lock()
 
-    def record(stage: str, queue: str, run_id: int, countdown: float | None = None) -> None:
+    def record(stage: str, queue: str, run_id: int, countdown: float | None = None,
+               priority: int | None = None) -> None:
         with lock:
             sent.append(stage)
 

@@ -50,9 +50,11 @@ def embed(texts: Sequence[str]) -> np.ndarray:
 
 @functools.cache
 def text_engine_version() -> str:
+    from django.conf import settings
+
     from mediacommon.catalog import spec_for
 
-    return spec_for("text_embed").version
+    return spec_for("text_embed", settings.MEDIAINTEL_STAGES).version
 
 
 def make_asset(kind: str = "video", *, uploader: Any = None, moderation: str = "approved", title: str = "",

@@ -20,8 +20,9 @@ django.setup()
 from mediacommon.catalog import spec_for
 from workers.process import PRELOADERS
 engine = PRELOADERS["text_embed"]()
-print(json.dumps({"path": engine.info.params["path"], "config": dict(spec_for("text_embed").config),
-                  "version": spec_for("text_embed").version}))
+from django.conf import settings
+spec = spec_for("text_embed", settings.MEDIAINTEL_STAGES)
+print(json.dumps({"path": engine.info.params["path"], "config": dict(spec.config), "version": spec.version}))
 """
 
 

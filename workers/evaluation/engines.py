@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from apps.moderation import taxonomy
-from mediacommon.stageconfig import StageConfigs, configured
+from mediacommon.stageconfig import StageConfigs
 from workers import stage_engines
 from workers.engines.base import EngineUnavailable as EngineUnavailable
 from workers.evaluation.dataset import Item
@@ -31,7 +31,11 @@ class PipelineEngines:
     name = "pipeline"
 
     def __init__(self, device: str | None = None, stages: StageConfigs | None = None) -> None:
-        self.stages = stages if stages is not None else configured()
+        if stages is None:
+            from django.conf import settings
+
+            stages = settings.MEDIAINTEL_STAGES
+        self.stages = stages
         self.device = device or self.stages.text_embed.device
         self._versions: dict[str, str] = {}
         self._image: tuple[str, Any] | None = None

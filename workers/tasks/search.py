@@ -55,7 +55,7 @@ def embed_query(texts: list[str], reply_to: str, cache_keys: list[str] | None = 
         log.exception("query embedding failed")
         _reply(reply_to, {"ok": False, "error": f"{type(e).__name__}: {e}"})
         return
-    version = spec_for("text_embed").version
+    version = spec_for("text_embed", settings.MEDIAINTEL_STAGES).version
     rows = [[round(float(x), 7) for x in v] for v in vectors]
     body = {"ok": True, "vectors": rows, "engine_version": version,
             "worker_ms": round((time.perf_counter() - t0) * 1000, 2)}
@@ -103,6 +103,6 @@ def analyse_image(blob_key: str, reply_to: str) -> None:
         os.unlink(path)
     _reply(reply_to, {
         "ok": True, "embedding": [round(float(x), 6) for x in analysis.embedding],
-        "embedding_version": spec_for("tags").version, "tags": analysis.tags,
+        "embedding_version": spec_for("tags", settings.MEDIAINTEL_STAGES).version, "tags": analysis.tags,
         "pdq": {"bits": h.bits, "hex": h.hex, "quality": h.quality},
         "worker_ms": round((time.perf_counter() - t0) * 1000, 2)})

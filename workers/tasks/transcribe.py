@@ -46,4 +46,5 @@ def transcribe(ctx: StageContext) -> dict[str, Any]:
              "confidence": s.confidence} for i, s in enumerate(result.segments) if s.text.strip()]
     ctx.save(im.TranscriptSegment, rows)
     return {"segments": len(rows), "language": result.language,
-            "language_probability": round(result.language_probability, 3), "engine": engine.info.version}
+            "language_probability": round(result.language_probability, 3), "engine": engine.info.version,
+            "cpu_threads": engine.info.params.get("cpu_threads")}
