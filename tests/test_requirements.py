@@ -58,8 +58,6 @@ USED_WITHOUT_IMPORT = {
     "pytest-django": "pytest plugin (entry point): DJANGO_SETTINGS_MODULE in pyproject.toml, the db fixtures",
     "pytest-xdist": "pytest plugin (entry point): `pytest -n N` runs the suite in parallel",
     "ruff": "the linter binary (`make lint`)",
-    "schemathesis": "pinned for schema-driven fuzzing of the OpenAPI document; no test uses it yet "
-                    "(use it or remove it)",
 }
 
 # Transitive pins no pinned distribution declares, with the reason they are pinned anyway.

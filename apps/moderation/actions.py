@@ -221,11 +221,13 @@ def import_policy(text: str | bytes, *, user: Any = None, name: str | None = Non
     return v, True
 
 
-def create_category(*, user: Any, code: str, name: str, severity: int, description: str = "") -> Category:
-    """Add a taxonomy category (never built in). Audited (``category.created``)."""
+def create_category(*, user: Any, code: str, name: str, severity: int | None = None,
+                    description: str = "") -> Category:
+    """Add a taxonomy category (never built in; ``severity`` unset: the model's default). Audited
+    (``category.created``)."""
+    given = {"severity": severity} if severity is not None else {}
     with transaction.atomic():
-        cat = Category.objects.create(code=code, name=name, severity=severity, description=description,
-                                      builtin=False)
+        cat = Category.objects.create(code=code, name=name, description=description, builtin=False, **given)
         record("category.created", target_type="category", target_id=cat.code, actor=_actor(user, "moderation"),
                payload={"name": cat.name, "severity": cat.severity})
     return cat

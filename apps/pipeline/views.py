@@ -12,7 +12,7 @@ from rest_framework.response import Response
 
 from apps.audit.services import Actor
 from apps.core.errors import ApiError, ErrorSerializer
-from apps.core.filters import TimestampFilter
+from apps.core.filters import BoolFilter, TimestampFilter
 from apps.core.roles import MODERATOR, IsAdmin, has_role
 from apps.core.schema import generating_schema
 from apps.pipeline.actions import discard_dead_letter, replay_dead_letter
@@ -40,7 +40,7 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
 
 
 class DeadLetterFilter(df.FilterSet):
-    open = df.BooleanFilter(method="filter_open", help_text="Neither replayed nor discarded (or, false: the others)")
+    open = BoolFilter(method="filter_open", help_text="Neither replayed nor discarded (or, false: the others)")
     stage = df.CharFilter(field_name="stage_run__stage", help_text="The stage's name, e.g. `transcribe`")
     asset = df.UUIDFilter(field_name="stage_run__asset")
     failed_after = TimestampFilter(field_name="failed_at", lookup_expr="gte")

@@ -120,7 +120,7 @@ def test_an_entry_added_disabled_is_not_matched_and_matches_once_enabled(index):
     bankmatch.match([base])
     new = HashBankEntry.objects.create(bank=bank, hash=flip(base, 4, start=150), enabled=False)
     assert new.pk not in {f["id"] for f in bankmatch.match([base])[0]}
-    banks.set_entry_enabled(new, True)
+    actions.update_bank_entry(new, enabled=True)
     assert new.pk in {f["id"] for f in bankmatch.match([base])[0]}
 
 

@@ -65,7 +65,8 @@ def amqp_broker(settings, monkeypatch):
                 ch = conn.channel()
     settings.BROKER_URL = AMQP_URL
 
-    def send(stage_name: str, queue: str, run_id: int, countdown: float | None = None) -> None:
+    def send(stage_name: str, queue: str, run_id: int, countdown: float | None = None,
+             priority: int | None = None) -> None:  # RabbitMQ queues are declared without priorities
         with Connection(AMQP_URL) as conn:
             app.send_task(f"mediaintel.stage.{stage_name}", args=[run_id], queue=queue, routing_key=queue,
                           countdown=countdown, connection=conn)
