@@ -61,6 +61,18 @@ TASK_QUEUES: dict[str, str] = {
 }
 
 
+#: kombu's Redis transport keeps one list per priority step (0, 3, 6, 9): the queue's own name for
+#: step 0 and ``<queue>\x06\x16<step>`` for the others. Stage messages carry a priority
+#: (``apps.pipeline.priority``), so a stage queue's backlog is the sum of its four lists: depth
+#: metrics and autoscaling triggers read all of them.
+PRIORITY_STEPS: tuple[int, ...] = (0, 3, 6, 9)
+
+
+def broker_lists(queue: str) -> tuple[str, ...]:
+    """The Redis lists that hold ``queue``'s messages, step 0 first."""
+    return tuple(queue if step == 0 else f"{queue}\x06\x16{step}" for step in PRIORITY_STEPS)
+
+
 def queue_for_stage(stage: str) -> str:
     """Queue a stage runs on; unknown stages are a programming error."""
     try:

@@ -87,12 +87,18 @@ def consumed(overlay: str, deployment: str) -> set[str]:
     return set(routing.queues_for_role(workers(overlay)[deployment], gpu_workers=gpu_workers))
 
 
-def scaled_queues(scaled_object: dict[str, Any]) -> set[str]:
-    queues = set()
+def scaled_lists(scaled_object: dict[str, Any]) -> set[str]:
+    """The broker lists (Redis) or queues (RabbitMQ) a ScaledObject's triggers read."""
+    lists = set()
     for t in scaled_object["spec"]["triggers"]:
         assert t["type"] in {"redis", "rabbitmq"}, t
-        queues.add(t["metadata"]["listName"] if t["type"] == "redis" else t["metadata"]["queueName"])
-    return queues
+        lists.add(t["metadata"]["listName"] if t["type"] == "redis" else t["metadata"]["queueName"])
+    return lists
+
+
+def scaled_queues(scaled_object: dict[str, Any]) -> set[str]:
+    """The queues a ScaledObject scales on (a priority list counts for its queue)."""
+    return {name.split("\x06")[0] for name in scaled_lists(scaled_object)}
 
 
 # ------------------------------------------------------------------ rendering and schemas
@@ -189,6 +195,18 @@ def test_every_queue_is_consumed_by_a_deployment_and_scaled_by_a_scaled_object(o
     not_consumed, not_scaled = uncovered(overlay)
     assert not not_consumed, f"{overlay}: no worker Deployment consumes {sorted(not_consumed)}"
     assert not not_scaled, f"{overlay}: no ScaledObject scales on {sorted(not_scaled)} (deploy/kubernetes)"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_a_stage_queue_scales_on_every_priority_list_of_the_broker(overlay):
+    """Stage messages carry a priority (videos 3-9), which the Redis broker keeps in lists of their
+    own: a trigger on the queue's own list alone would not see a backlog made only of video stages."""
+    stage_queues = set(routing.STAGE_QUEUES.values())
+    for name, so in objects(overlay, "ScaledObject").items():
+        lists = scaled_lists(so)
+        for queue in scaled_queues(so) & stage_queues:
+            missing = set(routing.broker_lists(queue)) - lists
+            assert not missing, f"{overlay}: {name} does not scale on {sorted(missing)}"
 
 
 def test_a_new_queue_in_the_routing_table_is_reported_until_deployed(monkeypatch):

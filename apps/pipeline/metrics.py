@@ -9,14 +9,12 @@ from typing import Any
 
 from django.conf import settings
 
-from mediacommon.routing import QUEUES
+from mediacommon.routing import PRIORITY_STEPS, QUEUES, broker_lists
 
 log = logging.getLogger(__name__)
 
 
 _redis_clients: dict[str, Any] = {}
-#: kombu's Redis transport keeps one list per priority step besides the queue's own.
-_PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")
 
 
 def _redis() -> Any:
@@ -38,13 +36,13 @@ def queue_depths() -> dict[str, int]:
         try:
             pipe = _redis().pipeline(transaction=False)
             for q in QUEUES:
-                for suffix in _PRIORITY_SUFFIXES:
-                    pipe.llen(q + suffix)
+                for name in broker_lists(q):
+                    pipe.llen(name)
             counts = pipe.execute()
         except Exception as e:
             log.warning("broker unreachable for queue depths: %s", e)
             return {q: -1 for q in QUEUES}
-        n = len(_PRIORITY_SUFFIXES)
+        n = len(PRIORITY_STEPS)
         return {q: sum(counts[i * n:(i + 1) * n]) for i, q in enumerate(QUEUES)}
     return _amqp_depths()
 
@@ -87,13 +85,13 @@ def oldest_message_ages(now: float | None = None) -> dict[str, float]:
     try:
         pipe = _redis().pipeline(transaction=False)
         for q in QUEUES:
-            for suffix in _PRIORITY_SUFFIXES:
-                pipe.lindex(q + suffix, -1)
+            for name in broker_lists(q):
+                pipe.lindex(name, -1)
         tails = pipe.execute()
     except Exception as e:
         log.warning("broker unreachable for queue ages: %s", e)
         return {}
-    n = len(_PRIORITY_SUFFIXES)
+    n = len(PRIORITY_STEPS)
     out: dict[str, float] = {}
     for i, q in enumerate(QUEUES):
         sent = [t for t in (_sent_at(raw) for raw in tails[i * n:(i + 1) * n] if raw) if t]
