@@ -40,7 +40,6 @@ EXAMPLES = 10
 
 #: (operation, schemathesis check code) → why it still fails. Remove an entry when it is fixed.
 KNOWN: dict[tuple[str, str], str] = {
-    ("GET /api/v1/categories/", "ST201"): "severity filter takes a decimal (0.5) for an integer field",
     ("GET /api/v1/jobs/", "ST202"): "a text filter (reason) refuses NUL characters the schema allows",
     ("GET /api/v1/decisions/statements-of-reasons/", "ST202"):
         "a reversed or over-366-day range is refused on purpose; the schema cannot express the rule",

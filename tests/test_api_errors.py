@@ -325,3 +325,9 @@ def test_search_filters_document_what_they_take(admin):
     r = admin.get("/api/v1/search/", {"q": "x", "mode": "text", "created_after": "2026-01-01T00:00:00-16:28",
                                       "source": "transcript,ocr"})
     assert r.status_code == 200, r.content
+
+
+def test_an_integer_filter_refuses_a_decimal_and_takes_a_whole_number(admin):
+    assert admin.get("/api/v1/categories/?severity=0.5").status_code == 400
+    r = admin.get("/api/v1/categories/?severity=5")
+    assert r.status_code == 200 and r.json() and {c["severity"] for c in r.json()} == {5}

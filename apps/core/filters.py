@@ -49,6 +49,13 @@ class IdFilter(df.Filter):
     field_class = forms.IntegerField
 
 
+@extend_schema_field(OpenApiTypes.INT)
+class IntegerFilter(df.Filter):
+    """A whole number (``0.5`` or ``x`` is a 400), for integer columns such as a severity."""
+
+    field_class = forms.IntegerField
+
+
 class ReferenceLookups:
     """FilterSet mixin: each filter takes exactly the values its documented type allows.
 
@@ -57,6 +64,7 @@ class ReferenceLookups:
       with a 400 "select a valid choice"; a filter that matches nothing is an empty page.
     * A typed filter (id, UUID, timestamp, choice, boolean, number) given an empty value is a
       400 naming it (django-filter would ignore it); only a text filter may be empty.
+    * A filter on an integer column takes a whole number (django-filter's would take ``0.5``).
     * A boolean filter takes ``true`` or ``false`` (any case); django-filter would read anything
       else (``null``, ``maybe``) as "no filter".
     """
@@ -86,6 +94,8 @@ class ReferenceLookups:
                 return df.UUIDFilter, {}
             if isinstance(target, models.IntegerField):  # AutoField and BigAutoField are IntegerFields
                 return IdFilter, {}
+        if not field.is_relation and isinstance(field, models.IntegerField) and lookup_type == "exact":
+            return IntegerFilter, {}  # django-filter's NumberFilter would take a decimal
         return super().filter_for_lookup(field, lookup_type)  # type: ignore[misc]
 
 
