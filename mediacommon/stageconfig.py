@@ -35,6 +35,8 @@ class TranscribeConfig:
     model: str = "base"
     weights: str = ""
     device: str = "auto"
+    #: CPU threads of the engine; 0: the worker child's share. Not part of the version (same output).
+    threads: int = 0
 
     @property
     def model_or_weights(self) -> str:

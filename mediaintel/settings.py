@@ -275,7 +275,8 @@ try:
         transcribe=stageconfig.TranscribeConfig(
             backend=env_str("MEDIAINTEL_WHISPER_BACKEND", "faster-whisper") or "faster-whisper",
             model=env_str("MEDIAINTEL_WHISPER_MODEL", "base") or "base",
-            weights=env_str("MEDIAINTEL_WHISPER_WEIGHTS", ""), device=MEDIAINTEL_DEVICE),
+            weights=env_str("MEDIAINTEL_WHISPER_WEIGHTS", ""), device=MEDIAINTEL_DEVICE,
+            threads=MEDIAINTEL_TRANSCRIBE_THREADS),
         ocr=stageconfig.OcrConfig(lang=env_str("MEDIAINTEL_OCR_LANG", "eng") or "eng",
                                   engine=(env_str("MEDIAINTEL_OCR_ENGINE", "tesserocr") or "tesserocr").lower(),
                                   device=MEDIAINTEL_DEVICE),

@@ -11,7 +11,7 @@ A prefork worker runs ``concurrency`` children on the host's cores; each numeric
 (torch, OpenMP, CTranslate2, onnxruntime) would otherwise start one thread per core in every
 child and oversubscribe the CPU. ``python -m workers`` sets ``MEDIAINTEL_THREADS_PER_CHILD``
 to ``max(1, cores // concurrency)``; children apply it before any model library is imported.
-Transcription has its own count (:func:`transcribe_threads`, ``MEDIAINTEL_TRANSCRIBE_THREADS``):
+Transcription has its own count (``TranscribeConfig.threads``, ``MEDIAINTEL_TRANSCRIBE_THREADS``):
 by default the child's share too. Giving it every core of the worker (2 threads in each of 3
 children on 2 cores) was measured to cost 3.3× the CPU per media second on a 40-asset batch
 (docs/benchmarks.md "Batch throughput"), so it is opt-in, for workers with few children.
@@ -31,14 +31,6 @@ THREAD_VARS = ("OMP_NUM_THREADS", "OMP_THREAD_LIMIT", "MKL_NUM_THREADS", "OPENBL
 
 def threads_per_child() -> int:
     return max(1, int(os.environ.get("MEDIAINTEL_THREADS_PER_CHILD", "0") or 0) or (os.cpu_count() or 1))
-
-
-def transcribe_threads() -> int:
-    """CPU threads of the transcription engine: ``MEDIAINTEL_TRANSCRIBE_THREADS``, or (0) the child's
-    share, :func:`threads_per_child`."""
-    from django.conf import settings
-
-    return int(settings.MEDIAINTEL_TRANSCRIBE_THREADS) or threads_per_child()
 
 
 def limit_threads() -> int:

@@ -14,7 +14,8 @@ from typing import Any
 from mediacommon.stageconfig import StageConfigs
 
 
-def _c(stages: StageConfigs | None) -> StageConfigs:
+def configs(stages: StageConfigs | None = None) -> StageConfigs:
+    """``stages``, or the process's configuration (``settings.MEDIAINTEL_STAGES``)."""
     if stages is not None:
         return stages
     from django.conf import settings
@@ -25,33 +26,34 @@ def _c(stages: StageConfigs | None) -> StageConfigs:
 def scene_engine(stages: StageConfigs | None = None) -> Any:
     from workers.engines.scenes import make_engine
 
-    c = _c(stages).scenes
+    c = configs(stages).scenes
     return make_engine(detector=c.detector, threshold=c.threshold)
 
 
 def keyframe_interval(stages: StageConfigs | None = None) -> float:
-    return _c(stages).keyframes.max_interval
+    return configs(stages).keyframes.max_interval
 
 
 def transcriber(stages: StageConfigs | None = None, device: str | None = None) -> Any:
     from workers.engines.transcribe import get_transcriber
-    from workers.process import transcribe_threads
+    from workers.process import threads_per_child
 
-    c = _c(stages).transcribe
-    return get_transcriber(c.backend, c.model_or_weights, cpu_threads=transcribe_threads(), device=device or c.device)
+    c = configs(stages).transcribe
+    return get_transcriber(c.backend, c.model_or_weights, cpu_threads=c.threads or threads_per_child(),
+                           device=device or c.device)
 
 
 def ocr_engine(stages: StageConfigs | None = None, device: str | None = None) -> Any:
     from workers.engines.ocr import get_ocr
 
-    c = _c(stages).ocr
+    c = configs(stages).ocr
     return get_ocr(lang=c.lang, engine=c.engine, device=device or c.device)
 
 
 def nudity_detector(stages: StageConfigs | None = None, device: str | None = None) -> Any:
     from workers.engines.detect import get_nudity_detector
 
-    c = _c(stages).detect
+    c = configs(stages).detect
     return get_nudity_detector(c.nudity_weights or None, device=device or c.device)
 
 
@@ -59,41 +61,41 @@ def object_detector(stages: StageConfigs | None = None, device: str | None = Non
     """Configured YOLO weights, else the bundled YOLOv3-tiny."""
     from workers.engines.detect import get_object_detector
 
-    c = _c(stages).detect
+    c = configs(stages).detect
     return get_object_detector(c.objects_weights or None, device=device or c.device)
 
 
 def nsfw_classifier(stages: StageConfigs | None = None, device: str | None = None) -> Any:
     from workers.engines.nsfw import get_classifier
 
-    c = _c(stages).nsfw
+    c = configs(stages).nsfw
     return get_classifier(c.weights or None, device=device or c.device)
 
 
 def face_detector(stages: StageConfigs | None = None) -> Any:
     from workers.engines.faces import FaceConfig, get_face_detector
 
-    return get_face_detector(FaceConfig(threshold=_c(stages).faces.threshold))
+    return get_face_detector(FaceConfig(threshold=configs(stages).faces.threshold))
 
 
 def image_embedder(stages: StageConfigs | None = None, device: str | None = None) -> Any:
     from workers.engines.image_embed import get_embedder
 
-    c = _c(stages).tags
+    c = configs(stages).tags
     return get_embedder(c.weights or None, c.model or None, device=device or c.device)
 
 
 def text_embedder(stages: StageConfigs | None = None, *, query: bool = False, device: str | None = None) -> Any:
     """The ``text_embed`` stage's embedder (its ``backend``), or with ``query`` the search worker's
     (its ``query_backend``): the same weights either way, so query and chunk vectors share one space."""
-    configs = _c(stages)
-    c = configs.text_embed
+    all_stages = configs(stages)
+    c = all_stages.text_embed
     backend = c.query_backend if query else c.backend
     if backend == "onnx":
         from workers.engines.text_embed_onnx import get_onnx_text_embedder
         from workers.process import threads_per_child
 
-        return get_onnx_text_embedder(c.weights or None, threads_per_child(), configs.model_cache or None)
+        return get_onnx_text_embedder(c.weights or None, threads_per_child(), all_stages.model_cache or None)
     from workers.engines.text_embed import get_text_embedder
 
     return get_text_embedder(c.weights or None, device=device or c.device)
@@ -102,4 +104,4 @@ def text_embedder(stages: StageConfigs | None = None, *, query: bool = False, de
 def text_moderator(stages: StageConfigs | None = None) -> Any:
     from workers.engines.text_moderation import get_text_moderator
 
-    return get_text_moderator(lexicon_paths=_c(stages).text_flags.lexicon_paths)
+    return get_text_moderator(lexicon_paths=configs(stages).text_flags.lexicon_paths)

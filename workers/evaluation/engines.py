@@ -31,11 +31,7 @@ class PipelineEngines:
     name = "pipeline"
 
     def __init__(self, device: str | None = None, stages: StageConfigs | None = None) -> None:
-        if stages is None:
-            from django.conf import settings
-
-            stages = settings.MEDIAINTEL_STAGES
-        self.stages = stages
+        self.stages = stage_engines.configs(stages)
         self.device = device or self.stages.text_embed.device
         self._versions: dict[str, str] = {}
         self._image: tuple[str, Any] | None = None
