@@ -15,7 +15,9 @@ from django.shortcuts import get_object_or_404, render
 
 from apps.assets.models import MediaAsset, ModerationState
 from apps.core.roles import ADMIN, MODERATOR, has_role
-from apps.moderation.console import asset_history, color_for, label_lanes
+from apps.insights.labels import scene_labels
+from apps.moderation.evidence import color_for, label_lanes
+from apps.moderation.evidence_queries import asset_history
 from apps.moderation.models import Decision, ReviewItem, Signal
 from apps.moderation.services import PENDING
 from apps.pipeline.console import stage_progress
@@ -69,7 +71,7 @@ def asset_detail(request: HttpRequest, pk: str) -> HttpResponse:
             dead_letters=DeadLetter.objects.filter(stage_run__asset=asset, replayed_at__isnull=True,
                                                    discarded=False).select_related("stage_run"),
             can_replay=has_role(request.user, ADMIN),
-            label_lanes=label_lanes(asset.pk, asset.duration),
+            label_lanes=label_lanes(scene_labels(asset.pk), asset.duration),
         )
     if request.htmx and request.GET.get("part") == "stages":
         return render(request, "console/_asset_stages.html", ctx)

@@ -107,13 +107,6 @@ def queue(request: HttpRequest) -> HttpResponse:
 
 
 # ------------------------------------------------------------------ item page
-def label_lanes(asset_id: Any, duration: float | None, limit: int = 12) -> list[dict[str, Any]]:
-    """Timeline lanes of what is seen in the asset (see :func:`apps.moderation.evidence.label_lanes`)."""
-    from apps.insights.labels import scene_labels
-
-    return evidence.label_lanes(scene_labels(asset_id), duration, limit)
-
-
 def _reasons(item: ReviewItem) -> list[dict[str, Any]]:
     """The taxonomy for the reason picker: the item's categories first (preselected), keys 1–9, 0."""
     cats = list(Category.objects.all())

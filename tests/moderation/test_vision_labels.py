@@ -8,7 +8,7 @@ from django.db import connection
 from apps.insights.labels import scene_labels
 from apps.insights.models import Detection, Keyframe, Scene, Tag
 from apps.moderation import signals
-from apps.moderation.console import label_lanes
+from apps.moderation.evidence import label_lanes
 from apps.search.filters import ASSETS, Filters
 from tests.search.helpers import make_asset
 
@@ -55,7 +55,7 @@ def test_labels_are_aggregated_per_scene_with_the_scene_range_and_raw_labels():
     assert dog["ancestors"] == ["mammal", "animal"]
     assert (got[("horse", 0)]["start"], got[("horse", 0)]["end"]) == (0.0, 10.0)
     assert {g["label"] for g in scene_labels(video.pk, "animal")} == {"dog", "horse"}
-    lanes = {lane["label"]: lane for lane in label_lanes(video.pk, 30.0)}
+    lanes = {lane["label"]: lane for lane in label_lanes(scene_labels(video.pk), 30.0)}
     assert lanes["dog"]["path"] == "dog › mammal › animal"
     assert [(m["left"], m["width"]) for m in lanes["dog"]["markers"]] == [(33.333, 66.667)]
 
