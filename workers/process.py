@@ -22,6 +22,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import threading
 import time
 
 log = logging.getLogger("mediaintel.worker")
@@ -141,7 +142,15 @@ def preload_shared(role: str) -> list[str]:
     return names
 
 
-def preload() -> None:
+def preload() -> threading.Thread:
     """In each pool child: load the wanted engines the main process did not (a memoised engine the
-    child inherited from the main process is returned at once), so first tasks are warm."""
-    _load(wanted_engines(), "pool child")
+    child inherited from the main process is returned at once), so later tasks find them warm.
+
+    The loading runs in a background thread and this returns at once: the child takes its first
+    task while its per-child engines (``FORK_UNSAFE``: faster-whisper, 2-4 s) load, since a new
+    asset's first stages (probe, decode) need no model. A task that needs an engine still loading
+    waits for that one load (:func:`workers.engines.base.cached_engine` builds each engine once,
+    under its lock), never loads a second copy."""
+    thread = threading.Thread(target=_load, args=(wanted_engines(), "pool child"), name="preload", daemon=True)
+    thread.start()
+    return thread
