@@ -42,7 +42,6 @@ EXAMPLES = 10
 KNOWN: dict[tuple[str, str], str] = {
     ("GET /api/v1/decisions/statements-of-reasons/", "ST202"):
         "a reversed or over-366-day range is refused on purpose; the schema cannot express the rule",
-    ("PATCH /api/v1/webhooks/{id}/", "ST201"): "a multipart body that is a top-level array is taken as an empty update",
     ("POST /api/v1/assets/", "ST202"): "fuzzed bytes are refused as not media (415/422), metadata must be an object",
     ("POST /api/v1/hash-banks/{id}/import/", "ST201"): "the schema does not say one of file/csv is required",
     ("POST /api/v1/hash-banks/{id}/import/", "ST202"): "the schema does not say one of file/csv is required",

@@ -11,12 +11,13 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.assets.models import MediaAsset
 from apps.core.errors import ApiError
+from apps.core.parsers import MultiPartParser
 from apps.core.roles import IsAdmin
 from apps.core.schema import generating_schema
 from apps.moderation import actions, banks
