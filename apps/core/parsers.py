@@ -13,15 +13,37 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.files.uploadhandler import FileUploadHandler
 from django.utils.http import parse_header_parameters
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError
 
 
+class _PartSeen(FileUploadHandler):
+    """First in the handler chain: notes that a named file part began (an upload handler may
+    then stop the upload, e.g. one too large, which leaves the form empty), passes data on."""
+
+    started = False
+
+    def new_file(self, *args: Any, **kwargs: Any) -> None:
+        self.started = True
+
+    def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes:
+        return raw_data
+
+    def file_complete(self, file_size: int) -> None:
+        return None
+
+
 class MultiPartParser(parsers.MultiPartParser):
     def parse(self, stream: Any, media_type: str | None = None, parser_context: dict[str, Any] | None = None) -> Any:
+        seen = _PartSeen()
+        request = (parser_context or {}).get("request")
+        if request is not None:
+            request.upload_handlers.insert(0, seen)
         result = super().parse(stream, media_type, parser_context)
-        if not result.data and not result.files and _has_content(media_type, parser_context or {}):
+        if not result.data and not result.files and not seen.started \
+                and _has_content(media_type, parser_context or {}):
             raise ParseError("The multipart body has no readable part: each part needs a "
                              "`Content-Disposition: form-data; name=\"…\"` header.")
         return result
