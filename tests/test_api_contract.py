@@ -42,7 +42,8 @@ EXAMPLES = 10
 KNOWN: dict[tuple[str, str], str] = {
     ("GET /api/v1/decisions/statements-of-reasons/", "ST202"):
         "a reversed or over-366-day range is refused on purpose; the schema cannot express the rule",
-    ("POST /api/v1/assets/", "ST202"): "fuzzed bytes are refused as not media (415/422), metadata must be an object",
+    ("POST /api/v1/assets/", "ST202"):
+        "fuzzed bytes are refused as not media (415) or empty (422): a schema cannot say which bytes are media",
     ("POST /api/v1/policies/import/", "ST202"): "the policy document's shape is not in the schema",
     ("POST /api/v1/policies/{name}/versions/", "ST202"): "the multipart rules field's shape is not in the schema",
     ("POST /api/v1/search/similar/", "ST202"): "fuzzed bytes are refused as not an image",
