@@ -40,8 +40,6 @@ EXAMPLES = 10
 
 #: (operation, schemathesis check code) → why it still fails. Remove an entry when it is fixed.
 KNOWN: dict[tuple[str, str], str] = {
-    ("GET /api/v1/decisions/statements-of-reasons/", "ST202"):
-        "a reversed or over-366-day range is refused on purpose; the schema cannot express the rule",
     ("POST /api/v1/assets/", "ST202"):
         "fuzzed bytes are refused as not media (415) or empty (422): a schema cannot say which bytes are media",
     ("POST /api/v1/policies/import/", "ST202"): "the policy document's shape is not in the schema",
