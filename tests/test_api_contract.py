@@ -42,11 +42,21 @@ EXAMPLES = 10
 KNOWN: dict[tuple[str, str], str] = {
     ("POST /api/v1/assets/", "ST202"):
         "fuzzed bytes are refused as not media (415) or empty (422): a schema cannot say which bytes are media",
+    ("POST /api/v1/hash-banks/{id}/import/", "ST201"):
+        "a non-string drawn for the text/csv body is sent as its text ('{}'): a string on the wire, whose "
+        "malformed rows are listed in `errors` (200)",
     ("POST /api/v1/policies/import/", "ST202"): "the policy document's shape is not in the schema",
     ("POST /api/v1/policies/{name}/versions/", "ST202"): "the multipart rules field's shape is not in the schema",
+    ("POST /api/v1/search/similar/", "ST201"):
+        "a form's has_speech of text `null` is read as null (how a form sends the nullable field's null); "
+        "the string 'null' drawn as a wrong type is the same bytes",
     ("POST /api/v1/search/similar/", "ST202"): "fuzzed bytes are refused as not an image",
+    ("Stateful tests", "ST202"):
+        "POST /api/v1/assets/ in a stateful sequence: an empty file is refused (422 empty), as above",
 }
-_OPERATION = re.compile(r"^_{3,} ([A-Z]+ \S+) _{3,}$", re.M)
+#: a section of the report: one operation, or the stateful phase's (whose failures name no single
+#: operation: they are keyed "Stateful tests", so one is never taken for the operation before it)
+_OPERATION = re.compile(r"^_{3,} ([A-Z]+ \S+|Stateful tests) _{3,}$", re.M)
 _CHECK = re.compile(r"^- (ST\d+) ", re.M)
 
 

@@ -314,11 +314,17 @@ class BankImportResultSerializer(serializers.Serializer):
 
 
 # ------------------------------------------------------------------ webhooks
+@extend_schema_field({"type": "string", "pattern": "^[^\\u0000]*$"})
+class NoNulCharField(serializers.CharField):
+    """Text without NUL characters (PostgreSQL cannot store one; DRF refuses it, 400), and the
+    schema says so with a ``pattern``."""
+
+
 class WebhookSubscriptionSerializer(serializers.ModelSerializer):
     enabled = StrictBooleanField(required=False)
     events = serializers.ListField(child=serializers.ChoiceField(choices=WebhookSubscription.EVENTS), min_length=1,
                                    help_text=f"Any of {', '.join(WebhookSubscription.EVENTS)}")
-    secret = serializers.CharField(write_only=True, required=False, min_length=16, max_length=200,
+    secret = NoNulCharField(write_only=True, required=False, min_length=16, max_length=200,
                                    help_text="HMAC secret; generated when omitted and shown once in the response "
                                              "to the create request")
 

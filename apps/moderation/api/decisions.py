@@ -68,7 +68,7 @@ class DecisionViewSet(JsonErrors, mixins.ListModelMixin, mixins.RetrieveModelMix
         parameters=[OpenApiParameter("from", OpenApiTypes.DATE, required=True, description="first day (UTC), included"),
                     OpenApiParameter("to", OpenApiTypes.DATE, required=True,
                                      description="last day (UTC), included. A range after `from` … `to` of more "
-                                                 "than 366 days comes in pages of 366 days (`next`, `Link`); "
+                                                 "than 366 days comes in pages of 366 days (`Link` rel=next); "
                                                  "`to` before `from` is an empty range"),
                     OpenApiParameter("format", OpenApiTypes.STR, enum=["json", "csv"],
                                      description="Or a `.csv`/`.json` suffix, or the Accept header."),
@@ -77,11 +77,9 @@ class DecisionViewSet(JsonErrors, mixins.ListModelMixin, mixins.RetrieveModelMix
                                      style="form", explode=False,
                                      description="comma-separated EU/EEA codes for territorial_scope (default all)")],
         responses={(200, "application/json"): {
-                       "type": "object", "required": ["statements", "next"],
+                       "type": "object", "required": ["statements"],
                        "properties": {"statements": {"type": "array", "items": {"type": "object"},
-                                                     "description": "DSA Transparency Database statements"},
-                                      "next": {"type": "string", "format": "uri", "nullable": True,
-                                               "description": "the rest of a range over 366 days"}}},
+                                                     "description": "DSA Transparency Database statements"}}},
                    (200, "text/csv"): OpenApiTypes.STR})
     @action(detail=False, methods=["get"], url_path="statements-of-reasons", permission_classes=[IsModerator],
             renderer_classes=[JSONRenderer, CsvRenderer], content_negotiation_class=KnownFormatNegotiation,
@@ -91,7 +89,7 @@ class DecisionViewSet(JsonErrors, mixins.ListModelMixin, mixins.RetrieveModelMix
         Transparency Database (JSON: the body of its bulk endpoint; CSV: one column per field). Moderators.
 
         One answer covers at most 366 days: a longer range answers its first 366 days and links the
-        rest (``next`` in JSON, ``Link: <…>; rel="next"`` in both formats), so nothing is dropped. A
+        rest (``Link: <…>; rel="next"``; the JSON stays the DSA bulk body), so nothing is dropped. A
         range whose ``to`` is before its ``from`` holds no day: no statements (as every time filter).
         """
         from apps.moderation import dsa, sor_export
@@ -118,7 +116,7 @@ class DecisionViewSet(JsonErrors, mixins.ListModelMixin, mixins.RetrieveModelMix
             query["from"] = (last + timedelta(days=1)).isoformat()
             nxt = request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
         fmt = request.accepted_renderer.format
-        resp = Response(dsa.to_csv(statements) if fmt == "csv" else {"statements": statements, "next": nxt})
+        resp = Response(dsa.to_csv(statements) if fmt == "csv" else {"statements": statements})
         resp["Content-Disposition"] = f'attachment; filename="statements-of-reasons-{start}-{last}.{fmt}"'
         if nxt:
             resp["Link"] = f'<{nxt}>; rel="next"'
