@@ -51,8 +51,6 @@ KNOWN: dict[tuple[str, str], str] = {
         "a form's has_speech of text `null` is read as null (how a form sends the nullable field's null); "
         "the string 'null' drawn as a wrong type is the same bytes",
     ("POST /api/v1/search/similar/", "ST202"): "fuzzed bytes are refused as not an image",
-    ("Stateful tests", "ST202"):
-        "POST /api/v1/assets/ in a stateful sequence: an empty file is refused (422 empty), as above",
 }
 #: a section of the report: one operation, or the stateful phase's (whose failures name no single
 #: operation: they are keyed "Stateful tests", so one is never taken for the operation before it)
