@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.assets import links
@@ -40,11 +41,18 @@ class AssetDetailSerializer(AssetSerializer):
         return stages_of(obj)
 
 
+@extend_schema_field({"type": "object", "additionalProperties": True,
+                      "description": "A JSON object (its JSON text in a form part), at most 64 KiB."})
+class JsonObjectField(serializers.JSONField):
+    """A JSON object, given as JSON or (in a form) as its JSON text; the serializer's
+    ``validate_<name>`` refuses anything else."""
+
+
 class UploadSerializer(serializers.Serializer):
     file = serializers.FileField(help_text="The media file (multipart).", allow_empty_file=True)
     title = serializers.CharField(required=False, allow_blank=True, max_length=500)
     external_id = serializers.CharField(required=False, allow_blank=True, max_length=255)
-    metadata = serializers.JSONField(required=False, help_text="A JSON object (or its JSON text).")
+    metadata = JsonObjectField(required=False, help_text="A JSON object (or its JSON text).")
 
     def validate_metadata(self, value: Any) -> dict[str, Any]:
         if isinstance(value, str):

@@ -24,7 +24,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -40,6 +40,7 @@ from apps.assets.upload import RawFileParser
 from apps.audit.services import Actor
 from apps.core.errors import ApiError, error_body
 from apps.core.negotiation import HtmlRenderer, JsonErrors, KnownFormatNegotiation
+from apps.core.parsers import MultiPartParser
 from apps.core.roles import MODERATOR, IsAdmin, IsModerator, IsUploader, has_role
 from apps.core.schema import generating_schema
 from apps.insights import exports as _transcript_exports

@@ -7,7 +7,7 @@ from typing import Any
 from rest_framework import serializers
 
 
-def _text_input(field: serializers.Field) -> bool:
+def text_input(field: serializers.Field) -> bool:
     """Whether the serializer's input is text (a form or query string), not a JSON document."""
     return bool(field.context.get("text_input")) or type(getattr(field.root, "initial_data", None)) is not dict
 
@@ -27,7 +27,7 @@ class StrictBooleanField(serializers.BooleanField):
     def to_internal_value(self, data: Any) -> bool:
         if isinstance(data, bool):
             return data
-        text = _text_input(self)
+        text = text_input(self)
         if text and self.allow_null and data in ("", "null"):  # a form's way of saying "no value"
             return None  # type: ignore[return-value]
         if isinstance(data, str) and text:
@@ -42,6 +42,6 @@ class StrictCharField(serializers.CharField):
     ``"0"``, which the schema's ``type: string`` refuses). Form and query values are text anyway."""
 
     def to_internal_value(self, data: Any) -> str:
-        if not isinstance(data, str) and not _text_input(self):
+        if not isinstance(data, str) and not text_input(self):
             self.fail("invalid")
         return super().to_internal_value(data)

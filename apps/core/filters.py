@@ -7,6 +7,7 @@ from typing import Any
 
 import django_filters as df
 from django import forms
+from django.core.validators import ProhibitNullCharactersValidator
 from django.db import models
 from django_filters.fields import IsoDateTimeField
 from django_filters.rest_framework import DjangoFilterBackend, FilterSet
@@ -56,6 +57,15 @@ class IntegerFilter(df.Filter):
     field_class = forms.IntegerField
 
 
+class TextField(forms.CharField):
+    """Text as the schema states it (any string): NUL characters are not refused here; the filter
+    set answers a value holding one with nothing (see :class:`ReferenceLookups`)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.validators = [v for v in self.validators if not isinstance(v, ProhibitNullCharactersValidator)]
+
+
 class ReferenceLookups:
     """FilterSet mixin: each filter takes exactly the values its documented type allows.
 
@@ -67,7 +77,21 @@ class ReferenceLookups:
     * A filter on an integer column takes a whole number (django-filter's would take ``0.5``).
     * A boolean filter takes ``true`` or ``false`` (any case); django-filter would read anything
       else (``null``, ``maybe``) as "no filter".
+    * A text filter takes any string, NUL characters included. No stored text holds one
+      (PostgreSQL refuses them), so a value with one matches nothing: the list is empty.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[call-arg]
+        for f in self.filters.values():  # type: ignore[attr-defined]  # per-instance copies
+            if isinstance(f, df.CharFilter) and f.field_class is forms.CharField:
+                f.field_class = TextField
+
+    def filter_queryset(self, queryset: Any) -> Any:
+        for name, value in self.form.cleaned_data.items():  # type: ignore[attr-defined]
+            if isinstance(self.filters.get(name), df.CharFilter) and "\x00" in str(value or ""):  # type: ignore[attr-defined]
+                return queryset.none()
+        return super().filter_queryset(queryset)  # type: ignore[misc]
 
     def is_valid(self) -> bool:
         valid = super().is_valid()  # type: ignore[misc]

@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from django.db import models as dj
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -274,15 +275,36 @@ class BankAddAssetResultSerializer(serializers.Serializer):
 
 
 class BankImportSerializer(serializers.Serializer):
+    """The form of a bank import: ``file``, ``csv`` or both (documented as ``anyOf``, see
+    :class:`BankImportSchema`; both: the file's rows, then the text's); neither is a 400 naming them."""
+
     file = serializers.FileField(required=False, help_text="CSV `hash_hex,quality,label` (multipart); or send the "
                                                            "CSV as the raw body with Content-Type text/csv")
-    csv = serializers.CharField(required=False, trim_whitespace=False, help_text="The CSV text (JSON body)")
+    csv = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False,
+                                help_text="The CSV text (empty: nothing to import)")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs.get("file") is None and attrs.get("csv") is None:
+            problem = "send a CSV file, `csv` text, or a text/csv body"
+            raise serializers.ValidationError({"file": [problem], "csv": [problem]})
+        return attrs
+
+
+class BankImportSchema(OpenApiSerializerExtension):
+    """The form's component states its rule: ``anyOf`` (``required: [file]`` | ``required: [csv]``)."""
+
+    target_class = BankImportSerializer
+
+    def map_serializer(self, auto_schema: Any, direction: Any) -> Any:
+        schema = auto_schema._map_basic_serializer(self.target, direction)
+        schema["anyOf"] = [{"required": ["file"]}, {"required": ["csv"]}]
+        return schema
 
 
 class BankImportJsonSerializer(serializers.Serializer):
     """The JSON form of a bank import: a JSON body cannot carry a file, only the CSV text."""
 
-    csv = serializers.CharField(trim_whitespace=False, allow_blank=True, help_text="The CSV text")
+    csv = StrictCharField(trim_whitespace=False, allow_blank=True, help_text="The CSV text")
 
 
 class BankImportResultSerializer(serializers.Serializer):
@@ -292,11 +314,17 @@ class BankImportResultSerializer(serializers.Serializer):
 
 
 # ------------------------------------------------------------------ webhooks
+@extend_schema_field({"type": "string", "pattern": "^[^\\u0000]*$"})
+class NoNulCharField(serializers.CharField):
+    """Text without NUL characters (PostgreSQL cannot store one; DRF refuses it, 400), and the
+    schema says so with a ``pattern``."""
+
+
 class WebhookSubscriptionSerializer(serializers.ModelSerializer):
     enabled = StrictBooleanField(required=False)
     events = serializers.ListField(child=serializers.ChoiceField(choices=WebhookSubscription.EVENTS), min_length=1,
                                    help_text=f"Any of {', '.join(WebhookSubscription.EVENTS)}")
-    secret = serializers.CharField(write_only=True, required=False, min_length=16, max_length=200,
+    secret = NoNulCharField(write_only=True, required=False, min_length=16, max_length=200,
                                    help_text="HMAC secret; generated when omitted and shown once in the response "
                                              "to the create request")
 

@@ -40,9 +40,10 @@ def check_territories(codes: Iterable[str]) -> list[str]:
 
 def decisions_between(start: date, end: date) -> Any:
     lo = datetime.combine(start, time.min, tzinfo=UTC)
-    hi = datetime.combine(end + timedelta(days=1), time.min, tzinfo=UTC)
-    return (Decision.objects.filter(outcome=Outcome.REJECT, created_at__gte=lo, created_at__lt=hi)
-            .select_related("asset", "policy_version__policy").order_by("created_at", "id"))
+    qs = Decision.objects.filter(outcome=Outcome.REJECT, created_at__gte=lo)
+    if end < date.max:  # the last representable day has no next day: no upper bound then
+        qs = qs.filter(created_at__lt=datetime.combine(end + timedelta(days=1), time.min, tzinfo=UTC))
+    return qs.select_related("asset", "policy_version__policy").order_by("created_at", "id")
 
 
 def _language(asset_id: Any) -> str:

@@ -13,7 +13,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.assets.models import Kind, ModerationState
-from apps.core.fields import StrictBooleanField, StrictCharField
+from apps.core.fields import StrictBooleanField, StrictCharField, text_input
 from apps.search import services
 from apps.search.filters import Filters
 
@@ -32,7 +32,11 @@ NO_USER = 0
 
 
 class CsvField(serializers.CharField):
-    """A comma-separated list (or a repeated parameter), optionally restricted to ``choices``."""
+    """A comma-separated list (or a repeated parameter), optionally restricted to ``choices``.
+
+    Documented as a string, so in a JSON body it takes a JSON string only (an object, array or
+    number is a 400 naming the field); a query string or form gives text anyway.
+    """
 
     def __init__(self, *, choices: tuple[str, ...] = (), **kw: Any) -> None:
         self.allowed = choices
@@ -42,6 +46,8 @@ class CsvField(serializers.CharField):
             set_override(self, "field", {"type": "string", "pattern": f"^{one}(,{one})*$"})
 
     def to_internal_value(self, data: Any) -> list[str]:  # type: ignore[override]
+        if not isinstance(data, str) and not text_input(self):
+            self.fail("invalid")
         items = _split(data)
         if self.allowed:
             bad = sorted(set(items) - set(self.allowed))

@@ -419,3 +419,17 @@ def test_the_web_side_of_search_never_imports_torch():
                        env={**__import__("os").environ, "DJANGO_SETTINGS_MODULE": "mediaintel.settings_test"})
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip().splitlines()[-1] == "[]", r.stdout
+
+
+@pytest.mark.parametrize("tags", [{}, {"a": "dog"}, ["dog"], 3, None])
+def test_a_json_look_alike_query_takes_its_list_filters_as_strings_only(moderator_user, tags):
+    """The schema types `tags` (and every comma-separated filter) as a string; a JSON body that
+    gives another JSON type is refused naming the field (it was read as the text of that value)."""
+    q = make_asset("image", duration=None)
+    r = client_for(moderator_user).post("/api/v1/search/similar/", {"asset_id": str(q.pk), "tags": tags},
+                                        format="json")
+    assert r.status_code == 400, r.content
+    assert r.json()["error"]["code"] == "invalid" and "tags" in r.json()["error"]["detail"]
+    ok = client_for(moderator_user).post("/api/v1/search/similar/", {"asset_id": str(q.pk), "tags": "dog,cat"},
+                                         format="json")
+    assert ok.status_code == 200

@@ -10,13 +10,14 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.assets.models import MediaAsset
 from apps.core.errors import ApiError
+from apps.core.openapi import AutoSchema, body_required
+from apps.core.parsers import MultiPartParser
 from apps.core.roles import IsAdmin
 from apps.core.schema import generating_schema
 from apps.moderation import actions, banks
@@ -37,6 +38,7 @@ class HashBankViewSet(ServiceErrors, viewsets.ModelViewSet):
 
     permission_classes = [IsAdmin]
     serializer_class = s.HashBankSerializer
+    schema = AutoSchema()  # the import's body is required
     filterset_fields = ["kind", "enabled"]
     ordering_fields = ["name", "created_at", "kind"]
     ordering = ["name"]
@@ -96,21 +98,21 @@ class HashBankViewSet(ServiceErrors, viewsets.ModelViewSet):
                    responses={200: s.BankImportResultSerializer})
     @action(detail=True, methods=["post"], url_path="import",
             parser_classes=[CsvParser, MultiPartParser, FormParser, JSONParser])
+    @body_required
     def import_csv(self, request: Request, pk: str | None = None) -> Response:
         """Import CSV rows ``hash_hex,quality,label`` (header optional); malformed rows are listed in ``errors``."""
         bank = self.get_object()
-        if isinstance(request.data, str) and request.content_type.startswith("text/csv"):
-            text = request.data
+        if request.content_type.startswith("text/csv"):  # an empty body is an empty CSV (DRF gives no str then)
+            text = request.data if isinstance(request.data, str) else ""
         elif not hasattr(request.data, "getlist"):  # JSON: an object with the CSV text, nothing else
             text = _valid(s.BankImportJsonSerializer, request.data)["csv"]
         else:
-            data = _valid(s.BankImportSerializer, request.data)
-            if data.get("file") is not None:
-                text = data["file"].read().decode("utf-8-sig", "replace")
-            elif data.get("csv") is not None:
-                text = data["csv"]
-            else:
-                raise ValidationError({"file": ["send a CSV file, `csv` text, or a text/csv body"]})
+            data = _valid(s.BankImportSerializer, request.data)  # file, csv or both (the file's rows first)
+            texts = ([data["file"].read().decode("utf-8-sig", "replace")] if data.get("file") is not None else []) \
+                + ([data["csv"]] if data.get("csv") is not None else [])
+            results = [actions.import_bank_csv(bank, t, user=request.user) for t in texts]
+            return Response({"added": sum(r.added for r in results), "existing": sum(r.existing for r in results),
+                             "errors": [e for r in results for e in r.errors]})
         result = actions.import_bank_csv(bank, text, user=request.user)
         return Response(result.as_dict())
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import django_filters as df
@@ -65,21 +66,32 @@ class DecisionViewSet(JsonErrors, mixins.ListModelMixin, mixins.RetrieveModelMix
 
     @extend_schema(
         parameters=[OpenApiParameter("from", OpenApiTypes.DATE, required=True, description="first day (UTC), included"),
-                    OpenApiParameter("to", OpenApiTypes.DATE, required=True, description="last day (UTC), included"),
+                    OpenApiParameter("to", OpenApiTypes.DATE, required=True,
+                                     description="last day (UTC), included. A range after `from` … `to` of more "
+                                                 "than 366 days comes in pages of 366 days (`Link` rel=next); "
+                                                 "`to` before `from` is an empty range"),
                     OpenApiParameter("format", OpenApiTypes.STR, enum=["json", "csv"],
                                      description="Or a `.csv`/`.json` suffix, or the Accept header."),
                     OpenApiParameter("territory", {"type": "array", "minItems": 1,
                                                    "items": {"type": "string", "enum": list(dsa.EEA_COUNTRIES)}},
                                      style="form", explode=False,
                                      description="comma-separated EU/EEA codes for territorial_scope (default all)")],
-        responses={(200, "application/json"): OpenApiTypes.OBJECT,
+        responses={(200, "application/json"): {
+                       "type": "object", "required": ["statements"],
+                       "properties": {"statements": {"type": "array", "items": {"type": "object"},
+                                                     "description": "DSA Transparency Database statements"}}},
                    (200, "text/csv"): OpenApiTypes.STR})
     @action(detail=False, methods=["get"], url_path="statements-of-reasons", permission_classes=[IsModerator],
             renderer_classes=[JSONRenderer, CsvRenderer], content_negotiation_class=KnownFormatNegotiation,
             pagination_class=None, filter_backends=[])
     def statements_of_reasons(self, request: Request, format: str | None = None) -> Response:
         """Statements of reasons of the restricting decisions in a range of days, in the layout of the EU DSA
-        Transparency Database (JSON: the body of its bulk endpoint; CSV: one column per field). Moderators."""
+        Transparency Database (JSON: the body of its bulk endpoint; CSV: one column per field). Moderators.
+
+        One answer covers at most 366 days: a longer range answers its first 366 days and links the
+        rest (``Link: <…>; rel="next"``; the JSON stays the DSA bulk body), so nothing is dropped. A
+        range whose ``to`` is before its ``from`` holds no day: no statements (as every time filter).
+        """
         from apps.moderation import dsa, sor_export
 
         missing = [p for p in ("from", "to") if not request.query_params.get(p)]
@@ -90,12 +102,24 @@ class DecisionViewSet(JsonErrors, mixins.ListModelMixin, mixins.RetrieveModelMix
             start = dsa.parse_day(request.query_params["from"], "from")
             end = dsa.parse_day(request.query_params["to"], "to")
             territory = request.query_params.get("territory", ",".join(dsa.EEA_COUNTRIES)).split(",")
-            statements = sor_export.statements_between(start, end, territorial_scope=territory)
+            sor_export.check_territories(territory)
+            # a page is at most MAX_DAYS days; the rest of a longer range is linked, never dropped
+            last = start + timedelta(days=sor_export.MAX_DAYS - 1) if (end - start).days >= sor_export.MAX_DAYS \
+                else end
+            statements = sor_export.statements_between(start, last, territorial_scope=territory) \
+                if start <= end else []  # a reversed range holds no day
         except ValueError as e:
             raise ApiError(str(e), code="invalid") from None
+        nxt = None
+        if start <= last < end:
+            query = request.query_params.copy()
+            query["from"] = (last + timedelta(days=1)).isoformat()
+            nxt = request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
         fmt = request.accepted_renderer.format
         resp = Response(dsa.to_csv(statements) if fmt == "csv" else {"statements": statements})
-        resp["Content-Disposition"] = f'attachment; filename="statements-of-reasons-{start}-{end}.{fmt}"'
+        resp["Content-Disposition"] = f'attachment; filename="statements-of-reasons-{start}-{last}.{fmt}"'
+        if nxt:
+            resp["Link"] = f'<{nxt}>; rel="next"'
         return resp
 
 
