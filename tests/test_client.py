@@ -102,6 +102,13 @@ def test_client_uploads_waits_searches_reviews_and_replays_against_the_live_api(
         similar = mi.similar(image=photo, mode="pdq")
         assert similar["results"][0]["asset"]["id"] == image.id and similar["results"][0]["pdq_distance"] == 0
         assert mi.similar(asset_id=image.id, mode="pdq")["results"] == []  # never itself
+        # list filters go as the API's comma-separated lists, in a query, a JSON body and a form
+        assert mi.search("harbour festival boats", mode="text", kind=["text", "image"])["results"][0]["asset"]["id"] \
+            == text.id
+        assert mi.search("harbour festival boats", mode="text", kind=["image"])["results"] == []
+        assert mi.similar(asset_id=image.id, mode="pdq", kind=["image", "video"])["results"] == []
+        assert mi.similar(image=photo, mode="pdq", kind=["image", "video"])["results"][0]["asset"]["id"] == image.id
+        assert mi.similar(image=photo, mode="pdq", kind=["video"])["results"] == []
         assert [a.id for a in mi.assets(kind="text")] == [text.id]
 
         item = next(mo.review_items(state="open"))

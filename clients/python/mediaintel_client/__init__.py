@@ -86,6 +86,22 @@ def _file_chunks(fh: IO[bytes]) -> Iterator[bytes]:
         yield chunk
 
 
+def _filters(values: dict[str, Any], *, text: bool = True) -> dict[str, Any]:
+    """Filters as the API takes them: ``None`` left out, a list, tuple or set as one comma-separated
+    value (``kind=["image", "video"]`` → ``"image,video"``); for a query string or a form
+    (``text``), a bool as ``true``/``false`` (a JSON body keeps JSON booleans)."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if value is None:
+            continue
+        if isinstance(value, (list, tuple, set, frozenset)):
+            value = ",".join(str(v) for v in (sorted(value) if isinstance(value, (set, frozenset)) else value))
+        elif isinstance(value, bool) and text:
+            value = "true" if value else "false"
+        out[key] = value
+    return out
+
+
 class MediaIntel:
     """A session with one MediaIntel server. Use as a context manager, or call :meth:`close`."""
 
@@ -118,7 +134,7 @@ class MediaIntel:
         return resp.json()
 
     def _pages(self, path: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        params = {k: v for k, v in params.items() if v is not None}
+        params = _filters(params)
         params.setdefault("limit", 100)
         offset = 0
         while True:
@@ -197,7 +213,7 @@ class MediaIntel:
                **filters: Any) -> dict[str, Any]:
         """Moments that match ``q`` by meaning, words or both, grouped by asset (see the API docs)."""
         return self._request("GET", "search/", params={"q": q, "mode": mode, "limit": limit, "offset": offset,
-                                                       **{k: v for k, v in filters.items() if v is not None}})
+                                                       **_filters(filters)})
 
     def similar(self, *, image: str | Path | bytes | None = None, asset_id: str | None = None,
                 mode: SimilarMode = "both", limit: int = 10, **options: Any) -> dict[str, Any]:
@@ -205,11 +221,11 @@ class MediaIntel:
         if (image is None) == (asset_id is None):
             raise ValueError("give exactly one of image= or asset_id=")
         if asset_id is not None:
-            return self._request("POST", "search/similar/",
-                                 json={"asset_id": asset_id, "mode": mode, "limit": limit, **options})
+            body = {"asset_id": asset_id, "mode": mode, "limit": limit, **_filters(options, text=False)}
+            return self._request("POST", "search/similar/", json=body)
         data = image if isinstance(image, bytes) else Path(image).read_bytes()
         name = "query.jpg" if isinstance(image, bytes) else Path(image).name
-        form = {"mode": mode, "limit": str(limit), **{k: str(v) for k, v in options.items()}}
+        form = {"mode": mode, "limit": str(limit), **{k: str(v) for k, v in _filters(options).items()}}
         return self._request("POST", "search/similar/", data=form, files={"file": (name, data)})
 
     # ------------------------------------------------------------------ review
