@@ -329,6 +329,9 @@ class OnnxImageEmbedder(_LiteTagger):
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")  # shared CPUs: sleep, not spin
+        # no arena: batches vary in shape, and the arena keeps its largest (measured +200 MiB warm; same speed,
+        # bench/runtimes.py)
+        opts.enable_cpu_mem_arena = False
         try:
             self._session = ort.InferenceSession(str(folder / "model.onnx"), sess_options=opts,
                                                  providers=onnx_providers(wanted))
