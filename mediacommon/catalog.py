@@ -74,10 +74,9 @@ def spec_for(stage: str, stages: StageConfigs) -> EngineSpec:
     if stage == "hash":
         return EngineSpec("pdq", "1")
     if stage == "text_embed":
-        config: tuple[tuple[str, str], ...] = (("weights", c.text_embed.weights),)
-        if c.text_embed.backend != "torch":  # the default (torch) keeps the versions recorded before backends
-            config += (("backend", c.text_embed.backend),)
-        return EngineSpec("minilm-l6-v2", "2", config)
+        # the backend (torch / onnx) is not part of it: the same vectors within float tolerance (cosine
+        # ≥ 0.999, tests/workers/engines/test_text_embed_onnx.py), so chunks of either are searched together
+        return EngineSpec("minilm-l6-v2", "2", (("weights", c.text_embed.weights),))
     if stage == "text_flags":
         return EngineSpec("profanity-lexicon", "1", (("lexicon", os.pathsep.join(c.text_flags.lexicon_paths)),))
     if stage == "language":

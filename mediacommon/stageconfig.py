@@ -7,7 +7,8 @@ Invariants:
 - The version catalog (:func:`mediacommon.catalog.spec_for`) and the engine a worker loads read the
   *same* object, so a configured weights path is both what the version names and what runs.
 - Fields that change results (weights, model, thresholds, language) enter the stage version; fields
-  that do not (device, batch size, the query-side backend of the text embedder) do not.
+  that do not (device, batch size, the runtime backend of the text embedder or of the tagger: the same
+  weights give the same outputs within float tolerance on either) do not.
 - Stdlib only: the web process imports it to plan stages.
 
 An empty ``weights`` means the model bundled with the engine's package.
@@ -69,6 +70,9 @@ class FacesConfig:
     threshold: float = 0.5
 
 
+IMAGE_EMBED_BACKENDS = ("onnx", "torch")
+
+
 @dataclass(frozen=True)
 class TagsConfig:
     weights: str = ""
@@ -76,10 +80,18 @@ class TagsConfig:
     clip_model: str = ""
     clip_weights: str = ""
     device: str = "auto"
+    #: ``onnx`` (onnxruntime, no torch import; exported once from the same weights, see
+    #: workers/engines/image_embed.py) or ``torch`` (efficientnet_lite_pytorch). Not part of the version.
+    backend: str = "onnx"
+
+    def __post_init__(self) -> None:
+        if self.backend not in IMAGE_EMBED_BACKENDS:
+            raise ValueError(f"image tagging backend must be one of {IMAGE_EMBED_BACKENDS}, not {self.backend!r}")
 
 
 #: Backends of the text embedder: ``torch`` (sentence-transformers) and ``onnx`` (onnxruntime +
 #: tokenizers, no torch import; the same model exported once, see workers/engines/text_embed_onnx.py).
+#: ONNX is the default for both indexing and queries; neither backend enters the stage version.
 TEXT_EMBED_BACKENDS = ("torch", "onnx")
 
 
@@ -88,7 +100,7 @@ class TextEmbedConfig:
     weights: str = ""  # a sentence-transformers directory; empty: bundled all-MiniLM-L6-v2
     device: str = "auto"
     batch_size: int = 64
-    backend: str = "torch"  # indexing (the ``text_embed`` stage)
+    backend: str = "onnx"  # indexing (the ``text_embed`` stage)
     query_backend: str = "onnx"  # query embedding on the search worker
 
     def __post_init__(self) -> None:
@@ -117,6 +129,6 @@ class StageConfigs:
     tags: TagsConfig = field(default_factory=TagsConfig)
     text_embed: TextEmbedConfig = field(default_factory=TextEmbedConfig)
     text_flags: TextFlagsConfig = field(default_factory=TextFlagsConfig)
-    #: Where engines keep files they build once (the ONNX export of the text embedder); empty: the
+    #: Where engines keep files they build once (the ONNX exports, workers/engines/exports.py); empty: the
     #: engines' default (``~/.cache/mediaintel/models``). Not part of any version.
     model_cache: str = ""

@@ -291,11 +291,12 @@ try:
         tags=stageconfig.TagsConfig(weights=env_str("MEDIAINTEL_IMAGE_EMBED_WEIGHTS", ""),
                                     model=env_str("MEDIAINTEL_IMAGE_EMBED_MODEL", ""),
                                     clip_model=env_str("MEDIAINTEL_CLIP_MODEL", ""),
-                                    clip_weights=env_str("MEDIAINTEL_CLIP_WEIGHTS", ""), device=MEDIAINTEL_DEVICE),
+                                    clip_weights=env_str("MEDIAINTEL_CLIP_WEIGHTS", ""), device=MEDIAINTEL_DEVICE,
+                                    backend=(env_str("MEDIAINTEL_IMAGE_EMBED_BACKEND", "onnx") or "onnx").lower()),
         text_embed=stageconfig.TextEmbedConfig(
             weights=env_str("MEDIAINTEL_TEXT_EMBED_WEIGHTS", ""), device=MEDIAINTEL_DEVICE,
             batch_size=env_int("MEDIAINTEL_TEXT_EMBED_BATCH", 64),
-            backend=env_str("MEDIAINTEL_TEXT_EMBED_BACKEND", "torch") or "torch",
+            backend=env_str("MEDIAINTEL_TEXT_EMBED_BACKEND", "onnx") or "onnx",
             query_backend=env_str("MEDIAINTEL_TEXT_EMBED_QUERY_BACKEND", "onnx") or "onnx"),
         text_flags=stageconfig.TextFlagsConfig(
             lexicon_paths=tuple(p for p in env_str("MEDIAINTEL_LEXICON_PATH", "").split(os.pathsep) if p)),

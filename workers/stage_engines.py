@@ -81,7 +81,14 @@ def face_detector(stages: StageConfigs | None = None) -> Any:
 def image_embedder(stages: StageConfigs | None = None, device: str | None = None) -> Any:
     from workers.engines.image_embed import get_embedder
 
-    c = configs(stages).tags
+    all_stages = configs(stages)
+    c = all_stages.tags
+    if c.backend == "onnx":
+        from workers.engines.image_embed import get_onnx_embedder
+        from workers.process import threads_per_child
+
+        return get_onnx_embedder(c.weights or None, c.model or None, device=device or c.device,
+                                 threads=threads_per_child(), cache=all_stages.model_cache or None)
     return get_embedder(c.weights or None, c.model or None, device=device or c.device)
 
 
@@ -95,7 +102,9 @@ def text_embedder(stages: StageConfigs | None = None, *, query: bool = False, de
         from workers.engines.text_embed_onnx import get_onnx_text_embedder
         from workers.process import threads_per_child
 
-        return get_onnx_text_embedder(c.weights or None, threads_per_child(), all_stages.model_cache or None)
+        # queries stay on the CPU: a search worker holds no CUDA context for one sentence at a time
+        return get_onnx_text_embedder(c.weights or None, threads_per_child(), all_stages.model_cache or None,
+                                      "cpu" if query else (device or c.device))
     from workers.engines.text_embed import get_text_embedder
 
     return get_text_embedder(c.weights or None, device=device or c.device)

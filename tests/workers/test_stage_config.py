@@ -76,18 +76,23 @@ def test_stage_versions_are_unchanged_when_nothing_is_configured():
     assert {stage: spec_for(stage, StageConfigs()).version for stage in DEFAULT_VERSIONS} == DEFAULT_VERSIONS
 
 
-def test_text_embed_version_names_the_backend_when_chunks_are_indexed_with_onnx():
+def test_versions_are_the_same_whichever_runtime_backend_embeds_or_tags():
+    """ONNX is the default runtime of text embedding and tags; torch stays selectable. The backend gives
+    the same vectors within float tolerance, so it is not part of a version: switching it neither makes
+    results stale nor hides chunks indexed with the other one from search (which filters by version)."""
     from dataclasses import FrozenInstanceError, replace
 
     from mediacommon.catalog import spec_for
     from mediacommon.stageconfig import StageConfigs
 
     default = StageConfigs()
-    torch_queries = replace(default, text_embed=replace(default.text_embed, query_backend="torch"))
-    onnx_index = replace(default, text_embed=replace(default.text_embed, backend="onnx"))
-    assert spec_for("text_embed", torch_queries).version == DEFAULT_VERSIONS["text_embed"]  # queries: no version
-    assert spec_for("text_embed", onnx_index).version != DEFAULT_VERSIONS["text_embed"]
-    assert ("backend", "onnx") in spec_for("text_embed", onnx_index).config
+    assert (default.text_embed.backend, default.text_embed.query_backend, default.tags.backend) == ("onnx",) * 3
+    on_torch = replace(default, text_embed=replace(default.text_embed, backend="torch", query_backend="torch"),
+                       tags=replace(default.tags, backend="torch"))
+    for stage in ("text_embed", "tags"):
+        assert spec_for(stage, on_torch).version == spec_for(stage, default).version == DEFAULT_VERSIONS[stage]
+    with pytest.raises(ValueError, match="backend"):
+        replace(default.tags, backend="tflite")
     with pytest.raises(ValueError, match="backend"):
         replace(default.text_embed, backend="tensorflow")
     with pytest.raises(FrozenInstanceError):

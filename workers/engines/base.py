@@ -13,6 +13,7 @@ import functools
 import hashlib
 import json
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -51,12 +52,15 @@ class EngineInfo:
 
 @contextlib.contextmanager
 def inference_errors(what: str = "inference") -> Iterator[None]:
-    """Map running out of memory (CUDA or host) during ``what`` to a retryable engine error."""
-    import torch
-
+    """Map running out of memory (CUDA or host) during ``what`` to a retryable engine error.
+    Imports nothing: torch's CUDA out-of-memory error is caught only where torch is already loaded."""
+    torch = sys.modules.get("torch")
+    oom: tuple[type[BaseException], ...] = (MemoryError,)
+    if torch is not None:
+        oom += (torch.cuda.OutOfMemoryError,)
     try:
         yield
-    except (torch.cuda.OutOfMemoryError, MemoryError) as exc:
+    except oom as exc:
         raise TransientEngineError(f"out of memory during {what}: {exc}") from exc
 
 

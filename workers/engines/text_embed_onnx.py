@@ -9,18 +9,19 @@ Invariants:
   model's ``max_seq_length`` (``sentence_bert_config.json``), then attention-masked mean pooling and
   L2 normalisation, as the model's ``modules.json`` (Transformer → Pooling(mean) → Normalize) says.
 - Importing this module or embedding with it never imports torch. The ONNX file is exported once
-  per (weights fingerprint, export revision) by a separate process that has torch
-  (``python -m workers.engines.text_embed_onnx --export [DIR]``), into the model cache
-  (``settings.MEDIAINTEL_MODEL_CACHE``, default ``~/.cache/mediaintel/models``) under
-  ``text-embed-onnx/``; a process asking for a missing export runs that command and waits for it.
+  per (weights fingerprint, export revision) by a separate process that has torch, into the model
+  cache (``settings.MEDIAINTEL_MODEL_CACHE``, default ``~/.cache/mediaintel/models``) under
+  ``text-embed-onnx/`` (:mod:`workers.engines.exports`: ``python -m workers.engines.exports --all``
+  makes it ahead of time); a process asking for a missing export makes it and waits for it.
   Nothing is downloaded.
+- The default backend of the ``text_embed`` stage (indexing) and of the search worker's queries;
+  the backend is not part of the stage version (same vectors within float tolerance, like a device).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import threading
 from collections.abc import Sequence
@@ -28,21 +29,22 @@ from pathlib import Path
 
 import numpy as np
 
+from workers.engines import exports
 from workers.engines.base import (
     EngineInfo,
     EngineUnavailable,
     PermanentEngineError,
     cached_engine,
-    model_cache_dir,
     weights_fingerprint,
 )
+from workers.engines.device import onnx_providers, onnx_session_device, resolve_device
+from workers.engines.exports import export_dir
 
-__all__ = ["OnnxTextEmbedder", "export", "export_path", "get_onnx_text_embedder"]
+__all__ = ["OnnxTextEmbedder", "ensure_export", "export_path", "export_to", "get_onnx_text_embedder"]
 
 #: Bump when the exported graph changes (opset, inputs, outputs): a new file name, a new export.
 EXPORT_REVISION = "1"
 _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
-_EXPORT_TIMEOUT_S = 600
 
 
 def _model_dir(model_path: str | os.PathLike[str] | None) -> Path:
@@ -78,29 +80,46 @@ def _check_pipeline(path: Path) -> int:
     return int(json.loads(sbert.read_text()).get("max_seq_length", 256)) if sbert.is_file() else 256
 
 
+EXPORT_NAME = "text-embed-onnx"
+
+
+def _export_key(path: Path) -> str:
+    return f"{path.name}-{weights_fingerprint(_weights(path))}-r{EXPORT_REVISION}"
+
+
 def export_path(model_path: str | os.PathLike[str] | None = None, cache: str | os.PathLike[str] | None = None) -> Path:
-    """Where the export of these weights lives (one file per weights fingerprint and export revision)."""
+    """Where the export of these weights lives (one directory per weights fingerprint and export revision)."""
     path = _model_dir(model_path)
-    root = Path(cache).expanduser() if cache else model_cache_dir()
-    return root / "text-embed-onnx" / f"{path.name}-{weights_fingerprint(_weights(path))}-r{EXPORT_REVISION}.onnx"
+    return export_dir(EXPORT_NAME, _export_key(path), cache) / "model.onnx"
 
 
-def export(model_path: str | os.PathLike[str] | None = None, cache: str | os.PathLike[str] | None = None) -> Path:
-    """Export the transformer of a sentence-transformers directory to ONNX (needs torch; run in its own
-    process by :func:`get_onnx_text_embedder`). Outputs ``last_hidden_state`` (batch, tokens, dim) for
-    ``input_ids``, ``attention_mask``, ``token_type_ids``, all with dynamic batch and length axes."""
+def ensure_export(model_path: str | os.PathLike[str] | None = None,
+                  cache: str | os.PathLike[str] | None = None) -> Path:
+    """The ONNX file of these weights, exported first (in a torch subprocess, once per host) when missing."""
+    path = _model_dir(model_path)
+    folder = exports.ensure_export(EXPORT_NAME, _export_key(path), f"{__name__}:export_to",
+                                   source=str(path) if model_path else None, cache=cache)
+    return folder / "model.onnx"
+
+
+def ensure_default_export(cache: str | os.PathLike[str] | None = None) -> Path:
+    """The bundled MiniLM's export (``python -m workers.engines.exports --all``)."""
+    return ensure_export(None, cache)
+
+
+def export_to(out_dir: Path, model_path: str | None = None) -> None:
+    """Export the transformer of a sentence-transformers directory to ``out_dir/model.onnx`` (needs torch;
+    run in its own process by :func:`ensure_export`). Outputs ``last_hidden_state`` (batch, tokens, dim)
+    for ``input_ids``, ``attention_mask``, ``token_type_ids``, all with dynamic batch and length axes."""
     import torch
     from transformers import AutoModel, AutoTokenizer
 
     path = _model_dir(model_path)
-    out = export_path(path if model_path else None, cache)
-    out.parent.mkdir(parents=True, exist_ok=True)
     model = AutoModel.from_pretrained(str(path), local_files_only=True, attn_implementation="eager").eval()
     tok = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
     sample = tok(["a sentence to trace", "another one"], padding=True, return_tensors="pt")
     names = ["input_ids", "attention_mask", "token_type_ids"]
     axes = {n: {0: "batch", 1: "tokens"} for n in names} | {"last_hidden_state": {0: "batch", 1: "tokens"}}
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
 
     class Encoder(torch.nn.Module):  # keyword arguments: the model's positional order varies by version
         def __init__(self) -> None:
@@ -113,37 +132,21 @@ def export(model_path: str | os.PathLike[str] | None = None, cache: str | os.Pat
 
     with torch.no_grad():
         torch.onnx.export(Encoder().eval(), (sample["input_ids"], sample["attention_mask"], sample["token_type_ids"]),
-                          str(tmp), input_names=names, output_names=["last_hidden_state"], dynamic_axes=axes,
-                          opset_version=17, dynamo=False)
-    os.replace(tmp, out)  # atomic: a reader sees no file or the whole file
-    return out
-
-
-def _export_in_subprocess(model_path: Path | None, cache: Path) -> None:
-    """Run :func:`export` in a child process, so torch never enters this one."""
-    cmd = [sys.executable, "-m", "workers.engines.text_embed_onnx", "--export", "--cache", str(cache)]
-    if model_path is not None:
-        cmd += ["--model", str(model_path)]
-    root = Path(__file__).resolve().parents[2]  # where ``workers`` is importable from, whatever the cwd
-    done = subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=_EXPORT_TIMEOUT_S, check=False)
-    if done.returncode != 0:
-        raise PermanentEngineError(f"exporting the text embedder to ONNX failed: {done.stderr.strip()[-2000:]}")
+                          str(Path(out_dir) / "model.onnx"), input_names=names, output_names=["last_hidden_state"],
+                          dynamic_axes=axes, opset_version=17, dynamo=False)
 
 
 class OnnxTextEmbedder:
     """Batch text embedder returning L2-normalised float32 vectors (same interface as ``TextEmbedder``)."""
 
     def __init__(self, model_path: str | os.PathLike[str] | None = None, *, threads: int = 0,
-                 cache: str | os.PathLike[str] | None = None) -> None:
+                 cache: str | os.PathLike[str] | None = None, device: str | None = "cpu") -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
         path = _model_dir(model_path)
         max_len = _check_pipeline(path)
-        cache_dir = Path(cache).expanduser() if cache else model_cache_dir()
-        onnx_file = export_path(path if model_path else None, cache_dir)
-        if not onnx_file.is_file():
-            _export_in_subprocess(path if model_path else None, cache_dir)
+        onnx_file = ensure_export(path if model_path else None, cache)
         try:
             self._tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
         except Exception as exc:
@@ -156,13 +159,17 @@ class OnnxTextEmbedder:
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")  # shared CPUs: sleep, not spin
+        # no arena: batches vary in shape, and the arena keeps its largest (measured +200 MiB warm; same speed,
+        # bench/runtimes.py)
+        opts.enable_cpu_mem_arena = False
+        wanted = resolve_device(device, engine="text-embed-onnx", runtime="onnxruntime")
         try:
-            self._session = ort.InferenceSession(str(onnx_file), sess_options=opts, providers=["CPUExecutionProvider"])
+            self._session = ort.InferenceSession(str(onnx_file), sess_options=opts, providers=onnx_providers(wanted))
         except Exception as exc:
             raise PermanentEngineError(f"cannot load the ONNX text embedder {onnx_file}: {exc}") from exc
         self._inputs = {i.name for i in self._session.get_inputs()}
         self._lock = threading.Lock()
-        self.device = "cpu"
+        self.device = onnx_session_device(self._session, wanted, engine="text-embed-onnx")
         self.dim = int(self._session.get_outputs()[0].shape[-1])
         model_id = "all-MiniLM-L6-v2" if model_path is None else path.name
         self.info = EngineInfo(
@@ -177,8 +184,12 @@ class OnnxTextEmbedder:
         if isinstance(texts, str):
             raise TypeError("embed() takes a list of strings, not a string")
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        # longest first, as sentence-transformers does: a batch pads to its longest text, so similar
+        # lengths together pad least (a text's vector does not depend on its batch)
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         for start in range(0, len(texts), batch_size):
-            encs = self._tokenizer.encode_batch(list(texts[start : start + batch_size]))
+            rows = order[start : start + batch_size]
+            encs = self._tokenizer.encode_batch([texts[i] for i in rows])
             feed = {"input_ids": np.array([e.ids for e in encs], dtype=np.int64),
                     "attention_mask": np.array([e.attention_mask for e in encs], dtype=np.int64),
                     "token_type_ids": np.array([e.type_ids for e in encs], dtype=np.int64)}
@@ -187,15 +198,15 @@ class OnnxTextEmbedder:
             mask = feed["attention_mask"][:, :, None].astype(np.float32)
             pooled = (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
             norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-            out[start : start + len(encs)] = pooled / np.clip(norms, 1e-12, None)
+            out[rows] = pooled / np.clip(norms, 1e-12, None)
         return out
 
 
 @cached_engine
 def get_onnx_text_embedder(model_path: str | None = None, threads: int = 0,
-                           cache: str | None = None) -> OnnxTextEmbedder:
-    """Process-wide :class:`OnnxTextEmbedder` per (model_path, threads, cache)."""
-    return OnnxTextEmbedder(model_path, threads=threads, cache=cache)
+                           cache: str | None = None, device: str | None = "cpu") -> OnnxTextEmbedder:
+    """Process-wide :class:`OnnxTextEmbedder` per (model_path, threads, cache, device)."""
+    return OnnxTextEmbedder(model_path, threads=threads, cache=cache, device=device)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -208,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", default=None, help="model cache directory (default: the engines' cache)")
     a = ap.parse_args(argv)
     try:
-        print(export(a.model, a.cache))
+        print(ensure_export(a.model, a.cache))
     except (EngineUnavailable, PermanentEngineError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -214,3 +214,76 @@ def test_clip_configured_shares_one_space(tiny_clip, photos):
         expected = reference.encode_text(open_clip.get_tokenizer(name)(["a bus"])).numpy()[0]
     np.testing.assert_allclose(texts[0], expected / np.linalg.norm(expected), atol=1e-5)
     assert clip.embed_texts([]).shape == (0, 32)
+
+
+# ---------------------------------------------------------------- onnxruntime backend (the default)
+
+
+@pytest.fixture(scope="module")
+def onnx_embedder() -> image_embed.OnnxImageEmbedder:
+    return image_embed.get_onnx_embedder(device="cpu")
+
+
+def test_onnx_gives_torch_tags_and_embeddings_when_tagging_real_photos(embedder, onnx_embedder, photos, analyses):
+    assert onnx_embedder.info.version == embedder.info.version  # the runtime is not part of the version
+    assert onnx_embedder.info.params["runtime"] == "onnxruntime" and onnx_embedder.labels == embedder.labels
+    got = onnx_embedder.analyze(list(photos.values()), batch_size=2)
+    for name, a, b in zip(photos, got, analyses.values(), strict=True):
+        assert float(a.embedding @ b.embedding) >= 0.999, name
+        assert a.embedding.dtype == np.float32 and a.embedding.shape == (1280,)
+        assert [t for t, _ in a.tags] == [t for t, _ in b.tags], (name, a.tags, b.tags)
+        assert np.allclose([s for _, s in a.tags], [s for _, s in b.tags], atol=2e-3), (name, a.tags, b.tags)
+    # the full top 5, below the score floor too
+    every_torch = image_embed.get_embedder(min_score=0.0).analyze(list(photos.values()))
+    every_onnx = image_embed.get_onnx_embedder(min_score=0.0, device="cpu").analyze(list(photos.values()))
+    for name, a, b in zip(photos, every_onnx, every_torch, strict=True):
+        assert [t for t, _ in a.tags] == [t for t, _ in b.tags], name
+    assert onnx_embedder.analyze([]) == [] and onnx_embedder.embed_images([]).shape == (0, 1280)
+
+
+def test_onnx_export_lives_in_the_cache_with_its_labels(onnx_embedder):
+    folder = Path(onnx_embedder.info.params["onnx"])
+    assert folder == image_embed.ensure_onnx_export()
+    assert folder.name.endswith(f"-r{image_embed.EXPORT_REVISION}") and folder.parent.name == image_embed.EXPORT_NAME
+    meta = json.loads((folder / "meta.json").read_text())
+    assert meta["labels"][0] == "tench" and len(meta["labels"]) == 1000 and meta["image_size"] == 224
+
+
+def test_onnx_backend_refuses_weights_that_are_not_a_checkpoint(tmp_path):
+    junk = tmp_path / "junk.pth"
+    junk.write_bytes(b"not a checkpoint")
+    with pytest.raises(PermanentEngineError, match="image-embed-onnx"):
+        image_embed.OnnxImageEmbedder(junk, device="cpu", cache=tmp_path / "cache")
+
+
+_DEFAULT_ENGINES = """
+import json, sys, django
+django.setup()
+from django.conf import settings
+from sklearn.datasets import load_sample_images
+from workers.process import PRELOADERS
+tags, text = PRELOADERS["tags"](), PRELOADERS["text_embed"]()  # the worker's preload, default configuration
+analysis = tags.analyze(list(load_sample_images().images))
+vectors = text.embed(["harbour ferry timetable"])
+print(json.dumps({"torch": sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "torchvision")),
+                  "engines": [type(tags).__name__, type(text).__name__], "tags": [a.tags[0][0] for a in analysis],
+                  "dim": int(vectors.shape[1])}))
+"""
+
+
+def test_default_tags_and_text_embedding_import_no_torch_when_a_worker_loads_them():
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[3]
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "mediaintel.settings_test", "MEDIAINTEL_WORKER_ROLE": "all"}
+    for var in ("MEDIAINTEL_IMAGE_EMBED_BACKEND", "MEDIAINTEL_TEXT_EMBED_BACKEND"):
+        env.pop(var, None)
+    out = subprocess.run([sys.executable, "-c", _DEFAULT_ENGINES], cwd=root, env=env, capture_output=True,
+                         text=True, timeout=600, check=False)
+    assert out.returncode == 0, out.stderr[-3000:]
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["engines"] == ["OnnxImageEmbedder", "OnnxTextEmbedder"]
+    assert got["torch"] == [] and got["dim"] == 384
+    assert got["tags"][0] == "palace"

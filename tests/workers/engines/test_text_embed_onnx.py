@@ -1,7 +1,8 @@
-"""The ONNX text embedder: the bundled MiniLM on onnxruntime + tokenizers, for the search worker's queries.
+"""The ONNX text embedder: the bundled MiniLM on onnxruntime + tokenizers, the default backend of the
+``text_embed`` stage (indexing) and of the search worker's queries.
 
-Its vectors must match sentence-transformers' (the index is built with torch) and its query path must
-never import torch (the point of it: ~550 MiB less per search worker).
+Its vectors must match sentence-transformers' (torch stays selectable, and chunks indexed with either are
+searched together) and its paths must never import torch (the point of it: ~550 MiB less per process).
 """
 
 from __future__ import annotations
@@ -86,12 +87,29 @@ def test_batches_give_the_vectors_of_single_sentences_when_padding_differs(onnx_
         onnx_embedder.embed("not a list")  # type: ignore[arg-type]
 
 
-def test_export_is_one_versioned_file_per_weights_when_the_engine_loads(onnx_embedder):
+def test_export_is_one_versioned_directory_per_weights_when_the_engine_loads(onnx_embedder):
     path = Path(onnx_embedder.info.params["onnx"])
-    assert path.is_file() and path == text_embed_onnx.export_path()
-    assert path.name.endswith(f"-r{text_embed_onnx.EXPORT_REVISION}.onnx")
+    assert path.is_file() and path == text_embed_onnx.export_path() and path.name == "model.onnx"
+    assert path.parent.name.endswith(f"-r{text_embed_onnx.EXPORT_REVISION}")
     fingerprint = onnx_embedder.info.version.split("@", 1)[1].split(";", 1)[0]
-    assert fingerprint in path.name and onnx_embedder.info.params["path"].endswith("model")
+    assert fingerprint in path.parent.name and onnx_embedder.info.params["path"].endswith("model")
+
+
+def test_indexing_and_chunking_give_torch_vectors_when_onnx_is_the_stage_backend(torch_embedder):
+    """The ``text_embed`` stage's default engine, over the windows and chunks the stage embeds."""
+    from mediacommon.stageconfig import StageConfigs
+    from workers.stage_engines import text_embedder
+
+    stages = StageConfigs()
+    engine = text_embedder(stages)
+    assert isinstance(engine, text_embed_onnx.OnnxTextEmbedder) and stages.text_embed.backend == "onnx"
+    segments = [{"start": float(i), "end": float(i + 1), "text": s} for i, s in enumerate(SENTENCES)]
+    texts = [w.text for w in text_embed.transcript_windows(segments)]
+    texts += [c.text for c in text_embed.chunk_text(" ".join(CORPUS * 20))]
+    assert len(texts) > 5
+    a = engine.embed(texts, batch_size=stages.text_embed.batch_size)
+    b = torch_embedder.embed(texts)
+    assert (a * b).sum(axis=1).min() >= 0.999
 
 
 _QUERY_PATH = """
@@ -135,4 +153,5 @@ def test_missing_export_is_built_by_a_separate_process_when_the_engine_loads(tmp
     got = json.loads(out.stdout.strip().splitlines()[-1])
     assert got["torch"] is False and got["dim"] == 384
     assert got["onnx"] == got["expected"] and Path(got["onnx"]).is_file()
-    assert [p.name for p in (tmp_path / "text-embed-onnx").iterdir()] == [Path(got["onnx"]).name]  # no temp left
+    made = [p.name for p in (tmp_path / "text-embed-onnx").iterdir() if not p.name.endswith(".lock")]
+    assert made == [Path(got["onnx"]).parent.name]  # no temporary directory left
