@@ -47,20 +47,11 @@ def direct(files: list[str]) -> dict:
 
     django.setup()
     from bench.video import sequential
-    from workers.engines import (
-        detect,
-        image_embed,
-        language,
-        nsfw,
-        ocr,
-        phash,
-        text_embed,
-        text_extract,
-        text_moderation,
-    )
+    from workers import stage_engines as se
+    from workers.engines import language, phash, text_extract
 
-    o, nd, ns, ie = ocr.get_ocr(), detect.get_nudity_detector(), nsfw.get_classifier(), image_embed.get_embedder()
-    te, tm = text_embed.get_text_embedder(), text_moderation.get_text_moderator()
+    o, nd, ns, ie = se.ocr_engine(), se.nudity_detector(), se.nsfw_classifier(), se.image_embedder()
+    te, tm = se.text_embedder(), se.text_moderator()  # the stages' engines as configured (settings)
     sequential(Path(files[0]))  # loads and warms the video engines (its time is not counted)
     t0, c0 = time.time(), _cpu()
     for f in files:

@@ -66,25 +66,17 @@ def sequential(path: Path) -> dict[str, float]:
     """Every engine of the video plan, one after another, in this process (warm)."""
     import numpy as np
 
-    from workers.engines import (
-        decode,
-        detect,
-        faces,
-        image_embed,
-        language,
-        nsfw,
-        ocr,
-        phash,
-        scenes,
-        text_embed,
-        text_moderation,
-        transcribe,
-    )
+    from mediacommon.stageconfig import StageConfigs
+    from workers import stage_engines as se
+    from workers.engines import decode, language, phash, scenes, transcribe
 
-    tr, o = transcribe.get_transcriber("faster-whisper", "base"), ocr.get_ocr()
-    nd, ns, ie = detect.get_nudity_detector(), nsfw.get_classifier(), image_embed.get_embedder()
-    te, tm = text_embed.get_text_embedder(), text_moderation.get_text_moderator()
-    od, fd = detect.get_object_detector(), faces.get_face_detector()
+    # the engines the platform's stages run with the default configuration (same runtimes: ONNX
+    # for tags and text embeddings, ...), so the peer differs from the platform only in orchestration
+    stages = StageConfigs()
+    tr, o = transcribe.get_transcriber("faster-whisper", "base"), se.ocr_engine(stages)
+    nd, ns, ie = se.nudity_detector(stages), se.nsfw_classifier(stages), se.image_embedder(stages)
+    te, tm = se.text_embedder(stages), se.text_moderator(stages)
+    od, fd = se.object_detector(stages), se.face_detector(stages)
     blank = [np.zeros((64, 64, 3), np.uint8)]
     tr.transcribe(np.zeros(16000, np.float32)), te.embed(["warm"]), ie.analyze(blank), ns.score(blank)
     nd.detect(blank), o.read(blank[0]), od.detect(blank), fd.detect(blank)
