@@ -16,7 +16,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -131,6 +131,38 @@ def cached_engine(factory: Callable[..., T]) -> Callable[..., T]:
 
     get.cache_clear = cache.clear  # type: ignore[attr-defined]
     return get
+
+
+def cpu_threads() -> int:
+    """CPU threads this process's engines may use: ``OMP_NUM_THREADS`` (a worker child's share, set
+    before any model library loads, see workers/process.py), else the cores this process may run on."""
+    with contextlib.suppress(ValueError):
+        if (n := int(os.environ.get("OMP_NUM_THREADS") or 0)) > 0:
+            return n
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+_pools: dict[int, Any] = {}  # pid → ThreadPoolExecutor: a pool's threads do not survive a fork
+_pools_lock = threading.Lock()
+
+
+def parallel_map(fn: Callable[[Any], T], items: Sequence[Any]) -> list[T]:
+    """``[fn(x) for x in items]``, in order, on up to :func:`cpu_threads` threads of one pool per
+    process (made in the process that first needs it, so never inherited across a fork); in the
+    calling thread when one thread is allowed or there is one item. For work that releases the GIL
+    (image resizing, decoding)."""
+    threads = min(cpu_threads(), len(items))
+    if threads <= 1:
+        return [fn(x) for x in items]
+    from concurrent.futures import ThreadPoolExecutor
+
+    pid = os.getpid()
+    with _pools_lock:
+        pool = _pools.get(pid)
+        if pool is None:
+            _pools.clear()
+            pool = _pools[pid] = ThreadPoolExecutor(max_workers=cpu_threads(), thread_name_prefix="engine-cpu")
+    return list(pool.map(fn, items))
 
 
 def engine_version(weights_id: str, **params: Any) -> str:

@@ -40,6 +40,7 @@ from workers.engines.base import (
     cached_engine,
     engine_version,
     inference_errors,
+    parallel_map,
     pick_device,
     to_rgb_array,
     weights_fingerprint,
@@ -153,6 +154,12 @@ class _LiteTagger:
         arr = np.asarray(img.crop((left, top, left + size, top + size)), dtype=np.float32)
         return ((arr - 127.0) / 128.0).transpose(2, 0, 1)
 
+    def _preprocess_batch(self, images: Sequence[ImageInput]) -> np.ndarray:
+        """``(N, 3, S, S)`` float32: :meth:`_preprocess` of each image, on up to ``cpu_threads()``
+        threads (PIL resizes without the GIL). The same array as one thread makes; on a GPU worker
+        this CPU step, not the model, limits the stage (docs/benchmarks.md "GPU")."""
+        return np.stack(parallel_map(self._preprocess, images)).astype(np.float32, copy=False)
+
     def _forward(self, images: Sequence[ImageInput]) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError
 
@@ -209,7 +216,7 @@ class ImageEmbedder(_LiteTagger):
         """(probabilities N x 1000, embeddings N x 1280) for one batch."""
         import torch
 
-        batch = torch.from_numpy(np.stack([self._preprocess(im) for im in images])).to(self.device)
+        batch = torch.from_numpy(self._preprocess_batch(images)).to(self.device)
         with inference_errors(), self._lock, torch.inference_mode():
             # == model.forward() in eval mode (dropout is identity), keeping the pooled features.
             feats = self.model.extract_features(batch)
@@ -344,7 +351,7 @@ class OnnxImageEmbedder(_LiteTagger):
 
     def _forward(self, images: Sequence[ImageInput]) -> tuple[np.ndarray, np.ndarray]:
         """(probabilities N x 1000, embeddings N x 1280) for one batch."""
-        batch = np.stack([self._preprocess(im) for im in images]).astype(np.float32, copy=False)
+        batch = self._preprocess_batch(images)
         with inference_errors(), self._lock:
             probs, pooled = self._session.run(None, {"images": batch})
         return probs, _l2_normalise(pooled)

@@ -287,3 +287,35 @@ def test_default_tags_and_text_embedding_import_no_torch_when_a_worker_loads_the
     assert got["engines"] == ["OnnxImageEmbedder", "OnnxTextEmbedder"]
     assert got["torch"] == [] and got["dim"] == 384
     assert got["tags"][0] == "palace"
+
+
+def test_batch_preprocessing_on_several_threads_equals_one_thread(embedder, photos, monkeypatch):
+    images = list(photos.values())
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    one = embedder._preprocess_batch(images)
+    monkeypatch.setenv("OMP_NUM_THREADS", "4")
+    threads: set[str] = set()
+    original = embedder._preprocess
+
+    def spy(image):
+        import threading
+
+        threads.add(threading.current_thread().name)
+        return original(image)
+
+    monkeypatch.setattr(embedder, "_preprocess", spy)
+    many = embedder._preprocess_batch(images)
+    assert many.dtype == np.float32 and np.array_equal(one, many)
+    assert len(threads) > 1 and all(name.startswith("engine-cpu") for name in threads)
+
+
+def test_the_preprocessing_pool_is_made_again_in_a_forked_child(monkeypatch):
+    import multiprocessing
+
+    from workers.engines.base import parallel_map
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    assert parallel_map(abs, [-1, -2, -3]) == [1, 2, 3]  # the parent's pool exists now
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as pool:  # a child that inherited the parent's (thread-less) pool object
+        assert pool.apply_async(parallel_map, (abs, [-4, -5, -6])).get(timeout=20) == [4, 5, 6]
