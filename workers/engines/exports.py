@@ -44,6 +44,7 @@ __all__ = ["AHEAD_OF_TIME", "ensure_export", "export_dir"]
 AHEAD_OF_TIME = (
     "workers.engines.text_embed_onnx:ensure_default_export",
     "workers.engines.image_embed:ensure_default_export",
+    "workers.engines.darknet:ensure_default_export",
 )
 
 EXPORT_TIMEOUT_S = 900

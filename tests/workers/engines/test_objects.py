@@ -86,18 +86,47 @@ def test_configured_weights_replace_the_bundled_detector_and_its_version(tmp_pat
     weights = tmp_path / "larger.onnx"
     shutil.copy(detect.nudenet_weights(), weights)  # any YOLO detection weights stand in for yolo11s
     configured = detect.get_object_detector(weights, imgsz=320)
-    assert isinstance(configured, detect.YoloDetector)
+    assert isinstance(configured, detect.OnnxYoloDetector)
     assert configured.info.version != objects.info.version and configured.info.version.startswith("larger-")
 
 
-def test_unreadable_darknet_files_are_permanent_errors(tmp_path):
+@pytest.mark.parametrize("runtime", ["onnx", "torch"])
+def test_unreadable_darknet_files_are_permanent_errors(tmp_path, runtime):
     cfg, weights, names = bundled_files()
     short = tmp_path / "short.weights"
     short.write_bytes(weights.read_bytes()[:100_000])
     with pytest.raises(detect.PermanentEngineError, match="shorter than the cfg"):
-        DarknetDetector(cfg, short, names)
+        DarknetDetector(cfg, short, names, runtime=runtime, cache=tmp_path / "cache")
     bad = tmp_path / "bad.cfg"
     bad.write_text("[net]\nwidth=416\n[convolutional]\nfilters=4\nsize=3\nactivation=swishy\n")
     with pytest.raises(detect.PermanentEngineError, match="activation"):
-        DarknetDetector(bad, weights, names)
+        DarknetDetector(bad, weights, names, runtime=runtime, cache=tmp_path / "cache")
     assert [s["type"] for s in parse_cfg(cfg.read_text())].count("yolo") == 2
+
+
+def test_the_default_runtime_is_onnxruntime_and_matches_the_torch_network(objects):
+    assert objects.runtime == "onnx" and objects.info.params["runtime"] == "onnx"
+    reference = DarknetDetector(*bundled_files(), runtime="torch")
+    assert reference.info.version == objects.info.version  # the runtime is not part of the version
+    images = [vision.photo(n) for n in ("dog.jpg", "horses.jpg", "giraffe.jpg", "kite.jpg", "eagle.jpg")]
+    ours, theirs = objects.detect(images), reference.detect(images)
+    assert sum(map(len, ours)) >= 8
+    for a, b in zip(ours, theirs, strict=True):
+        assert [d.label for d in a] == [d.label for d in b]
+        for da, db in zip(a, b, strict=True):
+            assert da.confidence == pytest.approx(db.confidence, abs=1e-3)
+            assert da.box == pytest.approx(db.box, abs=1e-3)
+
+
+def test_object_detection_imports_no_torch():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys, numpy as np; from workers.engines import detect; "
+            "d = detect.get_object_detector(); d.detect([np.zeros((240, 320, 3), np.uint8)]); "
+            "print(sorted(m for m in ('torch', 'torchvision', 'ultralytics') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         cwd=Path(__file__).resolve().parents[3])
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
