@@ -229,9 +229,7 @@ def add_asset_hashes(bank: HashBank, asset: MediaAsset, *, actor: Actor, user: A
 
 # ------------------------------------------------------------------ webhooks (outbox)
 #: domain event type → the webhook event name subscriptions know it by (its ``data`` is the same)
-WEBHOOK_EVENTS = {"decision.made": "moderation.decided", "review.created": "review.created",
-                  "appeal.decided": "appeal.decided", "asset.ready": "asset.processed",
-                  "asset.failed": "asset.processed"}
+WEBHOOK_EVENTS = webhooks.DOMAIN_EVENTS
 
 
 def webhook_consumer(envelope: dict[str, Any]) -> None:
@@ -248,8 +246,7 @@ def emit(event: str, payload: dict[str, Any], *, event_id: Any = None, created_a
     if not subs:
         return 0
     event_id = event_id or uuid.uuid4()
-    body = {"id": str(event_id), "event": event, "created_at": created_at or rfc3339(timezone.now()),
-            "data": payload}
+    body = webhooks.envelope(event, payload, event_id=event_id, created_at=created_at or rfc3339(timezone.now()))
     rows = WebhookDelivery.objects.bulk_create([
         WebhookDelivery(subscription=s, event=event, event_id=event_id, payload=body, next_attempt_at=timezone.now())
         for s in subs])

@@ -50,7 +50,8 @@ from django.utils import timezone
 
 from apps.audit.services import Actor, record
 from apps.moderation import outbound
-from apps.moderation.models import WebhookDelivery
+from apps.moderation.models import WebhookDelivery, WebhookSubscription
+from mediacommon import events as catalog
 
 log = logging.getLogger("mediaintel.webhooks")
 
@@ -92,6 +93,49 @@ def allow_private() -> bool:
 
 def new_secret() -> str:
     return "whsec_" + secrets.token_urlsafe(32)
+
+
+# ------------------------------------------------------------------ events and bodies
+#: domain event type (``mediacommon.events``) → the webhook event that delivers it; the webhook's
+#: ``data`` is the domain event's ``data``, unchanged. Every name in ``WebhookSubscription.EVENTS``
+#: is delivered for at least one domain event (a test checks both ways).
+DOMAIN_EVENTS: dict[str, str] = {"decision.made": "moderation.decided", "review.created": "review.created",
+                                 "appeal.decided": "appeal.decided", "asset.ready": "asset.processed",
+                                 "asset.failed": "asset.processed"}
+#: the valid ``X-MediaIntel-Signature`` values
+SIGNATURE_PATTERN = r"^t=[0-9]+(,v1=[0-9a-f]{64})+$"
+
+
+def event_names() -> tuple[str, ...]:
+    """Every webhook event the sender can deliver (what a subscription may name)."""
+    return tuple(WebhookSubscription.EVENTS)
+
+
+def domain_types(event: str) -> list[str]:
+    """The domain event types delivered as the webhook ``event``."""
+    return [t for t, name in DOMAIN_EVENTS.items() if name == event]
+
+
+def envelope(event: str, data: dict[str, Any], *, event_id: Any, created_at: str) -> dict[str, Any]:
+    """The body of every delivery of ``event`` (what :func:`body_schema` describes)."""
+    return {"id": str(event_id), "event": event, "created_at": created_at, "data": data}
+
+
+def body_schema(event: str) -> dict[str, Any]:
+    """The JSON Schema (2020-12, as OpenAPI 3.1 uses it) of the body of a delivery of ``event``:
+    the envelope of :func:`envelope` around the ``data`` schema(s) of its domain event type(s)."""
+    datas = [catalog.EVENTS[t][2] for t in domain_types(event)]
+    summary = " / ".join(f"{t}: {catalog.EVENTS[t][1]}" for t in domain_types(event))
+    return {"type": "object", "additionalProperties": False, "required": ["id", "event", "created_at", "data"],
+            "description": f"The body of a `{event}` delivery ({summary}).",
+            "properties": {
+                "id": {"type": "string", "format": "uuid",
+                       "description": "The event id: the same in every delivery and retry of the event; "
+                                      "de-duplicate on it (delivery is at least once)."},
+                "event": {"const": event},
+                "created_at": {"type": "string", "format": "date-time",
+                               "description": "When the event happened (RFC 3339, UTC, ending in Z)."},
+                "data": datas[0] if len(datas) == 1 else {"oneOf": datas}}}
 
 
 # ------------------------------------------------------------------ signing
