@@ -229,22 +229,6 @@ def export_onnx(out_dir: Path, source: str | None) -> None:
                           dynamo=False)
 
 
-def _nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
-    """Greedy NMS (highest score first; IoU > ``iou`` with a kept box drops a box), as torchvision's."""
-    order = np.argsort(-scores, kind="stable")
-    x1, y1, x2, y2 = boxes.T
-    areas = (x2 - x1).clip(0) * (y2 - y1).clip(0)
-    keep: list[int] = []
-    while order.size:
-        i = int(order[0])
-        keep.append(i)
-        rest = order[1:]
-        inter = ((np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest])).clip(0)
-                 * (np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest])).clip(0))
-        order = rest[inter / (areas[i] + areas[rest] - inter + 1e-9) <= iou]
-    return np.asarray(keep, dtype=np.int64)
-
-
 class DarknetDetector:
     """A Darknet YOLO (v3/v4-tiny family), loaded once; same ``detect``/``info`` as YoloDetector."""
 
@@ -300,9 +284,7 @@ class DarknetDetector:
     def _onnx_session(self, device: str | None, engine: str, cache: str | Path | None) -> tuple[Any, str]:
         import json
 
-        import onnxruntime as ort
-
-        from workers.engines.device import onnx_providers, onnx_session_device, resolve_device
+        from workers.engines.device import onnx_session
         from workers.engines.exports import ensure_export
 
         for f in (self.cfg, self.weights):
@@ -311,17 +293,7 @@ class DarknetDetector:
         folder = ensure_export(EXPORT_NAME, _export_key(self.cfg, self.weights), f"{__name__}:export_onnx",
                                source=json.dumps({"cfg": str(self.cfg), "weights": str(self.weights)}),
                                cache=cache)
-        wanted = resolve_device(device, engine=engine, runtime="onnxruntime")
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = cpu_threads()
-        opts.inter_op_num_threads = 1
-        opts.enable_cpu_mem_arena = False  # batches differ in size; the arena would keep the largest
-        try:
-            session = ort.InferenceSession(str(folder / "model.onnx"), sess_options=opts,
-                                           providers=onnx_providers(wanted))
-        except Exception as exc:
-            raise PermanentEngineError(f"cannot load the darknet export {folder}: {exc}") from exc
-        return session, onnx_session_device(session, wanted, engine=engine)
+        return onnx_session(folder / "model.onnx", device, engine=engine, threads=cpu_threads(), what="darknet export")
 
     def _letterbox(self, rgb: np.ndarray) -> tuple[np.ndarray, float, int, int]:
         from PIL import Image
@@ -356,7 +328,7 @@ class DarknetDetector:
         return out
 
     def _detections(self, pred: np.ndarray, w: int, h: int, scale: float, dx: int, dy: int) -> list[Detection]:
-        from workers.engines.detect import Detection
+        from workers.engines.detect import Detection, nms
 
         scores = pred[:, 4:5] * pred[:, 5:]
         idx, cls = np.nonzero(scores > self.conf)
@@ -367,7 +339,7 @@ class DarknetDetector:
         xyxy = np.stack([c[:, 0] - c[:, 2] / 2, c[:, 1] - c[:, 3] / 2, c[:, 0] + c[:, 2] / 2, c[:, 1] + c[:, 3] / 2], 1)
         offset = (xyxy.max() + 1) * cls[:, None]  # per-class NMS, as torchvision's batched_nms
         found = []
-        for k in _nms(xyxy + offset, conf, self.nms).tolist():
+        for k in nms(xyxy + offset, conf, self.nms).tolist():
             x1, y1, x2, y2 = xyxy[k].tolist()
             box = (
                 min(max((x1 - dx) / scale / w, 0.0), 1.0),

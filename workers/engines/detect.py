@@ -272,7 +272,7 @@ def _letterbox(image: np.ndarray, size: int) -> tuple[np.ndarray, tuple[float, f
     return image, (new_w / w, new_h / h, round((size - new_w) / 2 - 0.1), round((size - new_h) / 2 - 0.1))
 
 
-def _nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
+def nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
     """Indices kept by greedy non-maximum suppression (highest score first; a box overlapping a kept
     one by IoU > ``iou`` is dropped), as ``torchvision.ops.nms``."""
     order = np.argsort(-scores, kind="stable")
@@ -311,25 +311,15 @@ class OnnxYoloDetector:
         ``cuda`` (onnxruntime's CUDA provider; else CPU with one warning)."""
         import ast
 
-        import onnxruntime as ort
-
         from workers.engines.base import cpu_threads
-        from workers.engines.device import onnx_providers, onnx_session_device
+        from workers.engines.device import onnx_session
 
         path = _existing(weights, name)
         engine = f"{name} detector ({path.name})"
-        wanted = resolve_device(device or pick_device(), engine=engine, runtime="onnxruntime")
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = cpu_threads()
-        opts.inter_op_num_threads = 1
-        opts.enable_cpu_mem_arena = False  # batches differ in size; the arena keeps the largest
-        try:
-            self._session = ort.InferenceSession(str(path), sess_options=opts, providers=onnx_providers(wanted))
-            meta = self._session.get_modelmeta().custom_metadata_map
-            shape = self._session.get_outputs()[0].shape
-        except Exception as exc:  # not an ONNX file, or a graph onnxruntime cannot run
-            raise PermanentEngineError(f"cannot load ONNX detection weights {path}: {exc}") from exc
-        self.device = onnx_session_device(self._session, wanted, engine=engine)
+        self._session, self.device = onnx_session(path, device or pick_device(), engine=engine, threads=cpu_threads(),
+                                                  what="ONNX detection weights")
+        meta = self._session.get_modelmeta().custom_metadata_map
+        shape = self._session.get_outputs()[0].shape
         self._input = self._session.get_inputs()[0].name
         try:
             names = {int(k): str(v) for k, v in ast.literal_eval(meta.get("names", "{}")).items()}
@@ -369,7 +359,7 @@ class OnnxYoloDetector:
             return []
         xywh, cls, conf = pred[keep, :4], cls[keep], conf[keep]
         boxes = np.concatenate([xywh[:, :2] - xywh[:, 2:] / 2, xywh[:, :2] + xywh[:, 2:] / 2], axis=1)
-        kept = _nms(boxes + (cls * self.MAX_WH)[:, None], conf, self.iou)[: self.max_det]
+        kept = nms(boxes + (cls * self.MAX_WH)[:, None], conf, self.iou)[: self.max_det]
         gx, gy, px, py = scale
         h, w = shape
         b = boxes[kept]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import threading
 from typing import Any
 
@@ -121,6 +122,30 @@ def resolve_device(requested: str | None, *, engine: str, runtime: str) -> str:
 def onnx_providers(device: str) -> list[str]:
     """onnxruntime providers for a resolved device (CPU always last, as the fallback)."""
     return [CUDA_EP, CPU_EP] if device == "cuda" else [CPU_EP]
+
+
+def onnx_session(model: str | os.PathLike[str], requested: str | None, *, engine: str, threads: int = 0,
+                 what: str = "ONNX model") -> tuple[Any, str]:
+    """``(session, device)``: an onnxruntime session on ``model`` for the ``requested`` device, and the
+    device it really runs on. One set of options for every engine: ``threads`` intra-op threads
+    (0: onnxruntime's default), one inter-op thread, threads that sleep rather than spin (CPUs are
+    shared by the pool's children), and no CPU memory arena (batches vary in shape, and the arena
+    keeps its largest: measured +200 MiB warm at the same speed, bench/runtimes.py). A file
+    onnxruntime cannot load is a :class:`PermanentEngineError` naming ``what``."""
+    import onnxruntime as ort
+
+    wanted = resolve_device(requested, engine=engine, runtime="onnxruntime")
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    opts.enable_cpu_mem_arena = False
+    try:
+        session = ort.InferenceSession(str(model), sess_options=opts, providers=onnx_providers(wanted))
+    except Exception as exc:
+        raise PermanentEngineError(f"cannot load the {what} {model}: {exc}") from exc
+    return session, onnx_session_device(session, wanted, engine=engine)
 
 
 def onnx_session_device(session: Any, device: str, *, engine: str) -> str:

@@ -45,7 +45,7 @@ from workers.engines.base import (
     to_rgb_array,
     weights_fingerprint,
 )
-from workers.engines.device import onnx_providers, onnx_session_device, resolve_device
+from workers.engines.device import onnx_session, resolve_device
 
 if TYPE_CHECKING:
     from workers.engines.base import ImageInput
@@ -316,7 +316,6 @@ class OnnxImageEmbedder(_LiteTagger):
         threads: int = 0,
         cache: str | os.PathLike[str] | None = None,
     ) -> None:
-        import onnxruntime as ort
 
         path = resolve_weights(weights)
         self.model_name = model_name or DEFAULT_MODEL
@@ -330,21 +329,8 @@ class OnnxImageEmbedder(_LiteTagger):
             raise PermanentEngineError(f"broken image tagger export {folder}: {exc}") from exc
         if len(self.labels) != 1000:
             raise PermanentEngineError(f"expected 1000 ImageNet labels in {folder}, found {len(self.labels)}")
-        wanted = resolve_device(device or pick_device(), engine="image_embed", runtime="onnxruntime")
-        opts = ort.SessionOptions()
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")  # shared CPUs: sleep, not spin
-        # no arena: batches vary in shape, and the arena keeps its largest (measured +200 MiB warm; same speed,
-        # bench/runtimes.py)
-        opts.enable_cpu_mem_arena = False
-        try:
-            self._session = ort.InferenceSession(str(folder / "model.onnx"), sess_options=opts,
-                                                 providers=onnx_providers(wanted))
-        except Exception as exc:
-            raise PermanentEngineError(f"cannot load the ONNX image tagger {folder}: {exc}") from exc
-        self.device = onnx_session_device(self._session, wanted, engine="image_embed")
+        self._session, self.device = onnx_session(folder / "model.onnx", device or pick_device(), engine="image_embed",
+                                                  threads=threads, what="ONNX image tagger")
         self._lock = threading.Lock()
         info = engine_info(path, self.model_name, self.device, top_k, min_score, runtime="onnxruntime")
         self.info = EngineInfo(info.name, info.version, info.device, {**info.params, "onnx": str(folder)})

@@ -37,7 +37,7 @@ from workers.engines.base import (
     cached_engine,
     weights_fingerprint,
 )
-from workers.engines.device import onnx_providers, onnx_session_device, resolve_device
+from workers.engines.device import onnx_session
 from workers.engines.exports import export_dir
 
 __all__ = ["OnnxTextEmbedder", "ensure_export", "export_path", "export_to", "get_onnx_text_embedder"]
@@ -141,7 +141,6 @@ class OnnxTextEmbedder:
 
     def __init__(self, model_path: str | os.PathLike[str] | None = None, *, threads: int = 0,
                  cache: str | os.PathLike[str] | None = None, device: str | None = "cpu") -> None:
-        import onnxruntime as ort
         from tokenizers import Tokenizer
 
         path = _model_dir(model_path)
@@ -154,22 +153,10 @@ class OnnxTextEmbedder:
         self._tokenizer.enable_truncation(max_len)
         pad = "[PAD]"  # BERT's padding token (id 0 in the MiniLM vocabulary)
         self._tokenizer.enable_padding(pad_id=self._tokenizer.token_to_id(pad) or 0, pad_token=pad)  # to the longest
-        opts = ort.SessionOptions()
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")  # shared CPUs: sleep, not spin
-        # no arena: batches vary in shape, and the arena keeps its largest (measured +200 MiB warm; same speed,
-        # bench/runtimes.py)
-        opts.enable_cpu_mem_arena = False
-        wanted = resolve_device(device, engine="text-embed-onnx", runtime="onnxruntime")
-        try:
-            self._session = ort.InferenceSession(str(onnx_file), sess_options=opts, providers=onnx_providers(wanted))
-        except Exception as exc:
-            raise PermanentEngineError(f"cannot load the ONNX text embedder {onnx_file}: {exc}") from exc
+        self._session, self.device = onnx_session(onnx_file, device, engine="text-embed-onnx", threads=threads,
+                                                  what="ONNX text embedder")
         self._inputs = {i.name for i in self._session.get_inputs()}
         self._lock = threading.Lock()
-        self.device = onnx_session_device(self._session, wanted, engine="text-embed-onnx")
         self.dim = int(self._session.get_outputs()[0].shape[-1])
         model_id = "all-MiniLM-L6-v2" if model_path is None else path.name
         self.info = EngineInfo(
