@@ -51,6 +51,8 @@ ALLOWED: dict[str, dict[str, str]] = {
     "workers/engines/base.py": {
         "pick_device": "engine default for direct use when no device is passed (workers pass the setting)",
         "model_cache_dir": "engine default cache directory for direct use (benches, engine tests)",
+        "cpu_threads": "OpenMP's own OMP_NUM_THREADS: the thread share limit_threads set for this process, "
+                       "read as the numeric libraries read it",
     },
 }
 

@@ -48,8 +48,6 @@ USED_WITHOUT_IMPORT = {
     "nudenet": "located by importlib.util.find_spec('nudenet') in workers/engines/detect.py (its model file)",
     "onnx": "Ultralytics' ONNX backend checks for it (check_requirements('onnx')) when it loads NudeNet's "
             "320n.onnx, the default nudity detector (workers/engines/detect.py), and would try to install it",
-    "opencv-python-headless": "pinned so ultralytics, rapidocr, nudenet and scenedetect get the headless cv2 "
-                              "(no GUI opencv-python beside it); the project itself does not import cv2",
     # dev.txt
     "import-linter": "the import-contract checker tests/test_architecture.py runs in a subprocess "
                      "(its console entry point, importlinter.cli)",
