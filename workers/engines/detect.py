@@ -4,8 +4,9 @@
 onnxruntime alone, with Ultralytics' own pre- and post-processing rewritten in numpy (square
 letterbox, best class per box, class-aware NMS, boxes back to the image): the same detections as
 ``YOLO(path).predict`` (tests/workers/engines/test_detect.py compares the two), without importing
-torch or Ultralytics (~10 s and ~300 MiB less in a worker). :class:`YoloDetector` runs any
-weights Ultralytics loads, ``.pt`` checkpoints above all (a configured yolo11s.pt on a GPU worker).
+torch or Ultralytics (measured here: load 4.5 → 0.3 s, a process holding it 584 → ~145 MiB PSS).
+:class:`YoloDetector` runs any weights Ultralytics loads, ``.pt`` checkpoints above all (a configured
+yolo11s.pt on a GPU worker).
 Two detectors are configured from the environment:
 
 - ``objects``: ``MEDIAINTEL_DETECT_WEIGHTS`` (e.g. yolo11s.pt) when configured; otherwise the bundled
@@ -336,7 +337,7 @@ class OnnxYoloDetector:
         self.detect([np.zeros((imgsz, imgsz, 3), np.uint8)])  # first run builds the session's kernels
 
     def detect(self, images: Sequence[ImageInput], batch_size: int = DEFAULT_BATCH) -> list[list[Detection]]:
-        """Detections with confidence > ``conf`` for each image, in order; each list best first."""
+        """Detections with confidence > ``conf`` (as Ultralytics) for each image, in order; each list best first."""
         out: list[list[Detection]] = []
         for start in range(0, len(images), batch_size):
             arrays = [to_rgb_array(im) for im in images[start : start + batch_size]]
