@@ -339,3 +339,101 @@ def test_an_integer_filter_refuses_a_decimal_and_takes_a_whole_number(admin):
     assert admin.get("/api/v1/categories/?severity=0.5").status_code == 400
     r = admin.get("/api/v1/categories/?severity=5")
     assert r.status_code == 200 and r.json() and {c["severity"] for c in r.json()} == {5}
+
+
+def test_a_look_alike_form_refuses_null_for_has_speech_since_a_form_has_no_null(admin):
+    """The form's ``has_speech`` is a plain boolean in the schema: ``null`` is a wrong value, and
+    leaving the field out means either (it was read as null, and DRF reads a missing one as false)."""
+    doc = admin.get("/api/schema/", {"format": "json"}).json()
+    assert doc["components"]["schemas"]["SimilarUploadRequest"]["properties"]["has_speech"]["type"] == "boolean"
+    f = io.BytesIO(PNG_1PX)
+    f.name = "q.png"
+    r = admin.post("/api/v1/search/similar/", {"file": f, "has_speech": "null"}, format="multipart")
+    assert r.status_code == 400 and "has_speech" in r.json()["error"]["detail"], r.content
+    from apps.search.serializers import SimilarFormQuerySerializer
+
+    asset = "e3e70682-c209-1cac-a29f-6fbed82c07cd"
+    form = SimilarFormQuerySerializer(data=_multipart({"asset_id": asset}))
+    assert form.is_valid(), form.errors
+    assert "has_speech" not in form.validated_data
+    form = SimilarFormQuerySerializer(data=_multipart({"asset_id": asset, "has_speech": "TRUE"}))
+    assert form.is_valid(), form.errors
+    assert form.validated_data["has_speech"] is True
+
+
+def _multipart(fields: dict[str, str]) -> object:
+    from django.http import QueryDict
+
+    q = QueryDict(mutable=True)
+    q.update(fields)
+    return q
+
+
+def test_every_upload_part_names_the_media_types_the_server_takes(admin):
+    """OpenAPI ``encoding.contentType`` of each file part: what a client (or a fuzzer) must send."""
+    from apps.assets.sniff import ALLOWED
+
+    paths = admin.get("/api/schema/", {"format": "json"}).json()["paths"]
+
+    def part(path: str) -> str:
+        return paths[path]["post"]["requestBody"]["content"]["multipart/form-data"]["encoding"]["file"]["contentType"]
+
+    assert set(part("/api/v1/assets/").split(", ")) == {mime for _, mime, _ in ALLOWED.values()}
+    assert part("/api/v1/search/similar/") == "image/*"
+    assert part("/api/v1/hash-banks/{id}/import/") == "text/csv"
+
+
+def test_a_policy_version_takes_json_only_and_its_rules_are_typed(admin):
+    doc = admin.get("/api/schema/", {"format": "json"}).json()
+    body = doc["paths"]["/api/v1/policies/{name}/versions/"]["post"]["requestBody"]["content"]
+    assert list(body) == ["application/json"]
+    rules = doc["components"]["schemas"]["PolicyVersionCreateRequest"]["properties"]["rules"]
+    rule = rules["properties"]["categories"]["additionalProperties"]
+    assert rule["required"] == ["review", "block"] and rule["properties"]["block"]["maximum"] == 1.01
+    r = admin.post("/api/v1/policies/default/versions/", {"rules": '{"categories": {}}'}, format="multipart")
+    assert r.status_code == 415, r.content
+
+
+@pytest.mark.parametrize("rules, problem", [
+    ({"categories": {"profanity": {"review": True, "block": 0.9}}}, "review must be a number"),
+    ({"categories": {"profanity": {"review": 0.2, "block": 0.9, "weights": {"text": False}}}}, "weights"),
+    ({"categories": {"profanity": {"review": 0.2, "block": 0.9}}, "bank_on_reject": 7}, "bank_on_reject"),
+])
+def test_policy_rules_the_schema_calls_wrong_are_a_400(admin, rules, problem):
+    r = admin.post("/api/v1/policies/default/versions/", {"rules": rules}, format="json")
+    assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_policy", r.content
+    assert problem in r.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("field, value", [("metadata", '{"note": "a\\u0000b"}'), ("metadata", '{"a\\u0000": 1}'),
+                                          ("title", "a\x00b")])
+def test_text_with_nul_in_an_upload_is_a_400_naming_the_field_and_stores_nothing(admin, field, value):
+    """PostgreSQL cannot store U+0000 (it was a 500 on the upload's metadata)."""
+    from apps.assets.models import MediaAsset
+
+    f = io.BytesIO(PNG_1PX)
+    f.name = "nul.png"
+    r = admin.post("/api/v1/assets/", {"file": f, field: value}, format="multipart")
+    assert r.status_code == 400 and field in r.json()["error"]["detail"], r.content
+    assert not MediaAsset.objects.exists()
+
+
+def test_policy_rules_with_nul_are_a_400(admin):
+    rules = {"categories": {"profanity": {"review": 0.2, "block": 0.9, "weights": {"te\x00xt": 1}}}}
+    r = admin.post("/api/v1/policies/default/versions/", {"rules": rules}, format="json")
+    assert r.status_code == 400 and "rules" in r.json()["error"]["detail"], r.content
+
+
+def test_a_bank_import_of_an_empty_file_imports_nothing(admin):
+    bank = admin.post("/api/v1/hash-banks/", {"name": "empty", "kind": "block"}, format="json").json()
+    f = io.BytesIO(b"")
+    f.name = "empty.csv"
+    r = admin.post(f"/api/v1/hash-banks/{bank['id']}/import/", {"file": f}, format="multipart")
+    assert r.status_code == 200 and r.json() == {"added": 0, "existing": 0, "errors": []}, r.content
+
+
+def test_a_policy_import_without_a_body_is_a_400_and_the_schema_requires_one(admin):
+    doc = admin.get("/api/schema/", {"format": "json"}).json()
+    assert doc["paths"]["/api/v1/policies/import/"]["post"]["requestBody"]["required"] is True
+    r = admin.post("/api/v1/policies/import/")
+    assert r.status_code == 400 and "yaml" in r.json()["error"]["detail"], r.content

@@ -10,6 +10,7 @@ from rest_framework import serializers
 
 from apps.assets import links
 from apps.assets.models import MediaAsset
+from apps.core.fields import StoredJSONField, refuse_nul
 from apps.pipeline.serializers import stages_of
 
 
@@ -43,7 +44,7 @@ class AssetDetailSerializer(AssetSerializer):
 
 @extend_schema_field({"type": "object", "additionalProperties": True,
                       "description": "A JSON object (its JSON text in a form part), at most 64 KiB."})
-class JsonObjectField(serializers.JSONField):
+class JsonObjectField(StoredJSONField):
     """A JSON object, given as JSON or (in a form) as its JSON text; the serializer's
     ``validate_<name>`` refuses anything else."""
 
@@ -55,6 +56,8 @@ class UploadSerializer(serializers.Serializer):
     metadata = JsonObjectField(required=False, help_text="A JSON object (or its JSON text).")
 
     def validate_metadata(self, value: Any) -> dict[str, Any]:
+        if isinstance(value, str) and not value.strip():
+            return {}  # an empty form field or query parameter: none (as for any other form value)
         if isinstance(value, str):
             try:
                 value = json.loads(value)
@@ -62,6 +65,7 @@ class UploadSerializer(serializers.Serializer):
                 raise serializers.ValidationError("metadata must be a JSON object") from None
         if not isinstance(value, dict):
             raise serializers.ValidationError("metadata must be a JSON object")
+        refuse_nul(value)  # its JSON text, in a form, is parsed only here
         if len(json.dumps(value)) > 64 * 1024:
             raise serializers.ValidationError("metadata is limited to 64 KiB")
         return value

@@ -55,6 +55,8 @@ ALLOWED: dict[str, tuple[str, str, str]] = {
     "vtt": ("text", "text/vtt", "vtt"),
     "html": ("text", "text/html", "html"),
 }
+#: The accepted media types, as the upload's OpenAPI ``encoding`` names them for the ``file`` part.
+ACCEPTED = ", ".join(sorted({mime for _, mime, _ in ALLOWED.values()}))
 
 _FTYP_BRANDS = {
     "qt  ": "mov",

@@ -47,13 +47,18 @@ class RawFileParser(FileUploadParser):
 
     The bytes stream through the same :class:`HashingUploadHandler` (temp file + sha256, constant
     memory), skipping Django's multipart parser. The name comes from ``Content-Disposition:
-    attachment; filename="…"`` (or ``filename*=UTF-8''…``); ``title``, ``external_id`` and
+    attachment; filename="…"`` (or ``filename*=UTF-8''…``; without one the file is named
+    :attr:`UNNAMED`, and its type comes from its bytes as always); ``title``, ``external_id`` and
     ``metadata`` may be given as query parameters. A declared length over the limit is refused
     before any byte is read; a body shorter than its ``Content-Length`` is refused too.
     """
 
     media_type = "application/octet-stream"
     FIELDS = ("title", "external_id", "metadata")
+    UNNAMED = "upload"
+
+    def get_filename(self, stream: Any, media_type: str | None, parser_context: Any) -> str:
+        return super().get_filename(stream, media_type, parser_context) or self.UNNAMED
 
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> DataAndFiles:
         request = parser_context["request"]

@@ -21,7 +21,7 @@ from django.http import (
 from django.urls import reverse
 from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiRequest, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, JSONParser
@@ -35,10 +35,11 @@ from apps.assets.filters import AssetFilter
 from apps.assets.models import IdempotencyRecord, MediaAsset
 from apps.assets.serializers import AssetDetailSerializer, AssetSerializer, UploadSerializer
 from apps.assets.services import ingest_path
-from apps.assets.sniff import Rejected
+from apps.assets.sniff import ACCEPTED, Rejected
 from apps.assets.upload import RawFileParser
 from apps.audit.services import Actor
 from apps.core.errors import ApiError, error_body
+from apps.core.openapi import AutoSchema, body_required
 from apps.core.negotiation import HtmlRenderer, JsonErrors, KnownFormatNegotiation
 from apps.core.parsers import MultiPartParser
 from apps.core.roles import MODERATOR, IsAdmin, IsModerator, IsUploader, has_role
@@ -59,6 +60,7 @@ class AssetViewSet(JsonErrors, mixins.ListModelMixin, mixins.RetrieveModelMixin,
     ordering_fields = ["created_at", "updated_at", "processed_at", "title", "size", "duration", "kind", "status"]
     ordering = ["-created_at"]
     parser_classes = [MultiPartParser, FormParser, RawFileParser]
+    schema = AutoSchema()  # an upload's body is required
 
     queryset = MediaAsset.objects.none()
 
@@ -90,11 +92,13 @@ class AssetViewSet(JsonErrors, mixins.ListModelMixin, mixins.RetrieveModelMixin,
         return perms
 
     @extend_schema(
-        request={"multipart/form-data": UploadSerializer, "application/octet-stream": OpenApiTypes.BINARY},
+        request={"multipart/form-data": OpenApiRequest(UploadSerializer, encoding={"file": {"contentType": ACCEPTED}}),
+                 "application/octet-stream": OpenApiTypes.BINARY},
         parameters=[OpenApiParameter("Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER,
                                      description="Retrying with the same key returns the first response."),
                     OpenApiParameter("Content-Disposition", OpenApiTypes.STR, OpenApiParameter.HEADER,
-                                     description='Raw (octet-stream) uploads: `attachment; filename="…"`.'),
+                                     description='Raw (octet-stream) uploads: `attachment; filename="…"` '
+                                                 '(optional: without it the file is named `upload`).'),
                     *(OpenApiParameter(f, OpenApiTypes.STR, OpenApiParameter.QUERY,
                                        description="Raw (octet-stream) uploads only.")
                       for f in ("title", "external_id", "metadata"))],
@@ -102,6 +106,7 @@ class AssetViewSet(JsonErrors, mixins.ListModelMixin, mixins.RetrieveModelMixin,
                    413: OpenApiResponse(description="Too large"), 415: OpenApiResponse(description="Unsupported"),
                    422: OpenApiResponse(description="Corrupt"), 503: OpenApiResponse(description="Saturated")},
     )
+    @body_required
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """Upload a file; the same bytes twice give the existing asset (200, ``duplicate: true``).
 
@@ -182,8 +187,12 @@ class AssetViewSet(JsonErrors, mixins.ListModelMixin, mixins.RetrieveModelMixin,
         asset = self.get_object()
         if asset.kind not in ("video", "audio"):
             raise ApiError(f"A {asset.kind} asset has no transcript.", code="no_transcript", status_code=404)
-        fmt = request.accepted_renderer.format
-        resp = Response(_transcript_exports.transcript_export(asset, fmt))
+        renderer = request.accepted_renderer
+        body = _transcript_exports.transcript_export(asset, renderer.format)
+        fmt = renderer.format
+        # an empty SubRip file is text too (DRF would drop the Content-Type of an empty body)
+        resp = Response(body) if fmt == "json" else \
+            HttpResponse(body, content_type=f"{renderer.media_type}; charset={renderer.charset}")
         resp["Content-Disposition"] = content_disposition_header(False, f"{asset.pk}.{fmt}")
         resp["X-Content-Type-Options"] = "nosniff"
         resp["Cache-Control"] = "private, no-cache"
@@ -243,7 +252,8 @@ class AssetViewSet(JsonErrors, mixins.ListModelMixin, mixins.RetrieveModelMixin,
                               206: OpenApiResponse(description="Partial content"),
                               302: OpenApiResponse(description="Redirect to the content origin (when configured)"),
                               304: OpenApiResponse(description="Not modified"),
-                              416: OpenApiResponse(description="Range not satisfiable")},
+                              416: OpenApiResponse(description="Range not satisfiable: it starts at or beyond "
+                                                               "the end (`Content-Range: bytes */size`)")},
                    parameters=[OpenApiParameter("Range", OpenApiTypes.STR, OpenApiParameter.HEADER)])
     @action(detail=True, methods=["get"], url_path="content")
     def content(self, request: Request, pk: str | None = None) -> HttpResponse:
@@ -318,7 +328,8 @@ def _not_found() -> HttpResponse:
 
 
 def _unsatisfiable(size: int) -> HttpResponse:
-    resp = HttpResponse(status=416)
+    resp = JsonResponse(error_body("range_not_satisfiable", f"The range starts at or beyond the end of the "
+                                   f"{size}-byte content.", {"size": size}), status=416)
     resp["Content-Range"] = f"bytes */{size}"
     content_policy.guard(resp)
     return resp

@@ -37,6 +37,44 @@ class StrictBooleanField(serializers.BooleanField):
         self.fail("invalid", input=data)
 
 
+def refuse_nul(value: Any) -> None:
+    """Raise a ValidationError when a JSON value holds U+0000 in any string or key: PostgreSQL
+    cannot store it (in ``text`` or ``jsonb``), so the API refuses it with a 400 instead of
+    failing to save (docs/api.md, "Text")."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str):
+            if "\x00" in v:
+                raise serializers.ValidationError("text may not contain NUL (U+0000) characters")
+        elif isinstance(v, dict):
+            stack.extend(v.keys())
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+
+
+class StoredJSONField(serializers.JSONField):
+    """A JSON value the server stores: refused (400) when it holds NUL, see :func:`refuse_nul`."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        value = super().to_internal_value(data)
+        refuse_nul(value)
+        return value
+
+
+class FormBooleanField(StrictBooleanField):
+    """A form's optional boolean: ``true`` or ``false``; left out, it has no value (absent from
+    ``validated_data``). A form has no null, so the text ``null`` is refused like any other word,
+    as the schema's non-nullable ``type: boolean`` says (DRF would read a missing form boolean as
+    ``false``)."""
+
+    default_empty_html = serializers.empty
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(required=False, allow_null=False, **kw)
+
+
 class StrictCharField(serializers.CharField):
     """A string that, in a JSON body, must be a JSON string (DRF's own field turns ``0`` into
     ``"0"``, which the schema's ``type: string`` refuses). Form and query values are text anyway."""

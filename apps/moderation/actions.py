@@ -190,9 +190,13 @@ def decide_appeal(appeal_id: Any, moderator: Any, *, upheld: bool, note: str = "
 def new_policy_version(rules: dict[str, Any], *, user: Any, note: str = "", name: str = "default") -> PolicyVersion:
     """Validate and store rules as the policy's next version and make it active. Audited
     (``policy.versioned``)."""
-    problems = engine.validate_rules(rules, Category.objects.values_list("code", flat=True))
+    problems, unknown = engine.validate_rules(rules, Category.objects.values_list("code", flat=True))
     if problems:
         raise ModerationError("; ".join(problems), "invalid_policy", 400)
+    if unknown:
+        raise ModerationError(f"unknown categor{'y' if len(unknown) == 1 else 'ies'} "
+                              f"{', '.join(map(repr, unknown))}: add {'it' if len(unknown) == 1 else 'them'} "
+                              f"to the taxonomy first", "unknown_category", 409)
     with transaction.atomic():
         policy, _ = Policy.objects.select_for_update().get_or_create(name=name)
         last = policy.versions.order_by("-number").first()

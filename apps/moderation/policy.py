@@ -40,31 +40,68 @@ class Verdict:
         return f"{parts} reached the {verb} threshold under {policy_label}."
 
 
-def validate_rules(rules: Mapping[str, Any], known_categories: Iterable[str]) -> list[str]:
-    """Problems with a rules document (empty when valid)."""
-    problems = []
+#: The JSON Schema of a rules document, as the API documents it. :func:`validate_rules` checks
+#: the same structure by hand (with messages that name the category), plus the two rules a JSON
+#: Schema cannot state: a category must exist in the taxonomy, and ``block`` is not below
+#: ``review``. Keys the schema does not name are kept as sent.
+THRESHOLD_SCHEMA: dict[str, Any] = {"type": "number", "minimum": 0, "maximum": 1.01}
+RULES_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "Per category (an existing code, GET /api/v1/categories/): the weighted score at which an asset "
+                   "goes to review and at which it is blocked (1.01: never; block not below review); optional "
+                   "per-source weights (default 1). `bank_on_reject`: a hash bank that a moderator's rejection adds "
+                   "the asset to, or null.",
+    "properties": {
+        "categories": {
+            "type": "object", "minProperties": 1,
+            "additionalProperties": {
+                "type": "object",
+                "properties": {
+                    "review": THRESHOLD_SCHEMA,
+                    "block": THRESHOLD_SCHEMA,
+                    "weights": {"type": "object", "additionalProperties": {"type": "number", "minimum": 0}},
+                },
+                "required": ["review", "block"],
+            },
+        },
+        "bank_on_reject": {"type": ["string", "null"], "maxLength": 100},
+    },
+    "required": ["categories"],
+}
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def validate_rules(rules: Mapping[str, Any], known_categories: Iterable[str]) -> tuple[list[str], list[str]]:
+    """``(problems, unknown)``: what is malformed in a rules document (:data:`RULES_SCHEMA`, block
+    not below review), and the category codes it names that the taxonomy lacks. Both empty: valid.
+    Kept apart because they differ in kind: a malformed document is the request's fault (400); an
+    unknown category conflicts with the taxonomy as it is now (409: add it and send again)."""
+    problems: list[str] = []
     cats = rules.get("categories")
     if not isinstance(cats, Mapping) or not cats:
-        return ["rules.categories must map category codes to thresholds"]
+        return ["rules.categories must map category codes to thresholds"], []
+    bank = rules.get("bank_on_reject")
+    if bank is not None and not (isinstance(bank, str) and len(bank) <= 100):
+        problems.append("bank_on_reject must be a hash bank's name or null")
     known = set(known_categories)
+    unknown = [code for code in cats if code not in known]
     for code, rule in cats.items():
-        if code not in known:
-            problems.append(f"unknown category {code!r}")
-            continue
         if not isinstance(rule, Mapping):
             problems.append(f"{code}: rule must be a mapping")
             continue
         review, block = rule.get("review"), rule.get("block")
         for name, v in (("review", review), ("block", block)):
-            if not isinstance(v, int | float) or not 0 <= v <= 1.01:
+            if not _number(v) or not 0 <= v <= 1.01:
                 problems.append(f"{code}: {name} must be a number in 0..1 (1.01 = never)")
-        if isinstance(review, int | float) and isinstance(block, int | float) and block < review:
+        if _number(review) and _number(block) and block < review:
             problems.append(f"{code}: block threshold is below the review threshold")
         weights = rule.get("weights", {})
-        if not isinstance(weights, Mapping) or not all(isinstance(w, int | float) and w >= 0 for w in
-                                                       weights.values()):
+        if not isinstance(weights, Mapping) or not all(_number(w) and w >= 0 for w in weights.values()):
             problems.append(f"{code}: weights must map sources to non-negative numbers")
-    return problems
+    return problems, unknown
 
 
 def evaluate(signals: Iterable[SignalIn], rules: Mapping[str, Any], severities: Mapping[str, int]) -> Verdict:

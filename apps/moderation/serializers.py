@@ -11,7 +11,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.assets.serializers import AssetSerializer
-from apps.core.fields import StrictBooleanField, StrictCharField
+from apps.core.fields import StoredJSONField, StrictBooleanField, StrictCharField
 from apps.moderation import outbound, webhooks
 from apps.moderation.models import (
     Appeal,
@@ -27,6 +27,7 @@ from apps.moderation.models import (
     WebhookDelivery,
     WebhookSubscription,
 )
+from apps.moderation.policy import RULES_SCHEMA
 
 CATEGORY_CODE = re.compile(r"^[a-z0-9_]+(/[a-z0-9_]+)?$")
 
@@ -169,7 +170,14 @@ class AppealDecideSerializer(serializers.Serializer):
 
 
 # ------------------------------------------------------------------ policies
+@extend_schema_field(RULES_SCHEMA)
+class RulesField(StoredJSONField):
+    """A policy's rules document (documented by :data:`apps.moderation.policy.RULES_SCHEMA`; checked
+    by :func:`apps.moderation.policy.validate_rules` when a version is created)."""
+
+
 class PolicyVersionSerializer(serializers.ModelSerializer):
+    rules = RulesField(read_only=True)
     policy = serializers.CharField(source="policy.name", read_only=True)
     created_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True,
                                               help_text="Who created it; null for the built-in default")
@@ -195,9 +203,8 @@ class PolicySerializer(serializers.ModelSerializer):
 
 
 class PolicyVersionCreateSerializer(serializers.Serializer):
-    rules = serializers.JSONField(help_text='{"categories": {code: {"review": 0.5, "block": 0.9, '
-                                            '"weights": {source: w}}}, "bank_on_reject": null}')
-    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=300)
+    rules = RulesField()
+    note = StrictCharField(required=False, allow_blank=True, default="", max_length=300)
 
     def validate_rules(self, value: Any) -> dict[str, Any]:
         if not isinstance(value, dict):
@@ -205,9 +212,14 @@ class PolicyVersionCreateSerializer(serializers.Serializer):
         return value
 
 
+@extend_schema_field({"type": "string", "minLength": 1, "contentMediaType": "application/yaml"})
+class YamlTextField(StrictCharField):
+    """A YAML document carried as a JSON string."""
+
+
 class PolicyImportSerializer(serializers.Serializer):
-    yaml = serializers.CharField(help_text="The YAML document (or send it as the raw body, Content-Type "
-                                           "application/yaml).", trim_whitespace=False)
+    yaml = YamlTextField(help_text="The YAML document (or send it as the raw body, Content-Type "
+                                   "application/yaml).", trim_whitespace=False)
     note = serializers.CharField(required=False, allow_blank=True, max_length=300)
 
 
@@ -278,8 +290,9 @@ class BankImportSerializer(serializers.Serializer):
     """The form of a bank import: ``file``, ``csv`` or both (documented as ``anyOf``, see
     :class:`BankImportSchema`; both: the file's rows, then the text's); neither is a 400 naming them."""
 
-    file = serializers.FileField(required=False, help_text="CSV `hash_hex,quality,label` (multipart); or send the "
-                                                           "CSV as the raw body with Content-Type text/csv")
+    file = serializers.FileField(required=False, allow_empty_file=True,
+                                 help_text="CSV `hash_hex,quality,label` (multipart; empty: nothing to import); or "
+                                           "send the CSV as the raw body with Content-Type text/csv")
     csv = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False,
                                 help_text="The CSV text (empty: nothing to import)")
 

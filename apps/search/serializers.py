@@ -13,7 +13,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.assets.models import Kind, ModerationState
-from apps.core.fields import StrictBooleanField, StrictCharField, text_input
+from apps.core.fields import FormBooleanField, StrictBooleanField, StrictCharField, text_input
 from apps.search import services
 from apps.search.filters import Filters
 
@@ -173,7 +173,14 @@ class SimilarJsonSerializer(SimilarQuerySerializer):
     asset_id = serializers.UUIDField(help_text="Find assets that look like this one.")
 
 
-class SimilarUploadSerializer(SimilarQuerySerializer):
+class SimilarFormQuerySerializer(SimilarQuerySerializer):
+    """``POST /search/similar/`` as a form: a form has no null, so ``has_speech`` is left out for either."""
+
+    has_speech = FormBooleanField(help_text="Only assets with (true) or without (false) a transcript; leave it "
+                                            "out for either.")
+
+
+class SimilarUploadSerializer(SimilarFormQuerySerializer):
     """Multipart body of ``POST /search/similar/``: a query image (filters as in ``GET /search/``)."""
 
     asset_id = None

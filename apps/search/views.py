@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiRequest, OpenApiResponse, extend_schema
 from rest_framework import serializers as drf_serializers
 from rest_framework import status
 from rest_framework.parsers import FormParser, JSONParser
@@ -21,6 +21,7 @@ from apps.search import remote, services
 from apps.search.serializers import (
     SearchQuerySerializer,
     SearchResponseSerializer,
+    SimilarFormQuerySerializer,
     SimilarJsonSerializer,
     SimilarQuerySerializer,
     SimilarResponseSerializer,
@@ -98,7 +99,9 @@ class SimilarView(APIView):
 
     @extend_schema(
         operation_id="search_similar",
-        request={"multipart/form-data": SimilarUploadSerializer, "application/json": SimilarJsonSerializer},
+        request={"multipart/form-data": OpenApiRequest(SimilarUploadSerializer,
+                                                       encoding={"file": {"contentType": "image/*"}}),
+                 "application/json": SimilarJsonSerializer},
         responses={200: SimilarResponseSerializer, **_ERRORS,
                    404: OpenApiResponse(description="No such asset (or not yours)"),
                    503: OpenApiResponse(description="No worker could analyse the query image in time")},
@@ -124,7 +127,8 @@ class SimilarView(APIView):
         if uploads:
             data["file"] = uploads[0]
         deprecated = "image" in request.FILES
-        ser = SimilarQuerySerializer(data=data, context={"text_input": hasattr(request.data, "getlist")})
+        form = hasattr(request.data, "getlist")
+        ser = (SimilarFormQuerySerializer if form else SimilarQuerySerializer)(data=data, context={"text_input": form})
         filters = validated(ser, request)
         d = ser.validated_data
         if d.get("asset_id"):

@@ -99,7 +99,9 @@ def test_partial_not_modified_and_unsatisfiable_responses_carry_the_same_guards(
     assert same.status_code == 304
     _assert_inert(same)
     beyond = up.get(url, HTTP_RANGE="bytes=999999999-")
-    assert beyond.status_code == 416
+    assert beyond.status_code == 416 and beyond["Content-Range"] == f"bytes */{body['size']}"
+    assert beyond["Content-Type"] == "application/json"  # the error envelope, as the schema says (was text/html)
+    assert beyond.json()["error"]["code"] == "range_not_satisfiable"
     _assert_inert(beyond)
 
 

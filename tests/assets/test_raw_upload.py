@@ -64,10 +64,17 @@ def test_raw_body_filename_star_and_sanitizing(uploader, tmp_path):
     assert r.json()["filename"] == "€ rates.png"
 
 
-def test_raw_body_needs_a_filename(uploader):
+def test_raw_body_without_a_filename_is_named_upload_and_typed_by_its_bytes(uploader):
+    """The header is optional (the operation's schema says so; it was a 400 before)."""
     r = _raw(uploader, b"hello\n", disposition=None)
-    assert r.status_code == 400 and "Content-Disposition" in r.json()["error"]["message"]
-    assert MediaAsset.objects.count() == 0
+    assert r.status_code == 201, r.content
+    assert r.json()["filename"].startswith("upload") and r.json()["kind"] == "text"
+    assert _raw(uploader, b"hello again\n", disposition="").status_code == 201  # an empty header: the same
+
+
+def test_raw_body_with_an_empty_metadata_parameter_has_no_metadata(uploader):
+    r = _raw(uploader, b"no metadata\n", disposition=None, query="?metadata=&title=")
+    assert r.status_code == 201 and r.json()["metadata"] == {}, r.content
 
 
 def test_raw_body_rejections_leave_nothing(uploader, settings):

@@ -108,3 +108,10 @@ def test_a_video_without_speech_is_an_empty_valid_file(owner):
     silent = make_asset(owner, kind="video")
     resp = api(owner).get(url(silent, ".vtt"))
     assert resp.status_code == 200 and parse_vtt(resp.content.decode()) == []
+    srt = api(owner).get(url(silent, ".srt"))  # an empty body keeps its type (it once had none)
+    assert srt.status_code == 200 and srt.content == b"" and srt["Content-Type"].startswith("application/x-subrip")
+    assert vtt_type(resp) == "text/vtt"
+
+
+def vtt_type(resp):
+    return resp["Content-Type"].split(";")[0]

@@ -175,7 +175,8 @@ def test_policies_moderators_read_admins_write(people):
     assert bad.status_code == 400 and err(bad) == "invalid_policy" and "below" in bad.json()["error"]["message"]
     unknown = admin.post("/api/v1/policies/default/versions",
                          {"rules": {"categories": {"made/up": {"review": 0.5, "block": 0.9}}}}, format="json")
-    assert unknown.status_code == 400 and "unknown category" in unknown.json()["error"]["message"]
+    assert unknown.status_code == 409 and err(unknown) == "unknown_category"  # add it to the taxonomy first
+    assert "'made/up'" in unknown.json()["error"]["message"]
     r = admin.post("/api/v1/policies/default/versions", {"rules": rules, "note": "stricter on threats"},
                    format="json")
     assert r.status_code == 201 and r.json()["number"] == 2 and r.json()["active"] is True

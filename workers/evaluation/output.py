@@ -59,7 +59,8 @@ def write(out_dir: str | Path, results: Mapping[str, Any], *, base_rules: Mappin
     rules, notes = report.draft_rules(results, base_rules) if results.get("moderation") else (None, [])
     draft = None
     if rules is not None and any("→" in n for n in notes):
-        problems = validate_rules(rules, [code for code, *_ in TAXONOMY])
+        problems, unknown = validate_rules(rules, [code for code, *_ in TAXONOMY])
+        problems += [f"unknown category {code!r}" for code in unknown]
         if problems:
             notes.append("draft not written: " + "; ".join(problems))
         else:

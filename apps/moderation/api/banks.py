@@ -7,7 +7,7 @@ from typing import Any
 from django.db.models import Count, Q, QuerySet
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiRequest, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, JSONParser
@@ -93,7 +93,9 @@ class HashBankViewSet(ServiceErrors, viewsets.ModelViewSet):
         entries = HashBankEntry.objects.filter(pk__in=ids).select_related("bank", "added_by").order_by("id")
         return Response({"added": len(ids), "entries": s.HashBankEntrySerializer(entries, many=True).data})
 
-    @extend_schema(request={"text/csv": OpenApiTypes.STR, "multipart/form-data": s.BankImportSerializer,
+    @extend_schema(request={"text/csv": OpenApiTypes.STR,
+                            "multipart/form-data": OpenApiRequest(s.BankImportSerializer,
+                                                                  encoding={"file": {"contentType": "text/csv"}}),
                             "application/json": s.BankImportJsonSerializer},
                    responses={200: s.BankImportResultSerializer})
     @action(detail=True, methods=["post"], url_path="import",

@@ -8,7 +8,7 @@ from django.db.models import QuerySet
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
@@ -18,6 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.core.errors import ApiError
+from apps.core.openapi import AutoSchema, body_required
 from apps.core.roles import IsAdmin, IsModerator
 from apps.core.schema import generating_schema
 from apps.moderation import actions, policy_io, services
@@ -46,6 +47,7 @@ class PolicyViewSet(ServiceErrors, mixins.ListModelMixin, mixins.RetrieveModelMi
     ordering_fields = ["name", "created_at"]
     ordering = ["name"]
     queryset = Policy.objects.none()
+    schema = AutoSchema()
 
     def get_queryset(self) -> QuerySet[Policy]:
         if generating_schema(self):
@@ -59,8 +61,16 @@ class PolicyViewSet(ServiceErrors, mixins.ListModelMixin, mixins.RetrieveModelMi
 
     @extend_schema(methods=["GET"], responses=s.PolicyVersionSerializer(many=True))
     @extend_schema(methods=["POST"], request=s.PolicyVersionCreateSerializer,
-                   responses={201: s.PolicyVersionSerializer})
-    @action(detail=True, methods=["get", "post"])
+                   responses={201: s.PolicyVersionSerializer,
+                              409: OpenApiResponse(description="A category the rules name is not in the taxonomy "
+                                                               "(`unknown_category`)")},
+                   examples=[OpenApiExample("Stricter on threats", request_only=True, value={
+                       "rules": {"categories": {"harassment/threat": {"review": 0.3, "block": 0.8},
+                                                "profanity": {"review": 0.7, "block": 1.01,
+                                                              "weights": {"text": 1.0, "speech": 0.8}}},
+                                 "bank_on_reject": None},
+                       "note": "stricter on threats"})])
+    @action(detail=True, methods=["get", "post"], parser_classes=[JSONParser])
     def versions(self, request: Request, name: str | None = None) -> Response:
         """GET: every version, newest first. POST (admin): rules as JSON become the next, active version."""
         policy = self.get_object()
@@ -100,9 +110,12 @@ class PolicyViewSet(ServiceErrors, mixins.ListModelMixin, mixins.RetrieveModelMi
                                                 "document's `policy:`, else `default`)"),
                                OpenApiParameter("note", OpenApiTypes.STR)],
                    responses={201: s.PolicyImportResultSerializer,
-                              200: OpenApiResponse(s.PolicyImportResultSerializer, description="Unchanged")})
+                              200: OpenApiResponse(s.PolicyImportResultSerializer, description="Unchanged"),
+                              409: OpenApiResponse(description="A category the rules name is not in the taxonomy "
+                                                               "(`unknown_category`)")})
     @action(detail=False, methods=["post"], url_path="import",
             parser_classes=[YamlParser, XYamlParser, TextYamlParser, JSONParser])
+    @body_required
     def import_yaml(self, request: Request) -> Response:
         """(admin) A YAML policy document becomes the policy's next, active version (unless unchanged)."""
         note = request.query_params.get("note")
