@@ -39,8 +39,8 @@ from apps.assets.sniff import ACCEPTED, Rejected
 from apps.assets.upload import RawFileParser
 from apps.audit.services import Actor
 from apps.core.errors import ApiError, error_body
-from apps.core.openapi import AutoSchema, body_required
 from apps.core.negotiation import HtmlRenderer, JsonErrors, KnownFormatNegotiation
+from apps.core.openapi import AutoSchema, body_required
 from apps.core.parsers import MultiPartParser
 from apps.core.roles import MODERATOR, IsAdmin, IsModerator, IsUploader, has_role
 from apps.core.schema import generating_schema
