@@ -10,6 +10,7 @@ Invariants (tested in tests/core/test_import_rules.py):
   upload is accepted by exactly the checks the ``probe`` stage applies later.
 
 Modules: :mod:`mediacommon.catalog` (what each stage runs and under which version),
-:mod:`mediacommon.errors` (the permanent/transient error contract) and
-:mod:`mediacommon.container` (PyAV container facts and the verifying probe).
+:mod:`mediacommon.errors` (the permanent/transient error contract),
+:mod:`mediacommon.container` (PyAV container facts and the verifying probe) and
+:mod:`mediacommon.text` (text the database cannot store).
 """

@@ -437,3 +437,22 @@ def test_a_policy_import_without_a_body_is_a_400_and_the_schema_requires_one(adm
     assert doc["paths"]["/api/v1/policies/import/"]["post"]["requestBody"]["required"] is True
     r = admin.post("/api/v1/policies/import/")
     assert r.status_code == 400 and "yaml" in r.json()["error"]["detail"], r.content
+
+
+def test_a_bank_import_row_whose_label_holds_nul_is_listed_as_malformed(admin):
+    """It was a 500 (PostgreSQL cannot store U+0000); the other rows still import."""
+    bank = admin.post("/api/v1/hash-banks/", {"name": "nul-labels", "kind": "block"}, format="json").json()
+    body = f"{'ab' * 32},90,bad\x00label\n{'cd' * 32},90,good\n"
+    r = admin.post(f"/api/v1/hash-banks/{bank['id']}/import/", body, content_type="text/csv")
+    assert r.status_code == 200, r.content
+    assert r.json()["added"] == 1 and r.json()["errors"] == ["line 1: the label contains a NUL (U+0000) character"]
+
+
+def test_a_policy_document_whose_yaml_escapes_spell_nul_is_a_400(admin):
+    """YAML's ``"\\0"`` is a NUL character (PyYAML refuses a raw one, not the escape)."""
+    doc = 'note: "a\\0b"\nrules:\n  categories:\n    profanity: {review: 0.5, block: 0.9}\n'
+    r = admin.post("/api/v1/policies/import/", doc, content_type="application/yaml")
+    assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_policy", r.content
+    doc = 'rules:\n  categories:\n    profanity: {review: 0.5, block: 0.9, weights: {"te\\0xt": 1}}\n'
+    r = admin.post("/api/v1/policies/import/", doc, content_type="application/yaml")
+    assert r.status_code == 400 and "NUL" in r.json()["error"]["message"], r.content

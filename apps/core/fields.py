@@ -6,6 +6,8 @@ from typing import Any
 
 from rest_framework import serializers
 
+from mediacommon.text import contains_nul
+
 
 def text_input(field: serializers.Field) -> bool:
     """Whether the serializer's input is text (a form or query string), not a JSON document."""
@@ -38,20 +40,10 @@ class StrictBooleanField(serializers.BooleanField):
 
 
 def refuse_nul(value: Any) -> None:
-    """Raise a ValidationError when a JSON value holds U+0000 in any string or key: PostgreSQL
-    cannot store it (in ``text`` or ``jsonb``), so the API refuses it with a 400 instead of
-    failing to save (docs/api.md, "Text")."""
-    stack = [value]
-    while stack:
-        v = stack.pop()
-        if isinstance(v, str):
-            if "\x00" in v:
-                raise serializers.ValidationError("text may not contain NUL (U+0000) characters")
-        elif isinstance(v, dict):
-            stack.extend(v.keys())
-            stack.extend(v.values())
-        elif isinstance(v, list):
-            stack.extend(v)
+    """Raise a ValidationError when a JSON value holds U+0000 in any string or key (see
+    :mod:`mediacommon.text`): a 400 instead of a failure to save."""
+    if contains_nul(value):
+        raise serializers.ValidationError("text may not contain NUL (U+0000) characters")
 
 
 class StoredJSONField(serializers.JSONField):

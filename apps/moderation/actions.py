@@ -47,6 +47,7 @@ from apps.moderation.services import (
     human_ground,
     write_decision,
 )
+from mediacommon.text import contains_nul
 
 
 def _actor(user: Any, component: str) -> Actor:
@@ -193,6 +194,8 @@ def new_policy_version(rules: dict[str, Any], *, user: Any, note: str = "", name
     problems, unknown = engine.validate_rules(rules, Category.objects.values_list("code", flat=True))
     if problems:
         raise ModerationError("; ".join(problems), "invalid_policy", 400)
+    if contains_nul(note):
+        raise ModerationError("the note may not contain NUL (U+0000) characters", "invalid_policy", 400)
     if unknown:
         raise ModerationError(f"unknown categor{'y' if len(unknown) == 1 else 'ies'} "
                               f"{', '.join(map(repr, unknown))}: add {'it' if len(unknown) == 1 else 'them'} "

@@ -30,6 +30,7 @@ from apps.insights.knn import pdq_nearest
 from apps.moderation.models import Decision, HashBank, HashBankEntry
 from apps.moderation.services import ModerationError
 from apps.pipeline import reprocess
+from mediacommon.text import contains_nul
 
 log = logging.getLogger("mediaintel.banks")
 
@@ -103,7 +104,12 @@ def parse_csv(text: str | Iterable[str], *, max_errors: int = 100) -> tuple[dict
             if len(result.errors) < max_errors:
                 result.errors.append(f"line {lineno}: {e}")
             continue
-        rows.setdefault(bits, (q, (row[2].strip() if len(row) > 2 else "")[:200]))
+        label = (row[2].strip() if len(row) > 2 else "")[:200]
+        if contains_nul(label):
+            if len(result.errors) < max_errors:
+                result.errors.append(f"line {lineno}: the label contains a NUL (U+0000) character")
+            continue
+        rows.setdefault(bits, (q, label))
     return rows, result
 
 

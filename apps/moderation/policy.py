@@ -10,6 +10,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from mediacommon.text import contains_nul
+
 APPROVE, REVIEW, BLOCK = "approve", "review", "block"
 
 
@@ -80,6 +82,8 @@ def validate_rules(rules: Mapping[str, Any], known_categories: Iterable[str]) ->
     Kept apart because they differ in kind: a malformed document is the request's fault (400); an
     unknown category conflicts with the taxonomy as it is now (409: add it and send again)."""
     problems: list[str] = []
+    if contains_nul(rules):
+        return ["rules may not contain NUL (U+0000) characters"], []
     cats = rules.get("categories")
     if not isinstance(cats, Mapping) or not cats:
         return ["rules.categories must map category codes to thresholds"], []
