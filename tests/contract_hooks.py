@@ -17,6 +17,9 @@ They teach the generator what the schema states but cannot make it produce, and 
   Where schemathesis draws a file part from its schema instead (some coverage and stateful cases
   do, then sending the schema's bytes under the first listed type), a valid case's part is
   replaced by a drawn PNG image or CSV row and labelled so.
+* **A JSON object's text in a query parameter.** A raw upload's ``metadata`` parameter is such a
+  text (``contentMediaType: application/json``, ``contentSchema`` an object); a valid case whose
+  drawn text is not one gets a JSON object holding it.
 * **A YAML document inside JSON.** ``POST /policies/import/`` in JSON carries the document as the
   string ``yaml`` (``contentMediaType: application/yaml``); a valid case gets a drawn document.
 * **Webhook targets.** Every target the run could make the server contact is the test's local
@@ -30,6 +33,7 @@ Invalid (negative) cases are never changed: the server must still refuse each of
 from __future__ import annotations
 
 import io
+import json
 import math
 import os
 import random
@@ -238,6 +242,11 @@ def before_call(context: Any, case: Any, **kwargs: Any) -> None:
     path, body = case.operation.path, case.body
     if "/webhooks/" in path and isinstance(body, dict) and _sendable(body.get("url")):
         case.body = {**body, "url": os.environ["MEDIAINTEL_CONTRACT_RECEIVER"]}
+    if _positive(case) and path == "/api/v1/assets/" and isinstance(case.query, dict) \
+            and isinstance(case.query.get("metadata"), str) and not _json_object_text(case.query["metadata"]):
+        # the parameter is a JSON object's text (contentMediaType application/json, contentSchema
+        # object), which schemathesis does not draw: a valid case gets one
+        case.query["metadata"] = json.dumps({"note": case.query["metadata"]})
     if not _positive(case) or not isinstance(body, dict):
         return
     if case.media_type == "multipart/form-data":
@@ -247,6 +256,13 @@ def before_call(context: Any, case: Any, **kwargs: Any) -> None:
     elif path.endswith("/policies/import/") and case.method == "POST" and isinstance(body.get("yaml"), str):
         rng = random.Random(body["yaml"])  # the same generated case gets the same document
         body["yaml"] = _document(rng)
+
+
+def _json_object_text(text: str) -> bool:
+    try:
+        return not text.strip() or isinstance(json.loads(text), dict)
+    except ValueError:
+        return False
 
 
 def _document(rng: random.Random) -> str:

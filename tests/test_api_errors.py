@@ -456,3 +456,22 @@ def test_a_policy_document_whose_yaml_escapes_spell_nul_is_a_400(admin):
     doc = 'rules:\n  categories:\n    profanity: {review: 0.5, block: 0.9, weights: {"te\\0xt": 1}}\n'
     r = admin.post("/api/v1/policies/import/", doc, content_type="application/yaml")
     assert r.status_code == 400 and "NUL" in r.json()["error"]["message"], r.content
+
+
+def test_a_query_image_is_judged_by_its_bytes_not_its_file_name():
+    """Django's image field also wanted an image extension: a PNG named ``query`` was a 400."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from apps.search.serializers import SimilarFormQuerySerializer
+
+    form = SimilarFormQuerySerializer(data={"file": SimpleUploadedFile("query", PNG_1PX)})
+    assert form.is_valid(), form.errors
+    form = SimilarFormQuerySerializer(data={"file": SimpleUploadedFile("q.png", b"not an image")})
+    assert not form.is_valid() and "file" in form.errors
+
+
+def test_the_raw_upload_metadata_parameter_is_documented_as_a_json_object_text(admin):
+    doc = admin.get("/api/schema/", {"format": "json"}).json()
+    params = {p["name"]: p["schema"] for p in doc["paths"]["/api/v1/assets/"]["post"]["parameters"]}
+    assert params["metadata"]["contentMediaType"] == "application/json"
+    assert params["metadata"]["contentSchema"] == {"type": "object"}

@@ -101,7 +101,11 @@ class AssetViewSet(JsonErrors, mixins.ListModelMixin, mixins.RetrieveModelMixin,
                                                  '(optional: without it the file is named `upload`).'),
                     *(OpenApiParameter(f, OpenApiTypes.STR, OpenApiParameter.QUERY,
                                        description="Raw (octet-stream) uploads only.")
-                      for f in ("title", "external_id", "metadata"))],
+                      for f in ("title", "external_id")),
+                    OpenApiParameter("metadata", {"type": "string", "contentMediaType": "application/json",
+                                                  "contentSchema": {"type": "object"}}, OpenApiParameter.QUERY,
+                                     description="Raw (octet-stream) uploads only: a JSON object's text "
+                                                 "(empty: none).")],
         responses={201: AssetSerializer, 200: OpenApiResponse(AssetSerializer, description="Duplicate content"),
                    413: OpenApiResponse(description="Too large"), 415: OpenApiResponse(description="Unsupported"),
                    422: OpenApiResponse(description="Corrupt"), 503: OpenApiResponse(description="Saturated")},

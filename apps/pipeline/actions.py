@@ -14,6 +14,7 @@ from typing import Any
 from django.db import transaction
 
 from apps.audit.services import Actor, record
+from apps.core.transactions import retry_transaction
 from apps.pipeline import reprocess, services
 from apps.pipeline.models import DeadLetter
 
@@ -59,11 +60,16 @@ def reprocess_asset(asset_id: Any, *, mode: str, stages: list[str], actor: Actor
         selected += reprocess.select(mode, stage=name, assets=assets).stages.get(str(asset_id), [])
     if not selected:
         return [], 0
-    with transaction.atomic():
-        jobs = reprocess.run(reprocess.Selection({str(asset_id): selected}), reason=f"api-{mode}")
-        record("pipeline.reprocessed", target_type="asset", target_id=asset_id, actor=actor,
-               payload={"mode": mode, "stages": selected})
-    return selected, jobs
+    def start() -> int:
+        with transaction.atomic():
+            jobs = reprocess.run(reprocess.Selection({str(asset_id): selected}), reason=f"api-{mode}")
+            record("pipeline.reprocessed", target_type="asset", target_id=asset_id, actor=actor,
+                   payload={"mode": mode, "stages": selected})
+        return jobs
+
+    # a worker finishing one of the asset's stages updates the same stage rows: PostgreSQL may
+    # abort this transaction as a deadlock's victim, and then nothing of it is kept
+    return selected, retry_transaction(start)
 
 
 def reprocess_selection(selection: reprocess.Selection, *, mode: str, actor: Actor, stage: str | None = None,

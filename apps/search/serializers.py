@@ -6,6 +6,7 @@ import datetime as dt
 import re
 from typing import Any
 
+from django import forms
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 from drf_spectacular.drainage import set_override
@@ -98,6 +99,18 @@ class DateBoundField(serializers.CharField):
             return dt.datetime.min.replace(tzinfo=dt.UTC) if value.year == 1 else dt.datetime.max.replace(tzinfo=dt.UTC)
 
 
+class _PillowImage(forms.ImageField):
+    default_validators: list[Any] = []  # no file-name extension check: the bytes decide
+
+
+class ImageContentField(serializers.ImageField):
+    """An image judged by its bytes (Pillow opens it), whatever its file name: Django's field also
+    requires an image extension, which refused a PNG uploaded as ``query`` or ``blob``."""
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(_DjangoImageField=_PillowImage, **kw)
+
+
 class FilterFieldsMixin(serializers.Serializer):
     kind = CsvField(choices=tuple(Kind.values), help_text="Asset kinds: video, audio, image, text." + LIST_HELP)
     moderation = CsvField(choices=tuple(ModerationState.values),
@@ -148,7 +161,7 @@ class SearchQuerySerializer(FilterFieldsMixin):
 
 
 class SimilarQuerySerializer(FilterFieldsMixin):
-    file = serializers.ImageField(required=False, help_text="A query image (multipart; `image` is accepted as an "
+    file = ImageContentField(required=False, help_text="A query image (multipart; `image` is accepted as an "
                                                             "alias, as before).")
     asset_id = serializers.UUIDField(required=False, help_text="Find assets that look like this one.")
     mode = SimilarModeField(help_text="embedding (look-alike), pdq (near-duplicates) or both.")
@@ -184,7 +197,7 @@ class SimilarUploadSerializer(SimilarFormQuerySerializer):
     """Multipart body of ``POST /search/similar/``: a query image (filters as in ``GET /search/``)."""
 
     asset_id = None
-    file = serializers.ImageField(help_text="A query image; a worker computes its embedding and PDQ hash. "
+    file = ImageContentField(help_text="A query image; a worker computes its embedding and PDQ hash. "
                                             "`image` is accepted as an alias (the field's earlier name).")
 
 
