@@ -192,8 +192,8 @@ class AssetViewSet(JsonErrors, mixins.ListModelMixin, mixins.RetrieveModelMixin,
         if asset.kind not in ("video", "audio"):
             raise ApiError(f"A {asset.kind} asset has no transcript.", code="no_transcript", status_code=404)
         renderer = request.accepted_renderer
-        body = _transcript_exports.transcript_export(asset, renderer.format)
         fmt = renderer.format
+        body = _transcript_exports.transcript_export(asset, fmt)
         # an empty SubRip file is text too (DRF would drop the Content-Type of an empty body)
         resp = Response(body) if fmt == "json" else \
             HttpResponse(body, content_type=f"{renderer.media_type}; charset={renderer.charset}")
