@@ -53,22 +53,24 @@ from PIL import Image
 from apps.moderation.taxonomy import TAXONOMY
 
 CATEGORIES = [code for code, *_ in TAXONOMY]
+SOURCES = ["text", "speech", "image", "ocr"]
 
 
 # --------------------------------------------------------------------------- media strategies
-@st.composite
-def images(draw: st.DrawFn, fmt: str) -> bytes:
+def _image(rng: random.Random, fmt: str) -> bytes:
     """A small image: a background colour and a few rectangles of other colours."""
-    size = (draw(st.integers(16, 96)), draw(st.integers(16, 96)))
-    colours = st.tuples(*[st.integers(0, 255)] * 3)
-    img = Image.new("RGB", size, draw(colours))
-    for _ in range(draw(st.integers(0, 4))):
-        x0, y0 = draw(st.integers(0, size[0] - 1)), draw(st.integers(0, size[1] - 1))
-        x1, y1 = draw(st.integers(x0, size[0])), draw(st.integers(y0, size[1]))
-        img.paste(draw(colours), (x0, y0, x1, y1))
+    w, h = rng.randint(16, 96), rng.randint(16, 96)
+    img = Image.new("RGB", (w, h), tuple(rng.choices(range(256), k=3)))
+    for _ in range(rng.randint(0, 4)):
+        x0, y0 = rng.randrange(w), rng.randrange(h)
+        img.paste(tuple(rng.choices(range(256), k=3)), (x0, y0, rng.randint(x0, w), rng.randint(y0, h)))
     out = io.BytesIO()
     img.save(out, fmt)
     return out.getvalue()
+
+
+def images(fmt: str) -> st.SearchStrategy[bytes]:
+    return st.randoms(use_true_random=False).map(lambda rng: _image(rng, fmt))
 
 
 @st.composite
@@ -145,24 +147,21 @@ csv_row = st.one_of(
 csvs = st.lists(csv_row, max_size=8).map(lambda rows: "\n".join(rows).encode())
 
 
-@st.composite
-def rules(draw: st.DrawFn) -> dict[str, Any]:
-    """A valid rules document: known categories, block not below review, optional weights."""
-    threshold = st.floats(0, 1.01, allow_nan=False)
-    out = {}
-    for code in draw(st.lists(st.sampled_from(CATEGORIES), min_size=1, max_size=5, unique=True)):
-        review, block = sorted((draw(threshold), draw(threshold)))
+def _document(rng: random.Random) -> str:
+    """A valid policy document: known categories, block not below review, optional weights."""
+    cats = {}
+    for code in rng.sample(CATEGORIES, rng.randint(1, 5)):
+        review, block = sorted((round(rng.uniform(0, 1.01), 3), round(rng.uniform(0, 1.01), 3)))
         rule: dict[str, Any] = {"review": review, "block": block}
-        if draw(st.booleans()):
-            rule["weights"] = draw(st.dictionaries(st.sampled_from(["text", "speech", "image", "ocr"]),
-                                                   st.floats(0, 5, allow_nan=False), max_size=3))
-        out[code] = rule
-    return {"categories": out, "bank_on_reject": None}
+        if rng.random() < 0.5:
+            rule["weights"] = {src: round(rng.uniform(0, 5), 2) for src in rng.sample(SOURCES, rng.randint(0, 3))}
+        cats[code] = rule
+    name = "p-" + "".join(rng.choices("abcdefghij0123456789", k=rng.randint(1, 8)))
+    return yaml.safe_dump({"policy": name, "note": "contract run", "rules": {"categories": cats,
+                                                                          "bank_on_reject": None}})
 
 
-policy_names = st.from_regex(r"[a-z][a-z0-9-]{0,20}", fullmatch=True)
-policy_documents = st.builds(lambda name, note, r: {"policy": name, "note": note, "rules": r},
-                             policy_names, st.text(max_size=100), rules()).map(yaml.safe_dump)
+policy_documents = st.randoms(use_true_random=False).map(_document)
 
 # every media type the schema names for an upload's file part, and the raw bodies
 for pil_format, media_type in (("PNG", "image/png"), ("JPEG", "image/jpeg"), ("GIF", "image/gif"),
@@ -216,10 +215,7 @@ _FALLBACK_PARTS = {"/api/v1/assets/": "image/png", "/api/v1/search/similar/": "i
 def _fallback_content(media_type: str, rng: random.Random) -> bytes:
     if media_type == "text/csv":
         return f"{rng.getrandbits(256):064x},{rng.randint(0, 100)},row".encode()
-    img = Image.new("RGB", (rng.randint(16, 96), rng.randint(16, 96)), tuple(rng.choices(range(256), k=3)))
-    out = io.BytesIO()
-    img.save(out, "PNG")
-    return out.getvalue()
+    return _image(rng, "PNG")
 
 
 def _media_part(case: Any, body: dict[str, Any]) -> None:
@@ -263,14 +259,3 @@ def _json_object_text(text: str) -> bool:
         return not text.strip() or isinstance(json.loads(text), dict)
     except ValueError:
         return False
-
-
-def _document(rng: random.Random) -> str:
-    """A valid policy document drawn with ``rng`` (as :data:`policy_documents`, outside Hypothesis)."""
-    cats = {}
-    for code in rng.sample(CATEGORIES, rng.randint(1, 5)):
-        review, block = sorted((round(rng.uniform(0, 1.01), 3), round(rng.uniform(0, 1.01), 3)))
-        cats[code] = {"review": review, "block": block}
-    name = "p-" + "".join(rng.choices("abcdefghij0123456789", k=rng.randint(1, 8)))
-    return yaml.safe_dump({"policy": name, "note": "contract run", "rules": {"categories": cats,
-                                                                          "bank_on_reject": None}})

@@ -475,3 +475,10 @@ def test_the_raw_upload_metadata_parameter_is_documented_as_a_json_object_text(a
     params = {p["name"]: p["schema"] for p in doc["paths"]["/api/v1/assets/"]["post"]["parameters"]}
     assert params["metadata"]["contentMediaType"] == "application/json"
     assert params["metadata"]["contentSchema"] == {"type": "object"}
+
+
+def test_an_upload_body_is_required_in_the_schema_and_its_absence_is_a_400(admin):
+    doc = admin.get("/api/schema/", {"format": "json"}).json()
+    assert doc["paths"]["/api/v1/assets/"]["post"]["requestBody"]["required"] is True
+    r = admin.post("/api/v1/assets/")
+    assert r.status_code == 400 and "file" in r.json()["error"]["detail"], r.content

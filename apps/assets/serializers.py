@@ -10,7 +10,7 @@ from rest_framework import serializers
 
 from apps.assets import links
 from apps.assets.models import MediaAsset
-from apps.core.fields import StoredJSONField, refuse_nul
+from apps.core.fields import refuse_nul
 from apps.pipeline.serializers import stages_of
 
 
@@ -44,7 +44,7 @@ class AssetDetailSerializer(AssetSerializer):
 
 @extend_schema_field({"type": "object", "additionalProperties": True,
                       "description": "A JSON object (its JSON text in a form part), at most 64 KiB."})
-class JsonObjectField(StoredJSONField):
+class JsonObjectField(serializers.JSONField):
     """A JSON object, given as JSON or (in a form) as its JSON text; the serializer's
     ``validate_<name>`` refuses anything else."""
 
@@ -65,7 +65,7 @@ class UploadSerializer(serializers.Serializer):
                 raise serializers.ValidationError("metadata must be a JSON object") from None
         if not isinstance(value, dict):
             raise serializers.ValidationError("metadata must be a JSON object")
-        refuse_nul(value)  # its JSON text, in a form, is parsed only here
+        refuse_nul(value)  # here, not in the field: a form's JSON text is parsed only here
         if len(json.dumps(value)) > 64 * 1024:
             raise serializers.ValidationError("metadata is limited to 64 KiB")
         return value
